@@ -1,0 +1,114 @@
+//! Loading a base encoder from a local Hugging Face model folder.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use sha2::{Digest, Sha256};
+
+use crate::config::BertConfig;
+use crate::encoder::{Encoder, Weights};
+use crate::error::{Error, Result};
+use crate::model::TextEncoder;
+use crate::tokenize::{WindowConfig, WindowTokenizer};
+
+/// The files a BERT-family model folder must hold.
+pub const REQUIRED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+/// A base encoder read from a folder, with what identifies it.
+pub struct BaseModel {
+    /// Tokenizer and encoder.
+    pub text_encoder: TextEncoder,
+    /// The folder's name, e.g. `all-MiniLM-L6-v2`.
+    pub name: String,
+    /// SHA-256 of `model.safetensors`, hex.
+    pub weights_sha256: String,
+}
+
+impl BaseModel {
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`, naming every
+    /// missing file at once and any mismatch between them.
+    pub fn load(dir: &Path, windows: WindowConfig, device: &Device) -> Result<Self> {
+        let shown = dir.display().to_string();
+        if !dir.is_dir() {
+            return Err(Error::invalid(
+                &shown,
+                "is not a folder; --base wants a model folder holding config.json, \
+                 tokenizer.json and model.safetensors",
+            ));
+        }
+        let missing: Vec<&str> = REQUIRED_FILES
+            .into_iter()
+            .filter(|f| !dir.join(f).is_file())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::invalid(
+                &shown,
+                format!(
+                    "missing {} (a BERT-family model folder holds {})",
+                    missing.join(", "),
+                    REQUIRED_FILES.join(", ")
+                ),
+            ));
+        }
+        let path = |f: &str| -> PathBuf { dir.join(f) };
+        let read = |f: &str| {
+            std::fs::read(path(f))
+                .map_err(|e| Error::invalid(path(f).display(), format!("cannot be read: {e}")))
+        };
+        let config_name = path("config.json").display().to_string();
+        let config_json = String::from_utf8(read("config.json")?)
+            .map_err(|_| Error::invalid(&config_name, "is not UTF-8 text"))?;
+        let config = BertConfig::from_json(&config_json, &config_name)?;
+        let tokenizer = WindowTokenizer::from_json(
+            &read("tokenizer.json")?,
+            windows,
+            &path("tokenizer.json").display().to_string(),
+        )?;
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(Error::invalid(
+                &shown,
+                format!(
+                    "tokenizer.json has {} tokens but config.json's vocab_size is {}: \
+                     the files belong to different models",
+                    tokenizer.vocab_size(),
+                    config.vocab_size
+                ),
+            ));
+        }
+        if windows.max_tokens > config.max_position_embeddings {
+            return Err(Error::invalid(
+                &config_name,
+                format!(
+                    "the encoder has {} positions, fewer than the {}-token windows asked for",
+                    config.max_position_embeddings, windows.max_tokens
+                ),
+            ));
+        }
+        let weights_name = path("model.safetensors").display().to_string();
+        let bytes = read("model.safetensors")?;
+        let weights_sha256 = hex(&Sha256::digest(&bytes));
+        let tensors: HashMap<String, Tensor> =
+            candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
+                Error::invalid(&weights_name, format!("is not a safetensors file: {e}"))
+            })?;
+        let encoder = Encoder::load(&Weights::new(tensors, weights_name), &config)?;
+        Ok(BaseModel {
+            text_encoder: TextEncoder {
+                tokenizer,
+                encoder,
+                device: device.clone(),
+            },
+            name: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or(shown),
+            weights_sha256,
+        })
+    }
+}
+
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,90 @@
+//! The model card every bundle carries: what the model was trained on, how, and how well it
+//! did.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Agreement;
+
+/// A bundle's model card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// When the model was trained, RFC 3339 in UTC.
+    pub created: String,
+    /// The `cyborg` version that trained it.
+    pub cyborg_version: String,
+    /// The encoder it started from.
+    pub base_model: BaseModelInfo,
+    /// The data it learnt from.
+    pub data: DataSummary,
+    /// How it was trained.
+    pub training: TrainingSummary,
+    /// Agreement with human scores on the development data, with the fitted thresholds and
+    /// with plain rounding.
+    pub dev_metrics: DevMetrics,
+}
+
+/// The encoder a student started from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseModelInfo {
+    /// Folder name, e.g. `all-MiniLM-L6-v2`.
+    pub name: String,
+    /// SHA-256 of its weights file, hex.
+    pub weights_sha256: String,
+}
+
+/// The human-scored data a student was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSummary {
+    /// The data file's name.
+    pub file: String,
+    /// The text column.
+    pub text_column: String,
+    /// The score column.
+    pub score_column: String,
+    /// Row filters applied (`COL=VALUE`).
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// Responses the student was trained on.
+    pub train_rows: usize,
+    /// Responses used for early stopping and threshold fitting.
+    pub dev_rows: usize,
+    /// Share of the available training rows kept as human labels.
+    pub human_fraction: f64,
+    /// Training responses per score level.
+    pub train_score_counts: BTreeMap<i64, usize>,
+    /// Median length of the training responses, in words.
+    pub median_words: f64,
+}
+
+/// The settings a student was trained with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    /// `head`, `top:K` or `full`.
+    pub tune: String,
+    /// Epochs run before early stopping ended training.
+    pub epochs_run: usize,
+    /// The epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Peak learning rate of the encoder layers.
+    pub learning_rate: f64,
+    /// Peak learning rate of the head.
+    pub head_learning_rate: f64,
+    /// Responses per optimisation step.
+    pub batch_size: usize,
+    /// Random seed.
+    pub seed: u64,
+    /// Wall-clock seconds, encoding included.
+    pub wall_seconds: f64,
+}
+
+/// Development-set agreement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DevMetrics {
+    /// With the thresholds stored in the bundle (fitted on these same responses, so
+    /// optimistic).
+    pub fitted_thresholds: Agreement,
+    /// With plain rounding of the raw score.
+    pub rounding: Agreement,
+}

@@ -1,0 +1,464 @@
+//! A BERT encoder (Devlin et al., 2019) over candle tensors, with sentence-transformers'
+//! masked mean pooling.
+//!
+//! The layers are run by index range, so a trainer can run the frozen lower layers once, keep
+//! their output, and train only the top layers on it.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use candle_core::{DType, Device, Tensor, D};
+
+use crate::config::{BertConfig, HiddenAct};
+use crate::error::{Error, Result};
+use crate::kernels;
+
+/// Named tensors and where they came from, so a missing or misshapen tensor is reported by
+/// name and source.
+pub struct Weights {
+    tensors: HashMap<String, Tensor>,
+    prefix: String,
+    source_name: String,
+}
+
+impl Weights {
+    /// Wraps `tensors` read from `source_name`. Checkpoints saved from a task model prefix
+    /// every name with `bert.`; that prefix is detected and dropped.
+    pub fn new(tensors: HashMap<String, Tensor>, source_name: impl Into<String>) -> Self {
+        let prefix = if tensors.contains_key("embeddings.word_embeddings.weight") {
+            String::new()
+        } else {
+            ["bert.", "model."]
+                .into_iter()
+                .find(|p| tensors.contains_key(&format!("{p}embeddings.word_embeddings.weight")))
+                .unwrap_or("")
+                .to_string()
+        };
+        Weights {
+            tensors,
+            prefix,
+            source_name: source_name.into(),
+        }
+    }
+
+    /// The tensor `name` as f32, checked to have `shape`.
+    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let full_name = format!("{}{name}", self.prefix);
+        let tensor = self.tensors.get(&full_name).ok_or_else(|| {
+            Error::invalid(
+                &self.source_name,
+                format!("has no tensor named \"{full_name}\" (is this a BERT encoder?)"),
+            )
+        })?;
+        if tensor.dims() != shape {
+            return Err(Error::invalid(
+                &self.source_name,
+                format!(
+                    "tensor \"{full_name}\" has shape {:?} but config.json implies {shape:?}",
+                    tensor.dims()
+                ),
+            ));
+        }
+        Ok(tensor.to_dtype(DType::F32)?)
+    }
+}
+
+/// `y = x Wᵀ + b` over the last dimension.
+#[derive(Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    /// A layer with `weight` (outputs, inputs) and `bias` (outputs).
+    pub fn new(weight: Tensor, bias: Tensor) -> Self {
+        Linear { weight, bias }
+    }
+
+    /// Reads `{name}.weight` and `{name}.bias`.
+    pub fn load(weights: &Weights, name: &str, inputs: usize, outputs: usize) -> Result<Self> {
+        Ok(Linear {
+            weight: weights.get(&format!("{name}.weight"), &[outputs, inputs])?,
+            bias: weights.get(&format!("{name}.bias"), &[outputs])?,
+        })
+    }
+
+    /// Applies the layer to the last dimension of `xs`, whatever its rank.
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        // One large matrix product over all rows of the batch, rather than one per sequence.
+        let mut shape = xs.dims().to_vec();
+        let inputs = shape.pop().unwrap_or(1);
+        let rows = shape.iter().product::<usize>();
+        let ys = xs
+            .reshape((rows, inputs))?
+            .matmul(&self.weight.t()?)?
+            .broadcast_add(&self.bias)?;
+        shape.push(self.bias.dim(0)?);
+        Ok(ys.reshape(shape)?)
+    }
+
+    /// The weight and bias.
+    pub fn parameters(&self) -> [&Tensor; 2] {
+        [&self.weight, &self.bias]
+    }
+
+    /// A copy whose weight and bias are `f("{name}.weight", …)` and `f("{name}.bias", …)`.
+    pub fn map_tensors(&self, name: &str, f: &mut TensorMap) -> Result<Self> {
+        Ok(Linear {
+            weight: f(&format!("{name}.weight"), &self.weight)?,
+            bias: f(&format!("{name}.bias"), &self.bias)?,
+        })
+    }
+}
+
+/// A function that replaces a named tensor, e.g. by a trainable variable holding its value.
+pub type TensorMap<'a> = dyn FnMut(&str, &Tensor) -> Result<Tensor> + 'a;
+
+/// Layer normalisation with a learned scale and shift.
+#[derive(Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    fn load(weights: &Weights, name: &str, size: usize, eps: f64) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: weights.get(&format!("{name}.weight"), &[size])?,
+            bias: weights.get(&format!("{name}.bias"), &[size])?,
+            eps,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        Ok(kernels::layer_norm(xs, &self.weight, &self.bias, self.eps)?)
+    }
+
+    fn parameters(&self) -> [&Tensor; 2] {
+        [&self.weight, &self.bias]
+    }
+
+    fn map_tensors(&self, name: &str, f: &mut TensorMap) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: f(&format!("{name}.weight"), &self.weight)?,
+            bias: f(&format!("{name}.bias"), &self.bias)?,
+            eps: self.eps,
+        })
+    }
+}
+
+/// Word, position and segment embeddings, summed and normalised.
+struct Embeddings {
+    word: Tensor,
+    position: Tensor,
+    token_type: Tensor,
+    norm: LayerNorm,
+}
+
+impl Embeddings {
+    fn load(weights: &Weights, config: &BertConfig) -> Result<Self> {
+        let h = config.hidden_size;
+        Ok(Embeddings {
+            word: weights.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
+            position: weights.get(
+                "embeddings.position_embeddings.weight",
+                &[config.max_position_embeddings, h],
+            )?,
+            token_type: weights.get(
+                "embeddings.token_type_embeddings.weight",
+                &[config.type_vocab_size, h],
+            )?,
+            norm: LayerNorm::load(weights, "embeddings.LayerNorm", h, config.layer_norm_eps)?,
+        })
+    }
+
+    /// Every window is a single segment, so the segment embedding is row 0 for every token.
+    fn forward(&self, input_ids: &Tensor) -> Result<Tensor> {
+        let (batch, seq) = input_ids.dims2()?;
+        let words = self
+            .word
+            .index_select(&input_ids.flatten_all()?, 0)?
+            .reshape((batch, seq, ()))?;
+        let positions = self.position.narrow(0, 0, seq)?;
+        let segment = self.token_type.narrow(0, 0, 1)?;
+        let summed = words.broadcast_add(&positions)?.broadcast_add(&segment)?;
+        self.norm.forward(&summed)
+    }
+}
+
+/// One transformer layer: multi-head self-attention, then a feed-forward block, each with a
+/// residual connection and layer normalisation (post-norm, as in BERT).
+#[derive(Clone)]
+pub struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_output: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+    heads: usize,
+    head_size: usize,
+    act: HiddenAct,
+}
+
+impl Layer {
+    fn load(weights: &Weights, index: usize, config: &BertConfig) -> Result<Self> {
+        let p = format!("encoder.layer.{index}");
+        let (h, i, eps) = (
+            config.hidden_size,
+            config.intermediate_size,
+            config.layer_norm_eps,
+        );
+        Ok(Layer {
+            query: Linear::load(weights, &format!("{p}.attention.self.query"), h, h)?,
+            key: Linear::load(weights, &format!("{p}.attention.self.key"), h, h)?,
+            value: Linear::load(weights, &format!("{p}.attention.self.value"), h, h)?,
+            attention_output: Linear::load(weights, &format!("{p}.attention.output.dense"), h, h)?,
+            attention_norm: LayerNorm::load(
+                weights,
+                &format!("{p}.attention.output.LayerNorm"),
+                h,
+                eps,
+            )?,
+            intermediate: Linear::load(weights, &format!("{p}.intermediate.dense"), h, i)?,
+            output: Linear::load(weights, &format!("{p}.output.dense"), i, h)?,
+            output_norm: LayerNorm::load(weights, &format!("{p}.output.LayerNorm"), h, eps)?,
+            heads: config.num_attention_heads,
+            head_size: config.head_size(),
+            act: config.hidden_act,
+        })
+    }
+
+    /// `hidden`: (batch, seq, hidden); `mask_bias`: (batch, seq), 0 for tokens and a large
+    /// negative number for padding.
+    fn forward(&self, hidden: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
+        let attended = self.attention(hidden, mask_bias)?;
+        let attended = self
+            .attention_norm
+            .forward(&(self.attention_output.forward(&attended)? + hidden)?)?;
+        let inner = self.intermediate.forward(&attended)?;
+        let inner = match self.act {
+            HiddenAct::Gelu => kernels::gelu(&inner)?,
+            HiddenAct::GeluApproximate => inner.gelu()?,
+            HiddenAct::Relu => inner.relu()?,
+        };
+        self.output_norm
+            .forward(&(self.output.forward(&inner)? + attended)?)
+    }
+
+    fn attention(&self, hidden: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
+        let (batch, seq, width) = hidden.dims3()?;
+        let split_heads = |xs: Tensor| -> Result<Tensor> {
+            Ok(xs
+                .reshape((batch, seq, self.heads, self.head_size))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        // Scaling the queries rather than the scores touches seq× fewer numbers.
+        let scale = 1.0 / (self.head_size as f64).sqrt();
+        let query = split_heads((self.query.forward(hidden)? * scale)?)?;
+        let key = split_heads(self.key.forward(hidden)?)?;
+        let value = split_heads(self.value.forward(hidden)?)?;
+        let scores = query.matmul(&key.t()?.contiguous()?)?;
+        let weights = kernels::masked_softmax(&scores, mask_bias)?;
+        Ok(weights
+            .matmul(&value)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((batch, seq, width))?)
+    }
+
+    /// Every learned tensor of this layer, with its name in a Hugging Face checkpoint.
+    pub fn named_parameters(&self, index: usize) -> Vec<(String, &Tensor)> {
+        let parts: [(&str, [&Tensor; 2]); 8] = [
+            ("attention.self.query", self.query.parameters()),
+            ("attention.self.key", self.key.parameters()),
+            ("attention.self.value", self.value.parameters()),
+            ("attention.output.dense", self.attention_output.parameters()),
+            (
+                "attention.output.LayerNorm",
+                self.attention_norm.parameters(),
+            ),
+            ("intermediate.dense", self.intermediate.parameters()),
+            ("output.dense", self.output.parameters()),
+            ("output.LayerNorm", self.output_norm.parameters()),
+        ];
+        parts
+            .into_iter()
+            .flat_map(|(part, [weight, bias])| {
+                [
+                    (format!("encoder.layer.{index}.{part}.weight"), weight),
+                    (format!("encoder.layer.{index}.{part}.bias"), bias),
+                ]
+            })
+            .collect()
+    }
+
+    /// A copy of layer `index` whose every tensor is `f(name, tensor)`.
+    pub fn map_tensors(&self, index: usize, f: &mut TensorMap) -> Result<Self> {
+        let p = format!("encoder.layer.{index}");
+        Ok(Layer {
+            query: self
+                .query
+                .map_tensors(&format!("{p}.attention.self.query"), f)?,
+            key: self
+                .key
+                .map_tensors(&format!("{p}.attention.self.key"), f)?,
+            value: self
+                .value
+                .map_tensors(&format!("{p}.attention.self.value"), f)?,
+            attention_output: self
+                .attention_output
+                .map_tensors(&format!("{p}.attention.output.dense"), f)?,
+            attention_norm: self
+                .attention_norm
+                .map_tensors(&format!("{p}.attention.output.LayerNorm"), f)?,
+            intermediate: self
+                .intermediate
+                .map_tensors(&format!("{p}.intermediate.dense"), f)?,
+            output: self.output.map_tensors(&format!("{p}.output.dense"), f)?,
+            output_norm: self
+                .output_norm
+                .map_tensors(&format!("{p}.output.LayerNorm"), f)?,
+            heads: self.heads,
+            head_size: self.head_size,
+            act: self.act,
+        })
+    }
+}
+
+/// Token ids of a batch of windows, padded to a common length, and their mask.
+pub struct TokenBatch {
+    /// (batch, seq) u32 token ids, padded with 0.
+    pub input_ids: Tensor,
+    /// (batch, seq) f32: 1 for a real token, 0 for padding.
+    pub mask: Tensor,
+}
+
+impl TokenBatch {
+    /// Pads `windows` (each already framed with its special tokens) into one batch.
+    pub fn new(windows: &[&[u32]], device: &Device) -> Result<Self> {
+        let seq = windows.iter().map(|w| w.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(windows.len() * seq);
+        let mut mask = Vec::with_capacity(windows.len() * seq);
+        for window in windows {
+            ids.extend_from_slice(window);
+            ids.extend(std::iter::repeat_n(0, seq - window.len()));
+            mask.extend(std::iter::repeat_n(1f32, window.len()));
+            mask.extend(std::iter::repeat_n(0f32, seq - window.len()));
+        }
+        Ok(TokenBatch {
+            input_ids: Tensor::from_vec(ids, (windows.len(), seq), device)?,
+            mask: Tensor::from_vec(mask, (windows.len(), seq), device)?,
+        })
+    }
+
+    /// The additive attention bias: 0 where a token may be attended to, a large negative
+    /// number on padding (as Hugging Face's `get_extended_attention_mask`).
+    pub fn mask_bias(&self) -> Result<Tensor> {
+        mask_bias(&self.mask)
+    }
+}
+
+/// The additive attention bias (batch, seq) for a (batch, seq) mask of 1s and 0s.
+pub fn mask_bias(mask: &Tensor) -> Result<Tensor> {
+    Ok(((mask.ones_like()? - mask)? * f32::MIN as f64)?)
+}
+
+/// A BERT encoder.
+#[derive(Clone)]
+pub struct Encoder {
+    config: BertConfig,
+    embeddings: std::sync::Arc<Embeddings>,
+    layers: Vec<Layer>,
+}
+
+impl Encoder {
+    /// Builds the encoder described by `config` from `weights`.
+    pub fn load(weights: &Weights, config: &BertConfig) -> Result<Self> {
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| Layer::load(weights, i, config))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Encoder {
+            config: config.clone(),
+            embeddings: std::sync::Arc::new(Embeddings::load(weights, config)?),
+            layers,
+        })
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// The embedding layer's output for a batch: (batch, seq, hidden).
+    pub fn embed(&self, batch: &TokenBatch) -> Result<Tensor> {
+        self.embeddings.forward(&batch.input_ids)
+    }
+
+    /// Runs the layers in `layers` over `hidden`, the output of the layer before them.
+    pub fn run_layers(
+        &self,
+        hidden: &Tensor,
+        mask_bias: &Tensor,
+        layers: Range<usize>,
+    ) -> Result<Tensor> {
+        let mut hidden = hidden.clone();
+        for layer in &self.layers[layers] {
+            hidden = layer.forward(&hidden, mask_bias)?;
+        }
+        Ok(hidden)
+    }
+
+    /// The last layer's hidden states for a batch: (batch, seq, hidden).
+    pub fn forward(&self, batch: &TokenBatch) -> Result<Tensor> {
+        let embedded = self.embed(batch)?;
+        self.run_layers(&embedded, &batch.mask_bias()?, 0..self.layers.len())
+    }
+
+    /// The transformer layers, bottom first.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// Replaces layer `index`, e.g. with one whose tensors are trainable variables.
+    pub fn set_layer(&mut self, index: usize, layer: Layer) {
+        self.layers[index] = layer;
+    }
+
+    /// Every learned tensor, under its Hugging Face checkpoint name.
+    pub fn named_parameters(&self) -> Vec<(String, &Tensor)> {
+        let e = &self.embeddings;
+        let mut named = vec![
+            ("embeddings.word_embeddings.weight".to_string(), &e.word),
+            (
+                "embeddings.position_embeddings.weight".to_string(),
+                &e.position,
+            ),
+            (
+                "embeddings.token_type_embeddings.weight".to_string(),
+                &e.token_type,
+            ),
+            ("embeddings.LayerNorm.weight".to_string(), &e.norm.weight),
+            ("embeddings.LayerNorm.bias".to_string(), &e.norm.bias),
+        ];
+        for (i, layer) in self.layers.iter().enumerate() {
+            named.extend(layer.named_parameters(i));
+        }
+        named
+    }
+}
+
+/// sentence-transformers' mean pooling: the average of the hidden states of the real
+/// (unmasked) tokens, special tokens included. Returns (sum, count) per row so that windows of
+/// one text can be pooled together exactly: (batch, hidden) and (batch, 1).
+pub fn masked_sum(hidden: &Tensor, mask: &Tensor) -> Result<(Tensor, Tensor)> {
+    let mask = mask.unsqueeze(D::Minus1)?;
+    let sum = hidden.broadcast_mul(&mask)?.sum(1)?;
+    let count = mask.sum(1)?;
+    Ok((sum, count))
+}

@@ -1,0 +1,27 @@
+//! Cyborg's scorer: what the browser and the command line share.
+//!
+//! A response is cut into encoder windows ([`tokenize`]), encoded by a BERT encoder
+//! ([`encoder`]), mean-pooled over every token of every window, joined with surface features
+//! that windows cannot see ([`features`]), and mapped by a regression head ([`head`]) to a raw
+//! score, which thresholds fitted on development data turn into a score level ([`metrics`]).
+//! A [`bundle`] carries all of it, with a model [`card`], in one checksummed file.
+
+pub mod base;
+pub mod bundle;
+pub mod card;
+pub mod config;
+pub mod encoder;
+pub mod error;
+pub mod features;
+pub mod head;
+pub mod kernels;
+pub mod metrics;
+pub mod model;
+pub mod tokenize;
+
+pub use error::{Error, Result};
+
+/// Changes whenever a change to this crate alters what the encoder computes, even in the last
+/// bits (kernels, pooling, windowing), so caches of encoder outputs are not reused across it.
+pub const NUMERICS_VERSION: u32 = 2;
+pub use model::{Score, Scorer, ScorerConfig, TextEncoder};

@@ -1,0 +1,406 @@
+//! The scorer: text → windows → encoder → pooled embedding + surface features → head → raw
+//! score → level.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::Sections;
+use crate::card::ModelCard;
+use crate::config::BertConfig;
+use crate::encoder::{mask_bias, masked_sum, Encoder, TokenBatch, Weights};
+use crate::error::{Error, Result};
+use crate::features::{text_features, FEATURE_COUNT};
+use crate::head::{Head, HeadConfig};
+use crate::metrics::{ScoreRange, Thresholds};
+use crate::tokenize::{WindowConfig, WindowTokenizer};
+
+/// Padded tokens per encoder batch: large enough for efficient matrix products, small enough
+/// that no intermediate tensor (the attention scores are the largest, 25 MB at 256-token
+/// windows) exceeds the 32 MiB below which the trainer's allocator keeps freed memory.
+pub const MAX_BATCH_TOKENS: usize = 2048;
+
+/// A response ready for the encoder: its windows and surface features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedText {
+    /// Token ids per window, special tokens included.
+    pub windows: Vec<Vec<u32>>,
+    /// The surface features of the whole text.
+    pub features: [f32; FEATURE_COUNT],
+}
+
+impl PreparedText {
+    /// Total tokens over all windows.
+    pub fn tokens(&self) -> usize {
+        self.windows.iter().map(Vec::len).sum()
+    }
+}
+
+/// A tokenizer and encoder: turns texts into pooled embeddings.
+#[derive(Clone)]
+pub struct TextEncoder {
+    /// Cuts texts into windows.
+    pub tokenizer: WindowTokenizer,
+    /// The BERT encoder.
+    pub encoder: Encoder,
+    /// Where tensors live.
+    pub device: Device,
+}
+
+impl TextEncoder {
+    /// Tokenizes `text` and computes its surface features.
+    pub fn prepare(&self, text: &str) -> Result<PreparedText> {
+        let windows = self.tokenizer.windows(text)?;
+        Ok(PreparedText {
+            features: text_features(text, windows.text_tokens),
+            windows: windows.windows,
+        })
+    }
+
+    /// Runs every window of `texts` through the embeddings and `layers` of the encoder, in
+    /// batches of similar length, and returns each window's hidden states (its own length ×
+    /// hidden), in the order of `texts` and their windows.
+    pub fn window_states(
+        &self,
+        texts: &[PreparedText],
+        layers: std::ops::Range<usize>,
+    ) -> Result<Vec<Tensor>> {
+        let windows: Vec<&[u32]> = texts
+            .iter()
+            .flat_map(|t| t.windows.iter().map(Vec::as_slice))
+            .collect();
+        let mut states: Vec<Option<Tensor>> = vec![None; windows.len()];
+        for batch in plan_batches(windows.iter().map(|w| w.len()), MAX_BATCH_TOKENS) {
+            let members: Vec<&[u32]> = batch.iter().map(|&i| windows[i]).collect();
+            let tokens = TokenBatch::new(&members, &self.device)?;
+            let hidden = self.encoder.run_layers(
+                &self.encoder.embed(&tokens)?,
+                &tokens.mask_bias()?,
+                layers.clone(),
+            )?;
+            for (row, &i) in batch.iter().enumerate() {
+                states[i] = Some(hidden.get(row)?.narrow(0, 0, windows[i].len())?);
+            }
+        }
+        Ok(states
+            .into_iter()
+            .map(|s| s.expect("every window is in a batch"))
+            .collect())
+    }
+
+    /// The pooled embedding of each text (texts, hidden): the mean of the last layer's
+    /// hidden states over every token of every window.
+    pub fn pooled(&self, texts: &[PreparedText]) -> Result<Tensor> {
+        let layers = 0..self.encoder.layers().len();
+        let states = self.window_states(texts, layers.clone())?;
+        let windows: Vec<usize> = texts.iter().map(|t| t.windows.len()).collect();
+        pool_texts(&states, &windows, &self.encoder, layers.end)
+    }
+}
+
+/// Groups items of the given lengths into batches, longest first, whose padded size
+/// (batch × longest) stays within `max_tokens`.
+pub fn plan_batches(lengths: impl Iterator<Item = usize>, max_tokens: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<(usize, usize)> = lengths.enumerate().collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut longest = 0;
+    for (index, len) in order {
+        match batches.last_mut() {
+            Some(batch) if (batch.len() + 1) * longest <= max_tokens => batch.push(index),
+            _ => {
+                longest = len.max(1);
+                batches.push(vec![index]);
+            }
+        }
+    }
+    batches
+}
+
+/// Runs encoder layers `from..` over each window's hidden states (the output of layer
+/// `from - 1`) and averages over all tokens of each text's windows: (texts, hidden).
+/// `windows_per_text` says how many consecutive states belong to each text.
+///
+/// Pooling across windows is a matrix product with each text's share of tokens, so the whole
+/// is differentiable in the layers' parameters.
+pub fn pool_texts(
+    window_states: &[Tensor],
+    windows_per_text: &[usize],
+    encoder: &Encoder,
+    from: usize,
+) -> Result<Tensor> {
+    let device = window_states
+        .first()
+        .map(|t| t.device().clone())
+        .unwrap_or(Device::Cpu);
+    let top = encoder.layers().len();
+    let mut sums = Vec::new();
+    if from < top {
+        for batch in plan_batches(
+            window_states.iter().map(|s| s.dim(0).unwrap_or(0)),
+            MAX_BATCH_TOKENS,
+        ) {
+            let members: Vec<&Tensor> = batch.iter().map(|&i| &window_states[i]).collect();
+            let (padded, mask) = pad_states(&members)?;
+            let hidden = encoder.run_layers(&padded, &mask_bias(&mask)?, from..top)?;
+            let (sum, _) = masked_sum(&hidden, &mask)?;
+            sums.push((batch, sum));
+        }
+    } else {
+        let all: Vec<usize> = (0..window_states.len()).collect();
+        let stacked = Tensor::stack(
+            &window_states
+                .iter()
+                .map(|s| s.sum(0))
+                .collect::<candle_core::Result<Vec<_>>>()?,
+            0,
+        )?;
+        sums.push((all, stacked));
+    }
+    // Put the window sums back in window order.
+    let order: Vec<u32> = {
+        let mut position = vec![0u32; window_states.len()];
+        let mut next = 0u32;
+        for (batch, _) in &sums {
+            for &i in batch {
+                position[i] = next;
+                next += 1;
+            }
+        }
+        position
+    };
+    let all_sums = Tensor::cat(&sums.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(), 0)?;
+    let window_sums = all_sums.index_select(&Tensor::new(order, &device)?, 0)?;
+    // share[t][w] = 1 / tokens(t) for each window w of text t.
+    let texts = windows_per_text.len();
+    let windows = window_states.len();
+    if windows_per_text.iter().sum::<usize>() != windows {
+        return Err(Error::invalid(
+            "pooling",
+            format!(
+                "{windows} window states for {} windows",
+                windows_per_text.iter().sum::<usize>()
+            ),
+        ));
+    }
+    let mut share = vec![0f32; texts * windows];
+    let mut first = 0;
+    for (t, &count) in windows_per_text.iter().enumerate() {
+        let mine = first..first + count;
+        let tokens: usize = window_states[mine.clone()]
+            .iter()
+            .map(|s| s.dim(0))
+            .sum::<candle_core::Result<usize>>()?;
+        for w in mine {
+            share[t * windows + w] = 1.0 / tokens.max(1) as f32;
+        }
+        first += count;
+    }
+    let share = Tensor::from_vec(share, (texts, windows), &device)?;
+    Ok(share.matmul(&window_sums)?)
+}
+
+/// Stacks hidden states of different lengths into (batch, longest, hidden), zero-padded, and
+/// the matching (batch, longest) mask.
+fn pad_states(states: &[&Tensor]) -> Result<(Tensor, Tensor)> {
+    let longest = states
+        .iter()
+        .map(|s| s.dim(0))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let longest = longest.into_iter().max().unwrap_or(0);
+    let mut padded = Vec::with_capacity(states.len());
+    let mut mask = Vec::with_capacity(states.len() * longest);
+    for state in states {
+        let len = state.dim(0)?;
+        padded.push(state.pad_with_zeros(0, 0, longest - len)?);
+        mask.extend(std::iter::repeat_n(1f32, len));
+        mask.extend(std::iter::repeat_n(0f32, longest - len));
+    }
+    let device = states[0].device();
+    Ok((
+        Tensor::stack(&padded, 0)?,
+        Tensor::from_vec(mask, (states.len(), longest), device)?,
+    ))
+}
+
+/// Everything but the weights and tokenizer that a bundle needs to rebuild its scorer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScorerConfig {
+    /// The encoder's architecture.
+    pub encoder: BertConfig,
+    /// How texts are cut into windows.
+    pub windows: WindowConfig,
+    /// The head.
+    pub head: HeadConfig,
+    /// Score range and the cut points from raw score to level.
+    pub thresholds: Thresholds,
+}
+
+/// One response's score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// The integer score level.
+    pub score: i64,
+    /// The head's output on the score scale, before thresholds.
+    pub raw: f64,
+}
+
+/// A trained student: scores responses.
+#[derive(Clone)]
+pub struct Scorer {
+    /// Tokenizer and encoder.
+    pub text_encoder: TextEncoder,
+    /// The regression head.
+    pub head: Head,
+    /// Score range and cut points.
+    pub thresholds: Thresholds,
+    /// The model card, when loaded from a bundle.
+    pub card: Option<ModelCard>,
+}
+
+/// Bundle section names.
+mod section {
+    pub const CONFIG: &str = "config.json";
+    pub const TOKENIZER: &str = "tokenizer.json";
+    pub const WEIGHTS: &str = "weights.safetensors";
+    pub const CARD: &str = "card.json";
+}
+
+impl Scorer {
+    /// The score range.
+    pub fn range(&self) -> ScoreRange {
+        self.thresholds.range
+    }
+
+    /// Maps the head's normalised output to the score scale.
+    pub fn raw_score(&self, normalised: f32) -> f64 {
+        let range = self.range();
+        range.min as f64 + normalised as f64 * (range.max - range.min) as f64
+    }
+
+    /// Scores prepared texts, all at once.
+    pub fn score_prepared(&self, texts: &[PreparedText]) -> Result<Vec<Score>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pooled = self.text_encoder.pooled(texts)?;
+        let features: Vec<f32> = texts.iter().flat_map(|t| t.features).collect();
+        let device = &self.text_encoder.device;
+        let features = Tensor::from_vec(features, (texts.len(), FEATURE_COUNT), device)?;
+        let normalised = self.head.forward(&pooled, &features)?.to_vec1::<f32>()?;
+        Ok(normalised
+            .into_iter()
+            .map(|n| {
+                let raw = self.raw_score(n);
+                Score {
+                    score: self.thresholds.level(raw),
+                    raw,
+                }
+            })
+            .collect())
+    }
+
+    /// Scores `texts`, a few at a time, calling `progress(done, total)` after each group.
+    pub fn score_texts(
+        &self,
+        texts: &[&str],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<Score>> {
+        const GROUP: usize = 32;
+        let mut scores = Vec::with_capacity(texts.len());
+        for group in texts.chunks(GROUP) {
+            let prepared = group
+                .iter()
+                .map(|t| self.text_encoder.prepare(t))
+                .collect::<Result<Vec<_>>>()?;
+            scores.extend(self.score_prepared(&prepared)?);
+            progress(scores.len(), texts.len());
+        }
+        Ok(scores)
+    }
+
+    /// Scores one text.
+    pub fn score(&self, text: &str) -> Result<Score> {
+        let prepared = self.text_encoder.prepare(text)?;
+        Ok(self.score_prepared(std::slice::from_ref(&prepared))?[0])
+    }
+
+    /// The configuration a bundle stores.
+    pub fn config(&self) -> ScorerConfig {
+        ScorerConfig {
+            encoder: self.text_encoder.encoder.config().clone(),
+            windows: self.text_encoder.tokenizer.window_config(),
+            head: self.head.config().clone(),
+            thresholds: self.thresholds.clone(),
+        }
+    }
+
+    /// Serialises the scorer and `card` into bundle bytes, weights stored as `dtype` (F32, or
+    /// F16 for a bundle half the size).
+    pub fn to_bundle(&self, card: &ModelCard, dtype: DType) -> Result<Vec<u8>> {
+        let mut tensors: Vec<(String, Tensor)> = Vec::new();
+        for (name, tensor) in self
+            .text_encoder
+            .encoder
+            .named_parameters()
+            .into_iter()
+            .chain(self.head.named_parameters())
+        {
+            tensors.push((name, tensor.to_dtype(dtype)?));
+        }
+        let weights = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
+            .map_err(|e| Error::invalid("bundle", format!("could not serialise weights: {e}")))?;
+        let mut sections = Sections::new();
+        sections.insert(section::CONFIG, to_json(&self.config())?);
+        sections.insert(
+            section::TOKENIZER,
+            self.text_encoder.tokenizer.to_json()?.into_bytes(),
+        );
+        sections.insert(section::WEIGHTS, weights);
+        sections.insert(section::CARD, to_json(card)?);
+        Ok(sections.to_bytes())
+    }
+
+    /// Loads a scorer from bundle bytes; `source_name` names the bundle in errors.
+    pub fn from_bundle(bytes: &[u8], source_name: &str, device: &Device) -> Result<Self> {
+        let sections = Sections::from_bytes(bytes, source_name)?;
+        let parse_json = |name: &str| -> Result<serde_json::Value> {
+            serde_json::from_slice(sections.get(name, source_name)?).map_err(|e| {
+                Error::invalid(source_name, format!("its {name} is not valid JSON: {e}"))
+            })
+        };
+        let config: ScorerConfig = serde_json::from_value(parse_json(section::CONFIG)?)
+            .map_err(|e| Error::invalid(source_name, format!("its config.json: {e}")))?;
+        let card: ModelCard = serde_json::from_value(parse_json(section::CARD)?)
+            .map_err(|e| Error::invalid(source_name, format!("its card.json: {e}")))?;
+        config.head.validate(source_name)?;
+        let tokenizer = WindowTokenizer::from_json(
+            sections.get(section::TOKENIZER, source_name)?,
+            config.windows,
+            source_name,
+        )?;
+        let tensors: HashMap<String, Tensor> = candle_core::safetensors::load_buffer(
+            sections.get(section::WEIGHTS, source_name)?,
+            device,
+        )?;
+        let weights = Weights::new(tensors, source_name);
+        let encoder = Encoder::load(&weights, &config.encoder)?;
+        let head = Head::load(&weights, &config.head, config.encoder.hidden_size, device)?;
+        Ok(Scorer {
+            text_encoder: TextEncoder {
+                tokenizer,
+                encoder,
+                device: device.clone(),
+            },
+            head,
+            thresholds: config.thresholds,
+            card: Some(card),
+        })
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::invalid("bundle", format!("could not serialise: {e}")))
+}

@@ -1,0 +1,108 @@
+//! The encoder and tokenizer agree with sentence-transformers (and, beyond one window, with
+//! Hugging Face transformers over the same windows) on real texts.
+//!
+//! The fixture comes from `scripts/encoder_fixture.py`; the model from the set-up script.
+
+use std::path::PathBuf;
+
+use candle_core::Device;
+use cyborg_scorer::base::BaseModel;
+use cyborg_scorer::tokenize::WindowConfig;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Fixture {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    text: String,
+    token_ids: Vec<u32>,
+    windows: usize,
+    embedding: Vec<f32>,
+}
+
+/// The base model folder, or `None` (with the reason printed) when it is not installed and
+/// the run does not insist on it.
+fn base_model_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("CYBORG_BASE_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
+        });
+    if dir.join("model.safetensors").is_file() {
+        return Some(dir);
+    }
+    let reason = format!(
+        "{} is not installed (scripts/setup.sh installs it)",
+        dir.display()
+    );
+    if std::env::var_os("CYBORG_REQUIRE_MODEL").is_some() {
+        panic!("CYBORG_REQUIRE_MODEL is set but {reason}");
+    }
+    eprintln!("skipped: {reason}");
+    None
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+#[test]
+fn embeddings_match_sentence_transformers() {
+    let Some(dir) = base_model_dir() else { return };
+    let fixture: Fixture =
+        serde_json::from_str(include_str!("fixtures/minilm_embeddings.json")).unwrap();
+    let base = BaseModel::load(&dir, WindowConfig::default(), &Device::Cpu).unwrap();
+    let encoder = &base.text_encoder;
+    assert!(
+        fixture.cases.iter().any(|c| c.windows > 1),
+        "the fixture has a long text"
+    );
+    for case in &fixture.cases {
+        let prepared = encoder.prepare(&case.text).unwrap();
+        let ids: Vec<u32> = prepared
+            .windows
+            .iter()
+            .flat_map(|w| w[1..w.len() - 1].iter().copied())
+            .collect();
+        assert_eq!(ids, case.token_ids, "{}: word pieces differ", case.name);
+        assert_eq!(prepared.windows.len(), case.windows, "{}", case.name);
+        let pooled = encoder.pooled(std::slice::from_ref(&prepared)).unwrap();
+        let ours = pooled.get(0).unwrap().to_vec1::<f32>().unwrap();
+        let cos = cosine(&ours, &case.embedding);
+        eprintln!("{}: cosine {cos:.7}", case.name);
+        assert!(cos >= 0.9999, "{}: cosine {cos} < 0.9999", case.name);
+    }
+}
+
+#[test]
+fn batching_does_not_change_an_embedding() {
+    let Some(dir) = base_model_dir() else { return };
+    let fixture: Fixture =
+        serde_json::from_str(include_str!("fixtures/minilm_embeddings.json")).unwrap();
+    let base = BaseModel::load(&dir, WindowConfig::default(), &Device::Cpu).unwrap();
+    let encoder = &base.text_encoder;
+    let prepared: Vec<_> = fixture
+        .cases
+        .iter()
+        .map(|c| encoder.prepare(&c.text).unwrap())
+        .collect();
+    let together = encoder.pooled(&prepared).unwrap();
+    for (i, text) in prepared.iter().enumerate() {
+        let alone = encoder.pooled(std::slice::from_ref(text)).unwrap();
+        let diff = (together.get(i).unwrap() - alone.get(0).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-5, "text {i}: batched and alone differ by {diff}");
+    }
+}

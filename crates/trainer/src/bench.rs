@@ -1,0 +1,317 @@
+//! Benchmarks: encoder speed, and accuracy on ASAP-AES beside published and simple peers.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use cyborg_scorer::metrics::ScoreRange;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cli::{BenchAsapArgs, BenchEncodeArgs, StudentArgs};
+use crate::commands::{evaluate, fit_student, format_kappa, load_base, sample_fraction};
+use crate::data::{read_id_list, read_table, Filter, ReadSpec, Row};
+use crate::output::write_atomically;
+use crate::progress::Progress;
+
+/// One speed measurement.
+#[derive(Serialize)]
+struct Speed {
+    max_tokens: usize,
+    batch: usize,
+    texts: usize,
+    mean_tokens: f64,
+    seconds: f64,
+    texts_per_second: f64,
+    ms_per_text: f64,
+}
+
+/// `cyborg bench encode`
+pub fn encode(args: BenchEncodeArgs, progress: &Progress) -> Result<()> {
+    let spec = ReadSpec {
+        text: args.text.clone(),
+        ..ReadSpec::default()
+    };
+    let table = read_table(&args.data, &spec)?;
+    let texts: Vec<&str> = table
+        .rows
+        .iter()
+        .take(args.texts)
+        .map(|r| r.text.as_str())
+        .collect();
+    let mut results = Vec::new();
+    for max_tokens in [256, 512] {
+        let student = StudentArgs {
+            base: args.base.clone(),
+            window_tokens: max_tokens,
+            max_windows: 1,
+            ..default_student()
+        };
+        let base = load_base(&student, &Progress::new(true))?;
+        let encoder = &base.text_encoder;
+        let prepared = texts
+            .iter()
+            .map(|t| encoder.prepare(t))
+            .collect::<cyborg_scorer::Result<Vec<_>>>()?;
+        let mean_tokens =
+            prepared.iter().map(|p| p.tokens()).sum::<usize>() as f64 / prepared.len() as f64;
+        encoder.pooled(&prepared[..prepared.len().min(4)])?; // warm-up
+        for batch in [1, 16] {
+            let bar = progress.bar(
+                prepared.len() as u64,
+                &format!("{max_tokens} tokens, batch {batch}"),
+                "texts",
+            );
+            let start = Instant::now();
+            for chunk in prepared.chunks(batch) {
+                encoder.pooled(chunk)?;
+                bar.inc(chunk.len() as u64);
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            bar.finish_and_clear();
+            results.push(Speed {
+                max_tokens,
+                batch,
+                texts: prepared.len(),
+                mean_tokens,
+                seconds,
+                texts_per_second: prepared.len() as f64 / seconds,
+                ms_per_text: 1000.0 * seconds / prepared.len() as f64,
+            });
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({ "data": args.data.display().to_string(), "threads": rayon_threads(), "results": results })
+        );
+        return Ok(());
+    }
+    println!(
+        "candle encoder ({} threads), {} texts from {}, each cut to its first window",
+        rayon_threads(),
+        texts.len(),
+        args.data.display()
+    );
+    println!("| max tokens | batch | mean tokens | texts/s | ms/text |");
+    println!("|---|---|---|---|---|");
+    for r in &results {
+        println!(
+            "| {} | {} | {:.0} | {:.1} | {:.1} |",
+            r.max_tokens, r.batch, r.mean_tokens, r.texts_per_second, r.ms_per_text
+        );
+    }
+    Ok(())
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `cyborg train`'s defaults, for benchmarks that set a few fields.
+fn default_student() -> StudentArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        student: StudentArgs,
+    }
+    Defaults::parse_from(["defaults"]).student
+}
+
+/// ASAP-AES score ranges per prompt, as used by NEA and the papers that follow it.
+fn asap_range(prompt: u32) -> Option<ScoreRange> {
+    let (min, max) = match prompt {
+        1 => (2, 12),
+        2 => (1, 6),
+        3 | 4 => (0, 3),
+        5 | 6 => (0, 4),
+        7 => (0, 30),
+        8 => (0, 60),
+        _ => return None,
+    };
+    Some(ScoreRange { min, max })
+}
+
+/// Published and simple-peer QWK on NEA fold 0 (../shared/BASELINES.md): ridge on frozen
+/// MiniLM + three length features, at 100% and 10% of the training ids, per prompt.
+const PEER_100: [f64; 8] = [0.834, 0.657, 0.737, 0.800, 0.827, 0.811, 0.780, 0.672];
+const PEER_10: [f64; 8] = [0.831, 0.668, 0.681, 0.747, 0.773, 0.759, 0.745, 0.529];
+
+#[derive(Serialize)]
+struct AsapResult {
+    prompt: u32,
+    human_fraction: f64,
+    train_rows: usize,
+    dev_rows: usize,
+    test_rows: usize,
+    test_qwk: Option<f64>,
+    dev_qwk: Option<f64>,
+    best_epoch: usize,
+    epochs_run: usize,
+    seconds: f64,
+}
+
+/// `cyborg bench asap`
+pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
+    let start = Instant::now();
+    let tsv = args.asap.join("training_set_rel3.utf8.tsv");
+    let fold = args.asap.join(format!("folds/fold_{}", args.fold));
+    let ids = |name: &str| read_id_list(&fold.join(name));
+    let (train_ids, dev_ids, test_ids) = (
+        ids("train_ids.txt")?,
+        ids("dev_ids.txt")?,
+        ids("test_ids.txt")?,
+    );
+    let base = load_base(&args.student, progress)?;
+    let mut results = Vec::new();
+    for &prompt in &args.prompts {
+        let range =
+            asap_range(prompt).with_context(|| format!("ASAP-AES has no prompt {prompt}"))?;
+        let spec = ReadSpec {
+            no_quoting: true,
+            text: "essay".into(),
+            score: Some("domain1_score".into()),
+            id: Some("essay_id".into()),
+            filters: vec![Filter {
+                column: "essay_set".into(),
+                value: prompt.to_string(),
+            }],
+            range: Some(range),
+            ..ReadSpec::default()
+        };
+        let table = read_table(&tsv, &spec)?;
+        let pick = |ids: &std::collections::HashSet<String>| -> Vec<&Row> {
+            table.rows.iter().filter(|r| ids.contains(&r.id)).collect()
+        };
+        let (train_all, dev, test) = (pick(&train_ids), pick(&dev_ids), pick(&test_ids));
+        let test_rows: Vec<Row> = test.iter().map(|r| (*r).clone()).collect();
+        for &fraction in &args.fractions {
+            let fit_start = Instant::now();
+            let train = sample_fraction(&train_all, fraction, args.student.seed)?;
+            progress.note(&format!(
+                "prompt {prompt}, {:.0}% human: {} train, {} dev, {} test",
+                fraction * 100.0,
+                train.len(),
+                dev.len(),
+                test.len()
+            ));
+            let outcome = fit_student(&base, &train, &dev, range, &args.student, progress)?;
+            let test_agreement = evaluate(&outcome.trained.scorer, &test_rows, progress)?;
+            let result = AsapResult {
+                prompt,
+                human_fraction: fraction,
+                train_rows: train.len(),
+                dev_rows: dev.len(),
+                test_rows: test.len(),
+                test_qwk: test_agreement.qwk,
+                dev_qwk: outcome.trained.dev_fitted.qwk,
+                best_epoch: outcome.trained.best_epoch,
+                epochs_run: outcome.trained.history.len(),
+                seconds: fit_start.elapsed().as_secs_f64(),
+            };
+            progress.note(&format!(
+                "prompt {prompt}, {:.0}% human: test QWK {} (dev {}), {:.0}s",
+                fraction * 100.0,
+                format_kappa(result.test_qwk),
+                format_kappa(result.dev_qwk),
+                result.seconds
+            ));
+            results.push(result);
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let table = markdown(&args, &results, seconds);
+    if let Some(out) = &args.out {
+        write_atomically(out, table.as_bytes())?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({ "fold": args.fold, "tune": args.student.tune.to_string(), "seconds": seconds, "results": results })
+        );
+    } else {
+        print!("{table}");
+    }
+    Ok(())
+}
+
+fn markdown(args: &BenchAsapArgs, results: &[AsapResult], seconds: f64) -> String {
+    let mut out = format!(
+        "ASAP-AES NEA fold {}, test QWK per prompt; student: {} on {}, seed {}; \
+         thresholds fitted on dev. Wall time {:.1} min on {} threads.\n\n",
+        args.fold,
+        args.student.tune,
+        args.student
+            .base
+            .as_deref()
+            .map_or("all-MiniLM-L6-v2".into(), |p: &Path| p
+                .display()
+                .to_string()),
+        args.student.seed,
+        seconds / 60.0,
+        rayon_threads()
+    );
+    let header: Vec<String> = args
+        .fractions
+        .iter()
+        .map(|f| format!("Cyborg {:.0}%", f * 100.0))
+        .collect();
+    out.push_str(&format!(
+        "| prompt | {} | peer ridge MiniLM+len3 100% | peer 10% |\n|---|{}---|---|\n",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    ));
+    let mut sums = vec![(0.0, 0usize); args.fractions.len()];
+    let (mut peer_100, mut peer_10, mut peers) = (0.0, 0.0, 0);
+    for &prompt in &args.prompts {
+        let cells: Vec<String> = args
+            .fractions
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| {
+                let qwk = results
+                    .iter()
+                    .find(|r| r.prompt == prompt && r.human_fraction == f)
+                    .and_then(|r| r.test_qwk);
+                if let Some(q) = qwk {
+                    sums[i].0 += q;
+                    sums[i].1 += 1;
+                }
+                format_kappa(qwk)
+            })
+            .collect();
+        let p = (prompt - 1) as usize;
+        peer_100 += PEER_100[p];
+        peer_10 += PEER_10[p];
+        peers += 1;
+        out.push_str(&format!(
+            "| {prompt} | {} | {:.3} | {:.3} |\n",
+            cells.join(" | "),
+            PEER_100[p],
+            PEER_10[p]
+        ));
+    }
+    let averages: Vec<String> = sums
+        .iter()
+        .map(|(s, n)| {
+            if *n > 0 {
+                format!("**{:.3}**", s / *n as f64)
+            } else {
+                "-".into()
+            }
+        })
+        .collect();
+    out.push_str(&format!(
+        "| **avg** | {} | {:.3} | {:.3} |\n\n",
+        averages.join(" | "),
+        peer_100 / peers as f64,
+        peer_10 / peers as f64
+    ));
+    out.push_str(
+        "Published averages on all 8 prompts (5-fold): NEA 0.761, R2BERT 0.794. Best simple \
+         peer in ../shared/BASELINES.md (ridge on MiniLM + TF-IDF-SVD + len3): 0.773 at 100%, \
+         0.721 at 10%.\n",
+    );
+    out
+}

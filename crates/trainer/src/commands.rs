@@ -1,0 +1,690 @@
+//! What each command does, over the library pieces.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device};
+use cyborg_scorer::base::BaseModel;
+use cyborg_scorer::card::{BaseModelInfo, DataSummary, DevMetrics, ModelCard, TrainingSummary};
+use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange};
+use cyborg_scorer::tokenize::WindowConfig;
+use cyborg_scorer::Scorer;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde_json::json;
+
+use crate::cache::StateCache;
+use crate::cli::{
+    BenchCommand, CheckArgs, Cli, Command, DataArgs, DataCommand, EvalArgs, InfoArgs, ScoreArgs,
+    StudentArgs, TrainArgs, WeightPrecision,
+};
+use crate::data::{read_id_list, read_table, ReadSpec, Row, Table};
+use crate::output::{check_writable, write_atomically};
+use crate::progress::Progress;
+use crate::train::{train, Example, TrainSettings, Trained};
+
+/// Runs the command `cli` names.
+pub fn run(cli: Cli) -> Result<()> {
+    let progress = Progress::new(cli.quiet);
+    match cli.command {
+        Command::Data(DataCommand::Check(args)) => check(args),
+        Command::Train(args) => train_command(args, &progress),
+        Command::Eval(args) => eval(args, &progress),
+        Command::Score(args) => score(args, &progress),
+        Command::Info(args) => info(args),
+        Command::Bench(BenchCommand::Encode(args)) => crate::bench::encode(args, &progress),
+        Command::Bench(BenchCommand::Asap(args)) => crate::bench::asap(args, &progress),
+    }
+}
+
+/// The device models run on: the first CUDA GPU when built with `cuda`, else the CPU.
+pub fn device() -> Result<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        return Device::new_cuda(0).context("the cuda build found no usable GPU");
+    }
+    #[cfg(not(feature = "cuda"))]
+    Ok(Device::Cpu)
+}
+
+/// What [`DataArgs`] asks to read.
+pub fn read_spec(data: &DataArgs, need_score: bool, command: &str) -> Result<ReadSpec> {
+    if need_score && data.score.is_none() {
+        bail!("{command} needs human scores: give their column with --score COL");
+    }
+    Ok(ReadSpec {
+        format: data.format,
+        no_quoting: data.no_quoting,
+        text: data.text.clone(),
+        score: data.score.clone(),
+        id: data.id.clone(),
+        groups: Vec::new(),
+        filters: data.filters.clone(),
+        ids_file: data.ids.clone(),
+        range: None,
+    })
+}
+
+/// The base encoder folder: `--base`, else `$CYBORG_BASE_MODEL`, else
+/// `models/all-MiniLM-L6-v2` in the working folder or beside the repository this binary was
+/// built in.
+pub fn base_dir(base: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = base {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(dir) = std::env::var_os("CYBORG_BASE_MODEL") {
+        return Ok(PathBuf::from(dir));
+    }
+    let relative = Path::new("models/all-MiniLM-L6-v2");
+    let beside_repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative);
+    [relative.to_path_buf(), beside_repo]
+        .into_iter()
+        .find(|d| d.is_dir())
+        .with_context(|| {
+            "no base model: pass --base DIR (a BERT-family model folder) or run \
+             scripts/setup.sh, which installs all-MiniLM-L6-v2 into models/"
+        })
+}
+
+/// Loads a model bundle from `path`.
+pub fn load_bundle(path: &Path) -> Result<Scorer> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read the model {}", path.display()))?;
+    Ok(Scorer::from_bundle(
+        &bytes,
+        &path.display().to_string(),
+        &device()?,
+    )?)
+}
+
+fn word_count(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+fn median(values: &mut [usize]) -> f64 {
+    values.sort_unstable();
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2] as f64,
+        n => (values[n / 2 - 1] + values[n / 2]) as f64 / 2.0,
+    }
+}
+
+fn check(args: CheckArgs) -> Result<()> {
+    let mut spec = read_spec(&args.data, false, "data check")?;
+    spec.groups = args.groups.clone();
+    spec.range = args.range;
+    let table = read_table(&args.file, &spec)?;
+    let mut words: Vec<usize> = table.rows.iter().map(|r| word_count(&r.text)).collect();
+    let total_words: usize = words.iter().sum();
+    let median_words = median(&mut words);
+    let mut groups: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (i, name) in args.groups.iter().enumerate() {
+        let counts = groups.entry(name.clone()).or_default();
+        for row in &table.rows {
+            let value = if row.groups[i].is_empty() {
+                "(empty)"
+            } else {
+                &row.groups[i]
+            };
+            *counts.entry(value.to_string()).or_insert(0) += 1;
+        }
+    }
+    let summary = json!({
+        "file": table.path.display().to_string(),
+        "rows": table.rows.len(),
+        "rows_in_file": table.rows_in_file,
+        "columns": table.columns,
+        "score_range": table.observed_range(),
+        "score_counts": table.score_counts(),
+        "words": {
+            "min": words.first(),
+            "median": median_words,
+            "mean": total_words as f64 / table.rows.len() as f64,
+            "max": words.last(),
+        },
+        "groups": groups,
+    });
+    if args.json {
+        println!("{summary}");
+        return Ok(());
+    }
+    println!(
+        "{}: {} rows kept of {} · columns: {}",
+        table.path.display(),
+        table.rows.len(),
+        table.rows_in_file,
+        table.columns.join(", ")
+    );
+    let counts = table.score_counts();
+    if let Some(range) = table.observed_range() {
+        println!("scores {range}:");
+        let most = counts.values().copied().max().unwrap_or(1);
+        for (score, count) in &counts {
+            let bar = "#".repeat((40 * count).div_ceil(most));
+            println!("  {score:>4} {count:>6}  {bar}");
+        }
+    }
+    println!(
+        "words per response: min {}, median {median_words}, mean {:.0}, max {}",
+        words.first().unwrap_or(&0),
+        total_words as f64 / table.rows.len() as f64,
+        words.last().unwrap_or(&0)
+    );
+    for (name, counts) in &groups {
+        let parts: Vec<String> = counts.iter().map(|(v, n)| format!("{v} {n}")).collect();
+        println!("group {name}: {}", parts.join(", "));
+    }
+    Ok(())
+}
+
+/// Splits a table's rows into training and development rows: by id lists when given, else a
+/// seeded split that holds out `dev_fraction` of each score level.
+fn split_rows<'a>(
+    table: &'a Table,
+    train_ids: Option<&Path>,
+    dev_ids: Option<&Path>,
+    dev_fraction: f64,
+    seed: u64,
+) -> Result<(Vec<&'a Row>, Vec<&'a Row>)> {
+    if let (Some(train_ids), Some(dev_ids)) = (train_ids, dev_ids) {
+        let train_ids = read_id_list(train_ids)?;
+        let dev_ids = read_id_list(dev_ids)?;
+        if let Some(both) = train_ids.intersection(&dev_ids).next() {
+            bail!("id \"{both}\" is in both the training and the development id lists");
+        }
+        let pick = |ids: &HashSet<String>| -> Vec<&Row> {
+            table.rows.iter().filter(|r| ids.contains(&r.id)).collect()
+        };
+        let (train, dev) = (pick(&train_ids), pick(&dev_ids));
+        if train.is_empty() || dev.is_empty() {
+            bail!(
+                "{}: the id lists select {} training and {} development rows; check --id and \
+                 the filters",
+                table.path.display(),
+                train.len(),
+                dev.len()
+            );
+        }
+        return Ok((train, dev));
+    }
+    if !(0.0..1.0).contains(&dev_fraction) || dev_fraction == 0.0 {
+        bail!("--dev-fraction must be between 0 and 1 (exclusive), not {dev_fraction}");
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut by_score: BTreeMap<i64, Vec<&Row>> = BTreeMap::new();
+    for row in &table.rows {
+        by_score
+            .entry(row.score.expect("scores were read"))
+            .or_default()
+            .push(row);
+    }
+    let (mut train, mut dev) = (Vec::new(), Vec::new());
+    for rows in by_score.values_mut() {
+        rows.shuffle(&mut rng);
+        let held_out = (rows.len() as f64 * dev_fraction).round() as usize;
+        dev.extend_from_slice(&rows[..held_out]);
+        train.extend_from_slice(&rows[held_out..]);
+    }
+    if train.len() < 2 || dev.is_empty() {
+        bail!(
+            "{}: {} rows are too few to split into training and development data",
+            table.path.display(),
+            table.rows.len()
+        );
+    }
+    Ok((train, dev))
+}
+
+/// Keeps a seeded random `fraction` of `rows` (at least two).
+pub fn sample_fraction<'a>(rows: &[&'a Row], fraction: f64, seed: u64) -> Result<Vec<&'a Row>> {
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        bail!("--human-fraction must be in (0, 1], not {fraction}");
+    }
+    if fraction == 1.0 {
+        return Ok(rows.to_vec());
+    }
+    let keep = ((rows.len() as f64 * fraction).round() as usize)
+        .max(2)
+        .min(rows.len());
+    let mut shuffled = rows.to_vec();
+    shuffled.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5eed_f4ac));
+    shuffled.truncate(keep);
+    Ok(shuffled)
+}
+
+/// A trained student with what is needed for its card.
+pub struct FitOutcome {
+    /// The training result.
+    pub trained: Trained,
+    /// The base model's identity.
+    pub base: BaseModelInfo,
+    /// Settings used.
+    pub settings: TrainSettings,
+    /// Wall time of the whole fit.
+    pub seconds: f64,
+}
+
+/// Loads the base model that `student` names.
+pub fn load_base(student: &StudentArgs, progress: &Progress) -> Result<BaseModel> {
+    let dir = base_dir(student.base.as_deref())?;
+    let windows = WindowConfig {
+        max_tokens: student.window_tokens,
+        max_windows: student.max_windows,
+    };
+    progress.note(&format!("base model: {}", dir.display()));
+    Ok(BaseModel::load(&dir, windows, &device()?)?)
+}
+
+/// Trains a student on `train_rows`, with `dev_rows` for early stopping and thresholds.
+pub fn fit_student(
+    base: &BaseModel,
+    train_rows: &[&Row],
+    dev_rows: &[&Row],
+    range: ScoreRange,
+    student: &StudentArgs,
+    progress: &Progress,
+) -> Result<FitOutcome> {
+    let start = Instant::now();
+    let settings = TrainSettings {
+        tune: student.tune,
+        max_epochs: student.epochs,
+        patience: student.patience,
+        batch_size: student.batch_size.max(1),
+        learning_rate: student.lr,
+        head_learning_rate: student.head_lr,
+        weight_decay: student.weight_decay,
+        warmup_fraction: 0.1,
+        head_hidden: student.head_hidden,
+        seed: student.seed,
+    };
+    let examples = |rows: &[&Row]| -> Result<Vec<Example>> {
+        rows.iter()
+            .map(|r| {
+                Ok(Example {
+                    prepared: base.text_encoder.prepare(&r.text)?,
+                    score: r.score.expect("scores were read"),
+                })
+            })
+            .collect()
+    };
+    let (train_set, dev_set) = (examples(train_rows)?, examples(dev_rows)?);
+    let cache_root = if student.no_cache {
+        None
+    } else {
+        student.cache.clone().or_else(StateCache::default_root)
+    };
+    let frozen = settings
+        .tune
+        .frozen_layers(base.text_encoder.encoder.layers().len());
+    let cache = StateCache::new(cache_root.as_deref(), &base.weights_sha256, frozen);
+    let trained = train(
+        base, &train_set, &dev_set, range, &settings, &cache, progress,
+    )?;
+    Ok(FitOutcome {
+        trained,
+        base: BaseModelInfo {
+            name: base.name.clone(),
+            weights_sha256: base.weights_sha256.clone(),
+        },
+        settings,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
+    check_writable(&args.out)?;
+    let mut spec = read_spec(&args.data, true, "train")?;
+    spec.range = args.range;
+    let table = read_table(&args.file, &spec)?;
+    let (train_all, dev_rows) = split_rows(
+        &table,
+        args.train_ids.as_deref(),
+        args.dev_ids.as_deref(),
+        args.dev_fraction,
+        args.student.seed,
+    )?;
+    let train_rows = sample_fraction(&train_all, args.human_fraction, args.student.seed)?;
+    let observed = ScoreRange {
+        min: train_rows
+            .iter()
+            .chain(&dev_rows)
+            .filter_map(|r| r.score)
+            .min()
+            .expect("rows"),
+        max: train_rows
+            .iter()
+            .chain(&dev_rows)
+            .filter_map(|r| r.score)
+            .max()
+            .expect("rows"),
+    };
+    let range = args.range.unwrap_or(observed);
+    if range.min == range.max {
+        bail!(
+            "every score is {}: there is nothing to learn (give --range if the scale is wider)",
+            range.min
+        );
+    }
+    progress.note(&format!(
+        "{}: {} training rows ({} human-scored), {} development rows, scores {range}",
+        args.file.display(),
+        train_all.len(),
+        train_rows.len(),
+        dev_rows.len()
+    ));
+    let base = load_base(&args.student, progress)?;
+    let outcome = fit_student(
+        &base,
+        &train_rows,
+        &dev_rows,
+        range,
+        &args.student,
+        progress,
+    )?;
+    let mut train_counts = BTreeMap::new();
+    for row in &train_rows {
+        *train_counts.entry(row.score.expect("scores")).or_insert(0) += 1;
+    }
+    let mut words: Vec<usize> = train_rows.iter().map(|r| word_count(&r.text)).collect();
+    let trained = &outcome.trained;
+    let card = ModelCard {
+        created: now_rfc3339(),
+        cyborg_version: env!("CARGO_PKG_VERSION").to_string(),
+        base_model: outcome.base.clone(),
+        data: DataSummary {
+            file: args
+                .file
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            text_column: args.data.text.clone(),
+            score_column: args.data.score.clone().unwrap_or_default(),
+            filters: args.data.filters.iter().map(|f| f.to_string()).collect(),
+            train_rows: train_rows.len(),
+            dev_rows: dev_rows.len(),
+            human_fraction: args.human_fraction,
+            train_score_counts: train_counts,
+            median_words: median(&mut words),
+        },
+        training: TrainingSummary {
+            tune: outcome.settings.tune.to_string(),
+            epochs_run: trained.history.len(),
+            best_epoch: trained.best_epoch,
+            learning_rate: outcome.settings.learning_rate,
+            head_learning_rate: outcome.settings.head_learning_rate,
+            batch_size: outcome.settings.batch_size,
+            seed: outcome.settings.seed,
+            wall_seconds: outcome.seconds,
+        },
+        dev_metrics: DevMetrics {
+            fitted_thresholds: trained.dev_fitted.clone(),
+            rounding: trained.dev_rounding.clone(),
+        },
+    };
+    let dtype = match args.weights {
+        WeightPrecision::F32 => DType::F32,
+        WeightPrecision::F16 => DType::F16,
+    };
+    let bytes = trained.scorer.to_bundle(&card, dtype)?;
+    write_atomically(&args.out, &bytes)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "out": args.out.display().to_string(),
+                "bundle_bytes": bytes.len(),
+                "range": range,
+                "train_rows": train_rows.len(),
+                "dev_rows": dev_rows.len(),
+                "dev": trained.dev_fitted,
+                "dev_rounding": trained.dev_rounding,
+                "best_epoch": trained.best_epoch,
+                "history": trained.history,
+                "settings": outcome.settings,
+                "encode_seconds": trained.encode_seconds,
+                "seconds": outcome.seconds,
+            })
+        );
+    } else {
+        println!(
+            "wrote {} ({:.1} MB): dev QWK {} with fitted thresholds ({} with rounding), \
+             best epoch {} of {}, {:.0}s",
+            args.out.display(),
+            bytes.len() as f64 / 1e6,
+            format_kappa(trained.dev_fitted.qwk),
+            format_kappa(trained.dev_rounding.qwk),
+            trained.best_epoch,
+            trained.history.len(),
+            outcome.seconds
+        );
+    }
+    Ok(())
+}
+
+/// A kappa to three decimals, or `undefined`.
+pub fn format_kappa(kappa: Option<f64>) -> String {
+    kappa.map_or_else(|| "undefined".into(), |k| format!("{k:.3}"))
+}
+
+/// Scores every row of `table` with `scorer`, with a progress bar.
+pub fn score_rows(
+    scorer: &Scorer,
+    rows: &[Row],
+    progress: &Progress,
+) -> Result<Vec<cyborg_scorer::Score>> {
+    let bar = progress.bar(rows.len() as u64, "scoring", "responses");
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let scores = scorer.score_texts(&texts, &mut |done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    Ok(scores)
+}
+
+/// Agreement of `scorer` with the human scores of `rows`.
+pub fn evaluate(scorer: &Scorer, rows: &[Row], progress: &Progress) -> Result<Agreement> {
+    let scores = score_rows(scorer, rows, progress)?;
+    let human: Vec<i64> = rows
+        .iter()
+        .map(|r| r.score.expect("scores were read"))
+        .collect();
+    let machine: Vec<i64> = scores.iter().map(|s| s.score).collect();
+    Ok(agreement(&human, &machine, scorer.range()))
+}
+
+fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
+    let scorer = load_bundle(&args.model)?;
+    let mut spec = read_spec(&args.data, true, "eval")?;
+    spec.range = Some(scorer.range());
+    let table = read_table(&args.file, &spec)?;
+    let result = evaluate(&scorer, &table.rows, progress)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    print_agreement(&args.model, &table.path, &result);
+    Ok(())
+}
+
+fn print_agreement(model: &Path, data: &Path, a: &Agreement) {
+    let na = |v: Option<f64>| v.map_or_else(|| "undefined".into(), |x| format!("{x:.3}"));
+    println!(
+        "{} on {} (n = {}, scores {})",
+        model.display(),
+        data.display(),
+        a.n,
+        a.range
+    );
+    println!("  QWK            {}", na(a.qwk));
+    println!("  linear kappa   {}", na(a.linear_kappa));
+    println!("  exact          {:.3}", a.exact);
+    println!("  adjacent       {:.3}", a.adjacent);
+    println!("  Pearson r      {}", na(a.pearson));
+    println!("  RMSE           {:.3}", a.rmse);
+    println!(
+        "  mean score     human {:.3}, machine {:.3}",
+        a.human_mean, a.machine_mean
+    );
+    if a.qwk.is_none() {
+        println!(
+            "  (kappa is undefined: the scores do not vary, so there is no agreement to measure)"
+        );
+    }
+    // Only levels that occur, so a 0-60 scale stays readable.
+    let used: Vec<usize> = (0..a.confusion.len())
+        .filter(|&i| a.confusion[i].iter().sum::<u64>() > 0 || a.confusion.iter().any(|r| r[i] > 0))
+        .collect();
+    println!("confusion matrix (rows: human, columns: machine; levels that occur):");
+    let label = |i: usize| (a.range.min + i as i64).to_string();
+    print!("{:>6}", "");
+    for &j in &used {
+        print!("{:>6}", label(j));
+    }
+    println!();
+    for &i in &used {
+        print!("{:>6}", label(i));
+        for &j in &used {
+            print!("{:>6}", a.confusion[i][j]);
+        }
+        println!();
+    }
+}
+
+fn score(args: ScoreArgs, progress: &Progress) -> Result<()> {
+    if let Some(out) = &args.out {
+        check_writable(out)?;
+    }
+    let scorer = load_bundle(&args.model)?;
+    let rows = match &args.text {
+        Some(text) => {
+            let spec = ReadSpec {
+                format: args.format,
+                no_quoting: args.no_quoting,
+                text: text.clone(),
+                id: args.id.clone(),
+                filters: args.filters.clone(),
+                ..ReadSpec::default()
+            };
+            read_table(&args.file, &spec)?.rows
+        }
+        None if args.file == Path::new("-") => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("standard input is not UTF-8 text")?;
+            if text.trim().is_empty() {
+                bail!("standard input is empty: there is no response to score");
+            }
+            vec![Row {
+                id: "1".into(),
+                text,
+                score: None,
+                groups: Vec::new(),
+                line: 1,
+            }]
+        }
+        None => bail!(
+            "{} is a table: name its response column with --text COL",
+            args.file.display()
+        ),
+    };
+    let scores = score_rows(&scorer, &rows, progress)?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["id", "score", "raw_score"])?;
+    for (row, s) in rows.iter().zip(&scores) {
+        writer.write_record([row.id.clone(), s.score.to_string(), format!("{:.6}", s.raw)])?;
+    }
+    let bytes = writer.into_inner().context("cannot format the scores")?;
+    match &args.out {
+        Some(out) => {
+            write_atomically(out, &bytes)?;
+            progress.note(&format!(
+                "wrote {} scores to {}",
+                scores.len(),
+                out.display()
+            ));
+        }
+        None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)?,
+    }
+    Ok(())
+}
+
+fn info(args: InfoArgs) -> Result<()> {
+    let scorer = load_bundle(&args.model)?;
+    let card = scorer.card.as_ref().expect("bundles carry a card");
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(card)?);
+        return Ok(());
+    }
+    let d = &card.data;
+    let t = &card.training;
+    println!("{}", args.model.display());
+    println!(
+        "  created        {} by cyborg {}",
+        card.created, card.cyborg_version
+    );
+    println!(
+        "  base model     {} (weights sha256 {}…)",
+        card.base_model.name,
+        &card.base_model.weights_sha256[..12]
+    );
+    println!("  scores         {}", scorer.range());
+    println!(
+        "  data           {} ({} → {}{}), {} training + {} development rows, human fraction {}",
+        d.file,
+        d.text_column,
+        d.score_column,
+        if d.filters.is_empty() {
+            String::new()
+        } else {
+            format!(", where {}", d.filters.join(", "))
+        },
+        d.train_rows,
+        d.dev_rows,
+        d.human_fraction
+    );
+    println!(
+        "  training       tune {}, best epoch {} of {}, lr {} (head {}), batch {}, seed {}, {:.0}s",
+        t.tune,
+        t.best_epoch,
+        t.epochs_run,
+        t.learning_rate,
+        t.head_learning_rate,
+        t.batch_size,
+        t.seed,
+        t.wall_seconds
+    );
+    println!(
+        "  dev QWK        {} with fitted thresholds, {} with rounding (n = {})",
+        format_kappa(card.dev_metrics.fitted_thresholds.qwk),
+        format_kappa(card.dev_metrics.rounding.qwk),
+        card.dev_metrics.fitted_thresholds.n
+    );
+    Ok(())
+}
+
+/// The current time as RFC 3339 UTC, e.g. `2026-11-22T04:05:06Z`.
+pub fn now_rfc3339() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}

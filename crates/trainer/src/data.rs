@@ -1,0 +1,774 @@
+//! Reading human-scored responses from CSV, TSV and JSONL files.
+//!
+//! Every problem is reported once, with the file, line and column it was found at, before
+//! anything is trained or written.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use cyborg_scorer::metrics::ScoreRange;
+
+/// A file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// Tab-separated values with a header row.
+    Tsv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl Format {
+    /// The format a file name implies: `.tsv`/`.tab` → TSV, `.jsonl`/`.ndjson` → JSONL, else CSV.
+    pub fn from_path(path: &Path) -> Format {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        match ext.as_str() {
+            "tsv" | "tab" => Format::Tsv,
+            "jsonl" | "ndjson" => Format::Jsonl,
+            _ => Format::Csv,
+        }
+    }
+}
+
+/// A `COLUMN=VALUE` row filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// The column compared.
+    pub column: String,
+    /// The value kept.
+    pub value: String,
+}
+
+impl std::str::FromStr for Filter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('=') {
+            Some((column, value)) if !column.is_empty() => Ok(Filter {
+                column: column.to_string(),
+                value: value.to_string(),
+            }),
+            _ => Err(format!("\"{s}\" is not COLUMN=VALUE (e.g. essay_set=1)")),
+        }
+    }
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.column, self.value)
+    }
+}
+
+/// Parses `MIN:MAX` into a score range.
+pub fn parse_range(s: &str) -> Result<ScoreRange, String> {
+    let (min, max) = s
+        .split_once(':')
+        .ok_or_else(|| format!("\"{s}\" is not MIN:MAX (e.g. 1:6)"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<i64>()
+            .map_err(|_| format!("\"{v}\" in \"{s}\" is not a whole number"))
+    };
+    let range = ScoreRange {
+        min: parse(min)?,
+        max: parse(max)?,
+    };
+    if range.min >= range.max {
+        return Err(format!(
+            "the range {s} is empty or a single level; MIN must be below MAX"
+        ));
+    }
+    Ok(range)
+}
+
+/// What to read from a file and how.
+#[derive(Debug, Clone, Default)]
+pub struct ReadSpec {
+    /// Override of the format the file name implies.
+    pub format: Option<Format>,
+    /// `false` reads CSV/TSV with quotes as plain characters (ASAP-AES's TSV needs this).
+    pub no_quoting: bool,
+    /// The response column.
+    pub text: String,
+    /// The score column, when scores are needed.
+    pub score: Option<String>,
+    /// The id column; without it a row's id is its data row number (1 = first row).
+    pub id: Option<String>,
+    /// Columns that name subgroups (kept as they are).
+    pub groups: Vec<String>,
+    /// Only rows matching every filter are kept.
+    pub filters: Vec<Filter>,
+    /// Only rows whose id is listed in this file (one per line) are kept.
+    pub ids_file: Option<PathBuf>,
+    /// When given, every score must lie in this range.
+    pub range: Option<ScoreRange>,
+}
+
+/// One response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Its id.
+    pub id: String,
+    /// The response.
+    pub text: String,
+    /// Its human score, when a score column was read.
+    pub score: Option<i64>,
+    /// Its value in each group column, in the order of [`ReadSpec::groups`].
+    pub groups: Vec<String>,
+    /// The line it starts on.
+    pub line: u64,
+}
+
+/// The rows read from a file.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// The file.
+    pub path: PathBuf,
+    /// The rows kept, in file order.
+    pub rows: Vec<Row>,
+    /// Rows in the file before filtering.
+    pub rows_in_file: usize,
+    /// The columns of the file, in order.
+    pub columns: Vec<String>,
+}
+
+impl Table {
+    /// The scores of all rows (every row has one when a score column was read).
+    pub fn scores(&self) -> Vec<i64> {
+        self.rows.iter().filter_map(|r| r.score).collect()
+    }
+
+    /// The smallest range holding every score.
+    pub fn observed_range(&self) -> Option<ScoreRange> {
+        let scores = self.scores();
+        Some(ScoreRange {
+            min: *scores.iter().min()?,
+            max: *scores.iter().max()?,
+        })
+    }
+
+    /// Rows per score.
+    pub fn score_counts(&self) -> BTreeMap<i64, usize> {
+        let mut counts = BTreeMap::new();
+        for s in self.scores() {
+            *counts.entry(s).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// A problem in an input file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<u64>,
+    /// 1-based column (field number for CSV/TSV, character for JSON), when known.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for DataError {}
+
+/// Reads `path` (`-` for standard input) as `spec` says and validates every kept row.
+pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table, DataError> {
+    let bytes = read_bytes(path)?;
+    let format = spec.format.unwrap_or_else(|| Format::from_path(path));
+    let raw = match format {
+        Format::Csv => parse_delimited(path, &bytes, b',', !spec.no_quoting)?,
+        Format::Tsv => parse_delimited(path, &bytes, b'\t', !spec.no_quoting)?,
+        Format::Jsonl => parse_jsonl(path, &bytes)?,
+    };
+    let ids_filter = match &spec.ids_file {
+        Some(ids_path) => Some(read_id_list(ids_path)?),
+        None => None,
+    };
+    validate(path, raw, spec, ids_filter.as_ref())
+}
+
+/// Reads a file of ids, one per line (blank lines ignored).
+pub fn read_id_list(path: &Path) -> Result<HashSet<String>, DataError> {
+    let bytes = read_bytes(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| DataError {
+        path: path.to_path_buf(),
+        line: None,
+        column: None,
+        message: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+    })?;
+    let ids: HashSet<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    if ids.is_empty() {
+        return Err(DataError {
+            path: path.to_path_buf(),
+            line: None,
+            column: None,
+            message: "the id list is empty".into(),
+        });
+    }
+    Ok(ids)
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+    let result = if path == Path::new("-") {
+        let mut buffer = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer).map(|_| buffer)
+    } else {
+        std::fs::read(path)
+    };
+    result.map_err(|e| DataError {
+        path: path.to_path_buf(),
+        line: None,
+        column: None,
+        message: format!("cannot be read: {e}"),
+    })
+}
+
+/// A file's header and records, as text, before any column is interpreted.
+struct RawTable {
+    header: Vec<String>,
+    /// (line, fields); a field that is not UTF-8 is kept as an error message.
+    records: Vec<(u64, Vec<Result<String, String>>)>,
+    /// Whether fields are JSON values (so columns count characters, not fields).
+    json: bool,
+}
+
+fn parse_delimited(
+    path: &Path,
+    bytes: &[u8],
+    delimiter: u8,
+    quoting: bool,
+) -> Result<RawTable, DataError> {
+    let at = |line: u64, column: Option<usize>, message: String| DataError {
+        path: path.to_path_buf(),
+        line: Some(line),
+        column,
+        message,
+    };
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(DataError {
+            path: path.to_path_buf(),
+            line: None,
+            column: None,
+            message: "the file is empty: expected a header row and at least one response".into(),
+        });
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .quoting(quoting)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut header = Vec::new();
+    let mut records = Vec::new();
+    loop {
+        let more = reader.read_byte_record(&mut record).map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            at(line, None, format!("cannot be parsed: {e}"))
+        })?;
+        if !more {
+            break;
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        let fields: Vec<Result<String, String>> = record
+            .iter()
+            .map(|field| {
+                String::from_utf8(field.to_vec()).map_err(|e| {
+                    format!(
+                        "not UTF-8: invalid byte 0x{:02X} at byte {} of the field \
+                         (convert the file to UTF-8, e.g. with iconv)",
+                        field[e.utf8_error().valid_up_to()],
+                        e.utf8_error().valid_up_to() + 1
+                    )
+                })
+            })
+            .collect();
+        if header.is_empty() {
+            header = fields
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| f.map_err(|m| at(line, Some(i + 1), format!("header: {m}"))))
+                .collect::<Result<_, _>>()?;
+            continue;
+        }
+        if fields.len() == 1 && matches!(&fields[0], Ok(f) if f.trim().is_empty()) {
+            continue; // a blank line
+        }
+        if quoting && delimiter == b'\t' {
+            // Only quoting can put a tab inside a TSV field, and a quote that is really text
+            // makes the reader swallow the following rows into one field.
+            if let Some(column) = record.iter().position(|f| f.contains(&b'\t')) {
+                return Err(at(
+                    line,
+                    Some(column + 1),
+                    "a quoted field holds a tab, so quotes have probably joined several rows \
+                     into one; if quotes are ordinary text in this file (as in ASAP-AES), use \
+                     --no-quoting"
+                        .into(),
+                ));
+            }
+        }
+        if fields.len() != header.len() {
+            let hint = if quoting && delimiter == b'\t' {
+                " (if quotes in the text are not CSV quoting, try --no-quoting)"
+            } else {
+                ""
+            };
+            return Err(at(
+                line,
+                None,
+                format!(
+                    "this row has {} fields but the header has {}{hint}",
+                    fields.len(),
+                    header.len()
+                ),
+            ));
+        }
+        records.push((line, fields));
+    }
+    Ok(RawTable {
+        header,
+        records,
+        json: false,
+    })
+}
+
+fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+            + 1;
+        DataError {
+            path: path.to_path_buf(),
+            line: Some(line),
+            column: None,
+            message: "not UTF-8 (convert the file to UTF-8, e.g. with iconv)".into(),
+        }
+    })?;
+    let mut header: Vec<String> = Vec::new();
+    let mut records = Vec::new();
+    for (index, line_text) in text.lines().enumerate() {
+        let line = index as u64 + 1;
+        if line_text.trim().is_empty() {
+            continue;
+        }
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line_text)
+            .map_err(|e| DataError {
+                path: path.to_path_buf(),
+                line: Some(line),
+                column: Some(e.column()),
+                // serde's own "at line 1 column N" counts within this line only.
+                message: format!(
+                    "not a JSON object: {}",
+                    e.to_string().split(" at line ").next().unwrap_or_default()
+                ),
+            })?;
+        for key in object.keys() {
+            if !header.contains(key) {
+                header.push(key.clone());
+            }
+        }
+        records.push((line, object));
+    }
+    if records.is_empty() {
+        return Err(DataError {
+            path: path.to_path_buf(),
+            line: None,
+            column: None,
+            message: "the file is empty: expected one JSON object per line".into(),
+        });
+    }
+    let records = records
+        .into_iter()
+        .map(|(line, object)| {
+            let fields = header
+                .iter()
+                .map(|key| match object.get(key) {
+                    None | Some(serde_json::Value::Null) => Ok(String::new()),
+                    Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                    Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                        Ok(v.to_string())
+                    }
+                    Some(_) => Err(format!("\"{key}\" holds an array or object, not a value")),
+                })
+                .collect();
+            (line, fields)
+        })
+        .collect();
+    Ok(RawTable {
+        header,
+        records,
+        json: true,
+    })
+}
+
+fn validate(
+    path: &Path,
+    raw: RawTable,
+    spec: &ReadSpec,
+    ids_filter: Option<&HashSet<String>>,
+) -> Result<Table, DataError> {
+    let fail = |line: Option<u64>, column: Option<usize>, message: String| DataError {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    };
+    let header_line = (!raw.json).then_some(1);
+    let find = |name: &str, role: &str| -> Result<usize, DataError> {
+        raw.header.iter().position(|h| h == name).ok_or_else(|| {
+            let close = raw
+                .header
+                .iter()
+                .find(|h| h.eq_ignore_ascii_case(name) || h.trim() == name);
+            let hint = close.map_or(String::new(), |c| format!(" (did you mean \"{c}\"?)"));
+            fail(
+                header_line,
+                None,
+                format!(
+                    "no {role} column \"{name}\"{hint}; the columns are: {}",
+                    raw.header.join(", ")
+                ),
+            )
+        })
+    };
+    let text_col = find(&spec.text, "text")?;
+    let score_col = spec
+        .score
+        .as_deref()
+        .map(|s| find(s, "score"))
+        .transpose()?;
+    let id_col = spec.id.as_deref().map(|s| find(s, "id")).transpose()?;
+    let group_cols = spec
+        .groups
+        .iter()
+        .map(|g| find(g, "group"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let filter_cols = spec
+        .filters
+        .iter()
+        .map(|f| find(&f.column, "filter"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if raw.records.is_empty() {
+        return Err(fail(None, None, "the file has a header but no rows".into()));
+    }
+    // JSON columns are not positions in the line; report none for them.
+    let column = |index: usize| (!raw.json).then_some(index + 1);
+    let mut rows = Vec::new();
+    let mut first_line_of_id: HashMap<String, u64> = HashMap::new();
+    let rows_in_file = raw.records.len();
+    for (data_row, (line, fields)) in raw.records.iter().enumerate() {
+        let field = |index: usize| -> Result<&str, DataError> {
+            fields[index].as_deref().map_err(|m| {
+                fail(
+                    Some(*line),
+                    column(index),
+                    format!("column \"{}\": {m}", raw.header[index]),
+                )
+            })
+        };
+        let mut kept = true;
+        for (filter, &col) in spec.filters.iter().zip(&filter_cols) {
+            kept &= field(col)? == filter.value;
+        }
+        let id = match id_col {
+            Some(col) => field(col)?.trim().to_string(),
+            None => (data_row + 1).to_string(),
+        };
+        if let Some(ids) = ids_filter {
+            kept &= ids.contains(&id);
+        }
+        if !kept {
+            continue;
+        }
+        if let Some(col) = id_col {
+            if id.is_empty() {
+                return Err(fail(
+                    Some(*line),
+                    column(col),
+                    format!("column \"{}\": the id is empty", raw.header[col]),
+                ));
+            }
+            if let Some(first) = first_line_of_id.insert(id.clone(), *line) {
+                return Err(fail(
+                    Some(*line),
+                    column(col),
+                    format!("duplicate id \"{id}\" (first seen on line {first})"),
+                ));
+            }
+        }
+        let text = field(text_col)?;
+        if text.trim().is_empty() {
+            return Err(fail(
+                Some(*line),
+                column(text_col),
+                format!("column \"{}\": the response is empty", spec.text),
+            ));
+        }
+        let score = match score_col {
+            Some(col) => Some(parse_score(field(col)?, spec.range).map_err(|m| {
+                fail(
+                    Some(*line),
+                    column(col),
+                    format!("column \"{}\": {m}", raw.header[col]),
+                )
+            })?),
+            None => None,
+        };
+        let groups = group_cols
+            .iter()
+            .map(|&col| field(col).map(|g| g.trim().to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.push(Row {
+            id,
+            text: text.to_string(),
+            score,
+            groups,
+            line: *line,
+        });
+    }
+    if rows.is_empty() {
+        let why = match (spec.filters.is_empty(), ids_filter.is_some()) {
+            (true, false) => "no rows".to_string(),
+            _ => format!(
+                "none of its {rows_in_file} rows passes the filters ({})",
+                describe_filters(spec)
+            ),
+        };
+        return Err(fail(None, None, why));
+    }
+    Ok(Table {
+        path: path.to_path_buf(),
+        rows,
+        rows_in_file,
+        columns: raw.header,
+    })
+}
+
+fn describe_filters(spec: &ReadSpec) -> String {
+    let mut parts: Vec<String> = spec.filters.iter().map(|f| f.to_string()).collect();
+    if let Some(ids) = &spec.ids_file {
+        parts.push(format!("ids in {}", ids.display()));
+    }
+    parts.join(", ")
+}
+
+fn parse_score(value: &str, range: Option<ScoreRange>) -> Result<i64, String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err("the score is empty".into());
+    }
+    let number: f64 = trimmed
+        .parse()
+        .map_err(|_| format!("\"{trimmed}\" is not a number"))?;
+    if !number.is_finite() || number.fract() != 0.0 {
+        return Err(format!(
+            "\"{trimmed}\" is not a whole number; Cyborg scores on integer levels"
+        ));
+    }
+    let score = number as i64;
+    if let Some(range) = range {
+        if !range.contains(score) {
+            return Err(format!(
+                "score {score} is outside the declared range {range}"
+            ));
+        }
+    }
+    Ok(score)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ReadSpec {
+        ReadSpec {
+            text: "text".into(),
+            score: Some("score".into()),
+            id: Some("id".into()),
+            ..ReadSpec::default()
+        }
+    }
+
+    fn read_str(name: &str, content: &[u8], spec: &ReadSpec) -> Result<Table, DataError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        read_table(&path, spec).map_err(|mut e| {
+            e.path = PathBuf::from(name);
+            e
+        })
+    }
+
+    fn error(name: &str, content: &[u8], spec: &ReadSpec) -> String {
+        read_str(name, content, spec).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reads_quoted_multiline_csv() {
+        let t = read_str(
+            "a.csv",
+            b"id,text,score\n1,\"two\nlines, with \"\"quotes\"\"\",3\n2,plain,4\n",
+            &spec(),
+        )
+        .unwrap();
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(t.rows[0].text, "two\nlines, with \"quotes\"");
+        assert_eq!(t.rows[1].line, 4);
+        assert_eq!(t.scores(), vec![3, 4]);
+    }
+
+    #[test]
+    fn tsv_without_quoting_keeps_quotes_as_text() {
+        let mut s = spec();
+        s.no_quoting = true;
+        let t = read_str(
+            "a.tsv",
+            b"id\ttext\tscore\n1\t\"odd \"\" quote\t2\n2\tfine\t1\n",
+            &s,
+        )
+        .unwrap();
+        assert_eq!(t.rows[0].text, "\"odd \"\" quote");
+        assert_eq!(t.rows.len(), 2);
+    }
+
+    #[test]
+    fn a_stray_quote_in_tsv_is_caught_not_allowed_to_merge_rows() {
+        let content = b"id\ttext\tscore\n1\t\"quoted start\t2\n2\tnext row\t3\n3\tlast\"\t1\n";
+        let err = read_str("a.tsv", content, &spec()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("a.tsv:2:2: a quoted field holds a tab"),
+            "{err}"
+        );
+        let mut s = spec();
+        s.no_quoting = true;
+        assert_eq!(read_str("a.tsv", content, &s).unwrap().rows.len(), 3);
+    }
+
+    #[test]
+    fn jsonl_reads_numbers_and_strings() {
+        let t = read_str(
+            "a.jsonl",
+            b"{\"id\": 7, \"text\": \"hello\", \"score\": 2}\n\n{\"id\": \"8\", \"text\": \"x\", \"score\": 3.0}\n",
+            &spec(),
+        )
+        .unwrap();
+        assert_eq!(t.rows[0].id, "7");
+        assert_eq!(t.rows[1].score, Some(3));
+        assert_eq!(t.rows[1].line, 3);
+    }
+
+    #[test]
+    fn bad_input_is_located_by_file_line_and_column() {
+        let s = spec();
+        assert_eq!(
+            error("a.csv", b"id,text,grade\n1,x,2\n", &s),
+            "a.csv:1: no score column \"score\"; the columns are: id, text, grade"
+        );
+        assert_eq!(
+            error("a.csv", b"id,text,Score\n1,x,2\n", &s),
+            "a.csv:1: no score column \"score\" (did you mean \"Score\"?); the columns are: id, text, Score"
+        );
+        assert_eq!(
+            error("a.csv", b"id,text,score\n1,ok,2\n2,  ,3\n", &s),
+            "a.csv:3:2: column \"text\": the response is empty"
+        );
+        assert_eq!(
+            error("a.csv", b"id,text,score\n1,ok,two\n", &s),
+            "a.csv:2:3: column \"score\": \"two\" is not a number"
+        );
+        assert_eq!(
+            error("a.csv", b"id,text,score\n1,ok,2.5\n", &s),
+            "a.csv:2:3: column \"score\": \"2.5\" is not a whole number; Cyborg scores on integer levels"
+        );
+        assert_eq!(
+            error("a.csv", b"id,text,score\n1,ok,2\n1,again,3\n", &s),
+            "a.csv:3:1: duplicate id \"1\" (first seen on line 2)"
+        );
+        assert_eq!(
+            error("a.csv", b"id,text,score\n1,ok,2\n2,ragged\n", &s),
+            "a.csv:3: this row has 2 fields but the header has 3"
+        );
+        assert_eq!(
+            error("a.csv", b"id,text,score\n1,caf\xE9,2\n", &s),
+            "a.csv:2:2: column \"text\": not UTF-8: invalid byte 0xE9 at byte 4 of the field \
+             (convert the file to UTF-8, e.g. with iconv)"
+        );
+        assert_eq!(
+            error("a.csv", b"", &s),
+            "a.csv: the file is empty: expected a header row and at least one response"
+        );
+        assert_eq!(
+            error("a.csv", b"id,text,score\n", &s),
+            "a.csv: the file has a header but no rows"
+        );
+        assert_eq!(
+            error(
+                "a.jsonl",
+                b"{\"id\":1,\"text\":\"a\",\"score\":1}\n{\"id\":2,\"text\":\"b\" \"score\":1}\n",
+                &s
+            ),
+            "a.jsonl:2:20: not a JSON object: expected `,` or `}`"
+        );
+        let mut ranged = spec();
+        ranged.range = Some(ScoreRange { min: 1, max: 6 });
+        assert_eq!(
+            error("a.csv", b"id,text,score\n1,ok,7\n", &ranged),
+            "a.csv:2:3: column \"score\": score 7 is outside the declared range 1-6"
+        );
+    }
+
+    #[test]
+    fn filters_and_id_lists_select_rows_and_skip_validating_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = dir.path().join("ids.txt");
+        std::fs::write(&ids, "3\n1\n").unwrap();
+        let mut s = spec();
+        s.filters = vec!["set=a".parse().unwrap()];
+        s.ids_file = Some(ids);
+        s.id = Some("id".into());
+        let content = b"id,set,text,score\n1,a,x,1\n2,b,,bad\n3,a,y,2\n4,a,z,3\n";
+        let t = read_str("f.csv", content, &s).unwrap();
+        assert_eq!(
+            t.rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["1", "3"]
+        );
+        assert_eq!(t.rows_in_file, 4);
+    }
+
+    #[test]
+    fn range_parsing_explains_mistakes() {
+        assert_eq!(parse_range("0:60").unwrap(), ScoreRange { min: 0, max: 60 });
+        assert!(parse_range("6:1")
+            .unwrap_err()
+            .contains("MIN must be below MAX"));
+        assert!(parse_range("1-6").unwrap_err().contains("MIN:MAX"));
+    }
+}

@@ -1,0 +1,254 @@
+//! Ridge regression in closed form: the linear probe that gives the head its starting weights.
+//!
+//! Fitting the head by gradient descent from random weights is slow and, on a few hundred
+//! responses, lands short of what a least-squares fit reaches at once. So the head starts as
+//! the ridge solution on the frozen encoder's pooled embeddings and the surface features, with
+//! the penalty chosen on development data; fine-tuning the top layers starts from there
+//! ("linear probing, then fine-tuning", Kumar et al., 2022).
+
+/// A linear model `y = intercept + Σ weights[j] · x[j]` on raw (unstandardised) columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearFit {
+    /// One weight per column.
+    pub weights: Vec<f64>,
+    /// The constant term.
+    pub intercept: f64,
+}
+
+impl LinearFit {
+    /// The prediction for one row.
+    pub fn predict(&self, row: &[f32]) -> f64 {
+        self.intercept
+            + self
+                .weights
+                .iter()
+                .zip(row)
+                .map(|(w, &x)| w * x as f64)
+                .sum::<f64>()
+    }
+}
+
+/// A ridge regression problem, prepared once and solved for any penalty: columns are
+/// standardised to unit variance, so one penalty treats them alike, and each may carry its own
+/// multiplier of it.
+pub struct RidgeProblem {
+    mean: Vec<f64>,
+    scale: Vec<f64>,
+    y_mean: f64,
+    /// ZᵀZ of the standardised columns.
+    gram: Vec<f64>,
+    /// Zᵀ(y - ȳ).
+    rhs: Vec<f64>,
+    rows: usize,
+}
+
+impl RidgeProblem {
+    /// Prepares the regression of `y` on the rows of `x` (all equally wide).
+    pub fn new(x: &[Vec<f32>], y: &[f64]) -> Self {
+        let n = x.len();
+        let columns = x.first().map_or(0, Vec::len);
+        let mean: Vec<f64> = (0..columns)
+            .map(|j| x.iter().map(|r| r[j] as f64).sum::<f64>() / n as f64)
+            .collect();
+        let deviation: Vec<f64> = (0..columns)
+            .map(|j| {
+                let var = x
+                    .iter()
+                    .map(|r| (r[j] as f64 - mean[j]).powi(2))
+                    .sum::<f64>()
+                    / n as f64;
+                var.sqrt()
+            })
+            .collect();
+        // A column whose deviation is a tiny fraction of the typical one is constant up to
+        // rounding (an encoder can have such dimensions); standardising it would turn rounding
+        // noise into a large weight. It keeps scale 1, so the penalty holds its weight near 0.
+        let typical = {
+            let mut sorted = deviation.clone();
+            sorted.sort_by(f64::total_cmp);
+            sorted.get(columns / 2).copied().unwrap_or(0.0)
+        };
+        let scale: Vec<f64> = deviation
+            .iter()
+            .map(|&d| {
+                if d > 1e-4 * typical && d > 0.0 {
+                    d
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let y_mean = y.iter().sum::<f64>() / n as f64;
+        let mut gram = vec![0f64; columns * columns];
+        let mut rhs = vec![0f64; columns];
+        let mut z = vec![0f64; columns];
+        for (row, &target) in x.iter().zip(y) {
+            for j in 0..columns {
+                z[j] = (row[j] as f64 - mean[j]) / scale[j];
+            }
+            for a in 0..columns {
+                rhs[a] += z[a] * (target - y_mean);
+                let za = z[a];
+                let gram_row = &mut gram[a * columns..(a + 1) * columns];
+                for b in 0..=a {
+                    gram_row[b] += za * z[b];
+                }
+            }
+        }
+        for a in 0..columns {
+            for b in 0..a {
+                gram[b * columns + a] = gram[a * columns + b];
+            }
+        }
+        RidgeProblem {
+            mean,
+            scale,
+            y_mean,
+            gram,
+            rhs,
+            rows: n,
+        }
+    }
+
+    /// The fit minimising `‖y - ŷ‖² + lambda · n · Σ multiplier[j] · w[j]²` (standardised
+    /// weights), expressed on the raw columns.
+    pub fn solve(&self, lambda: f64, multiplier: &[f64]) -> LinearFit {
+        let columns = self.rhs.len();
+        let mut system = self.gram.clone();
+        for j in 0..columns {
+            system[j * columns + j] += lambda * self.rows as f64 * multiplier[j];
+        }
+        let standardised = solve_positive_definite(&mut system, &self.rhs, columns);
+        let weights: Vec<f64> = standardised
+            .iter()
+            .zip(&self.scale)
+            .map(|(w, s)| w / s)
+            .collect();
+        let intercept = self.y_mean
+            - weights
+                .iter()
+                .zip(&self.mean)
+                .map(|(w, m)| w * m)
+                .sum::<f64>();
+        LinearFit { weights, intercept }
+    }
+}
+
+/// Solves `A w = b` for symmetric positive definite `A` (row-major, overwritten) by Cholesky
+/// decomposition.
+fn solve_positive_definite(a: &mut [f64], b: &[f64], n: usize) -> Vec<f64> {
+    for j in 0..n {
+        let mut diagonal = a[j * n + j];
+        for k in 0..j {
+            diagonal -= a[j * n + k] * a[j * n + k];
+        }
+        let diagonal = diagonal.max(1e-300).sqrt();
+        a[j * n + j] = diagonal;
+        for i in j + 1..n {
+            let mut value = a[i * n + j];
+            for k in 0..j {
+                value -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = value / diagonal;
+        }
+    }
+    // L y = b, then Lᵀ w = y.
+    let mut y = b.to_vec();
+    for i in 0..n {
+        for k in 0..i {
+            y[i] -= a[i * n + k] * y[k];
+        }
+        y[i] /= a[i * n + i];
+    }
+    for i in (0..n).rev() {
+        for k in i + 1..n {
+            y[i] -= a[k * n + i] * y[k];
+        }
+        y[i] /= a[i * n + i];
+    }
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovers_an_exact_linear_relation_with_a_tiny_penalty() {
+        // y = 3 + 2·x0 - 0.5·x1, columns on very different scales.
+        let x: Vec<Vec<f32>> = (0..50)
+            .map(|i| vec![i as f32 * 0.1, ((i * 37) % 11) as f32 * 100.0])
+            .collect();
+        let y: Vec<f64> = x
+            .iter()
+            .map(|r| 3.0 + 2.0 * r[0] as f64 - 0.5 * r[1] as f64)
+            .collect();
+        let fit = RidgeProblem::new(&x, &y).solve(1e-12, &[1.0, 1.0]);
+        assert!((fit.weights[0] - 2.0).abs() < 1e-6, "{fit:?}");
+        assert!((fit.weights[1] + 0.5).abs() < 1e-6, "{fit:?}");
+        assert!((fit.intercept - 3.0).abs() < 1e-5, "{fit:?}");
+        assert!((fit.predict(&x[7]) - y[7]).abs() < 1e-5);
+    }
+
+    #[test]
+    fn a_large_penalty_shrinks_towards_the_mean() {
+        let x: Vec<Vec<f32>> = (0..20).map(|i| vec![i as f32]).collect();
+        let y: Vec<f64> = (0..20).map(|i| i as f64).collect();
+        let fit = RidgeProblem::new(&x, &y).solve(1e6, &[1.0]);
+        assert!(fit.weights[0].abs() < 1e-4);
+        assert!((fit.intercept - 9.5).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_constant_column_is_harmless() {
+        let x: Vec<Vec<f32>> = (0..10).map(|i| vec![i as f32, 5.0]).collect();
+        let y: Vec<f64> = (0..10).map(|i| 2.0 * i as f64).collect();
+        let fit = RidgeProblem::new(&x, &y).solve(1e-9, &[1.0, 1.0]);
+        assert!((fit.weights[0] - 2.0).abs() < 1e-6);
+        assert!(fit.weights[1].abs() < 1e-6);
+    }
+}
+
+#[cfg(test)]
+mod penalty_tests {
+    use super::*;
+
+    #[test]
+    fn a_column_without_penalty_keeps_its_weight_under_a_heavy_penalty() {
+        let x: Vec<Vec<f32>> = (0..30).map(|i| vec![i as f32, (i % 5) as f32]).collect();
+        let y: Vec<f64> = x.iter().map(|r| r[0] as f64 + r[1] as f64).collect();
+        let problem = RidgeProblem::new(&x, &y);
+        let fit = problem.solve(1e3, &[0.0, 1.0]);
+        assert!((fit.weights[0] - 1.0).abs() < 0.05, "{fit:?}");
+        assert!(fit.weights[1].abs() < 0.05, "{fit:?}");
+    }
+}
+
+#[cfg(test)]
+mod constant_column_tests {
+    use super::*;
+
+    #[test]
+    fn a_column_of_rounding_noise_gets_no_weight() {
+        // Four ordinary columns and one that only alternates by ±1e-9, in step with a part of
+        // y that nothing else explains: standardised, it would win a weight near 1e8.
+        let x: Vec<Vec<f32>> = (0..40)
+            .map(|i| {
+                let noise = if i % 2 == 0 { 1e-9 } else { -1e-9 };
+                vec![
+                    i as f32,
+                    (i * 7 % 5) as f32,
+                    (i * 3 % 11) as f32,
+                    (i % 4) as f32,
+                    noise,
+                ]
+            })
+            .collect();
+        let y: Vec<f64> = (0..40)
+            .map(|i| 0.5 * i as f64 + if i % 2 == 0 { 0.1 } else { 0.0 })
+            .collect();
+        let fit = RidgeProblem::new(&x, &y).solve(1e-3, &[1.0; 5]);
+        assert!(fit.weights[4].abs() < 1.0, "{fit:?}");
+        assert!((fit.weights[0] - 0.5).abs() < 0.01, "{fit:?}");
+    }
+}

@@ -1,0 +1,518 @@
+//! Training a student: the top layers of a BERT encoder and a regression head, on human
+//! scores, with early stopping on development QWK.
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use candle_core::{Tensor, Var};
+use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
+use cyborg_scorer::base::BaseModel;
+use cyborg_scorer::encoder::Linear;
+use cyborg_scorer::features::{FEATURE_COUNT, FEATURE_NAMES};
+use cyborg_scorer::head::{Head, HeadConfig};
+use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange, Thresholds};
+use cyborg_scorer::model::{pool_texts, PreparedText, Scorer, TextEncoder};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::cache::StateCache;
+use crate::progress::Progress;
+use crate::ridge::{LinearFit, RidgeProblem};
+
+/// Which part of the encoder is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tune {
+    /// Only the head; the encoder stays as it is.
+    Head,
+    /// The top K transformer layers and the head.
+    Top(usize),
+    /// Every transformer layer and the head (the embedding table stays frozen).
+    Full,
+}
+
+impl std::str::FromStr for Tune {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "head" => Ok(Tune::Head),
+            "full" => Ok(Tune::Full),
+            _ => match s.strip_prefix("top:").map(str::parse::<usize>) {
+                Some(Ok(k)) if k > 0 => Ok(Tune::Top(k)),
+                _ => Err(format!("\"{s}\" is not head, top:K (K ≥ 1) or full")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Tune {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tune::Head => write!(f, "head"),
+            Tune::Top(k) => write!(f, "top:{k}"),
+            Tune::Full => write!(f, "full"),
+        }
+    }
+}
+
+impl Tune {
+    /// How many of `layers` transformer layers stay frozen.
+    pub fn frozen_layers(&self, layers: usize) -> usize {
+        match self {
+            Tune::Head => layers,
+            Tune::Top(k) => layers.saturating_sub(*k),
+            Tune::Full => 0,
+        }
+    }
+}
+
+/// Optimisation settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSettings {
+    /// What is trained.
+    #[serde(serialize_with = "crate::train::display")]
+    pub tune: Tune,
+    /// Most epochs to run.
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better development QWK.
+    pub patience: usize,
+    /// Responses per optimisation step.
+    pub batch_size: usize,
+    /// Peak learning rate of the encoder layers.
+    pub learning_rate: f64,
+    /// Peak learning rate of the head.
+    pub head_learning_rate: f64,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f64,
+    /// Share of the steps spent warming the learning rate up from 0.
+    pub warmup_fraction: f64,
+    /// Width of the head's hidden layer; 0 for a linear head.
+    pub head_hidden: usize,
+    /// Seed for shuffling and initialisation.
+    pub seed: u64,
+}
+
+fn display<T: std::fmt::Display, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+/// A response and its human score.
+pub struct Example {
+    /// Windows and features.
+    pub prepared: PreparedText,
+    /// The human score.
+    pub score: i64,
+}
+
+/// One epoch's record.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochLog {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean squared error on the normalised scale, over the epoch's steps.
+    pub train_loss: f64,
+    /// Development QWK with thresholds fitted on the development raw scores.
+    pub dev_qwk: Option<f64>,
+    /// Seconds the epoch took.
+    pub seconds: f64,
+}
+
+/// What training produced.
+pub struct Trained {
+    /// The student, with thresholds fitted on the development data.
+    pub scorer: Scorer,
+    /// Epoch by epoch.
+    pub history: Vec<EpochLog>,
+    /// The epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Development agreement with the fitted thresholds.
+    pub dev_fitted: Agreement,
+    /// Development agreement with plain rounding.
+    pub dev_rounding: Agreement,
+    /// Seconds spent on the frozen layers (zero when all came from the cache).
+    pub encode_seconds: f64,
+}
+
+/// The trainable copy of the model: the frozen bottom, the trained top, the head.
+struct Student {
+    encoder: TextEncoder,
+    head: Head,
+    frozen: usize,
+    encoder_vars: Vec<Var>,
+    head_vars: Vec<Var>,
+}
+
+impl Student {
+    fn new(
+        base: &TextEncoder,
+        frozen: usize,
+        head_config: &HeadConfig,
+        probe: &LinearFit,
+        rng: &mut StdRng,
+    ) -> Result<Self> {
+        let mut encoder = base.clone();
+        let mut encoder_vars = Vec::new();
+        let layers = encoder.encoder.layers().len();
+        for index in frozen..layers {
+            let layer = encoder.encoder.layers()[index].map_tensors(index, &mut |_, t| {
+                let var = Var::from_tensor(t)?;
+                encoder_vars.push(var.clone());
+                Ok(var.as_tensor().clone())
+            })?;
+            encoder.encoder.set_layer(index, layer);
+        }
+        let device = &base.device;
+        let inputs = base.encoder.config().hidden_size + FEATURE_COUNT;
+        let mut head_vars = Vec::new();
+        let mut linear = |weights: Vec<f32>, bias: Vec<f32>| -> Result<Linear> {
+            let (outputs, inputs) = (bias.len(), weights.len() / bias.len());
+            let weight = Var::from_vec(weights, (outputs, inputs), device)?;
+            let bias = Var::from_vec(bias, outputs, device)?;
+            head_vars.push(weight.clone());
+            head_vars.push(bias.clone());
+            Ok(Linear::new(
+                weight.as_tensor().clone(),
+                bias.as_tensor().clone(),
+            ))
+        };
+        let (probe_weights, probe_bias) = head_weights_from_probe(probe, head_config);
+        let (hidden, output) = if head_config.hidden > 0 {
+            // Glorot-uniform weights from the seeded generator, so runs repeat exactly; the
+            // probe's fit enters through the mean it starts from.
+            let mut glorot = |inputs: usize, outputs: usize| -> Vec<f32> {
+                let limit = (6.0 / (inputs + outputs) as f64).sqrt() as f32;
+                (0..inputs * outputs)
+                    .map(|_| rng.random_range(-limit..limit))
+                    .collect()
+            };
+            let hidden_weights = glorot(inputs, head_config.hidden);
+            let output_weights = glorot(head_config.hidden, 1);
+            let hidden = linear(hidden_weights, vec![0.0; head_config.hidden])?;
+            (
+                Some(hidden),
+                linear(output_weights, vec![probe.intercept as f32])?,
+            )
+        } else {
+            (None, linear(probe_weights, vec![probe_bias])?)
+        };
+        let head = Head::new(head_config, hidden, output, device)?;
+        Ok(Student {
+            encoder,
+            head,
+            frozen,
+            encoder_vars,
+            head_vars,
+        })
+    }
+
+    /// Normalised predictions for `texts` from their frozen-layer states.
+    fn predict(&self, texts: &[&PreparedText], states: &[&[Tensor]]) -> Result<Tensor> {
+        let windows: Vec<Tensor> = states.iter().flat_map(|s| s.iter().cloned()).collect();
+        let counts: Vec<usize> = states.iter().map(|s| s.len()).collect();
+        let pooled = pool_texts(&windows, &counts, &self.encoder.encoder, self.frozen)?;
+        let features: Vec<f32> = texts.iter().flat_map(|t| t.features).collect();
+        let features =
+            Tensor::from_vec(features, (texts.len(), FEATURE_COUNT), &self.encoder.device)?;
+        Ok(self.head.forward(&pooled, &features)?)
+    }
+
+    fn snapshot(&self) -> Result<Vec<Tensor>> {
+        self.encoder_vars
+            .iter()
+            .chain(&self.head_vars)
+            .map(|v| Ok(v.as_tensor().copy()?))
+            .collect()
+    }
+
+    fn restore(&self, snapshot: &[Tensor]) -> Result<()> {
+        for (var, value) in self
+            .encoder_vars
+            .iter()
+            .chain(&self.head_vars)
+            .zip(snapshot)
+        {
+            var.set(value)?;
+        }
+        Ok(())
+    }
+
+    /// The student as a plain scorer, its tensors detached from training.
+    fn into_scorer(self, thresholds: Thresholds) -> Result<Scorer> {
+        let mut encoder = self.encoder;
+        let detach = &mut |_: &str, t: &Tensor| Ok(t.copy()?.detach());
+        for index in self.frozen..encoder.encoder.layers().len() {
+            let layer = encoder.encoder.layers()[index].map_tensors(index, detach)?;
+            encoder.encoder.set_layer(index, layer);
+        }
+        Ok(Scorer {
+            head: self.head.map_tensors(detach)?,
+            text_encoder: encoder,
+            thresholds,
+            card: None,
+        })
+    }
+}
+
+/// Trains a student on `train`, stopping early on `dev`, starting from `base`.
+pub fn train(
+    base: &BaseModel,
+    train: &[Example],
+    dev: &[Example],
+    range: ScoreRange,
+    settings: &TrainSettings,
+    cache: &StateCache,
+    progress: &Progress,
+) -> Result<Trained> {
+    if train.is_empty() || dev.is_empty() {
+        bail!("training needs at least one training and one development response");
+    }
+    let layers = base.text_encoder.encoder.layers().len();
+    if let Tune::Top(k) = settings.tune {
+        if k > layers {
+            bail!("--tune top:{k} asks for more layers than the encoder's {layers}");
+        }
+    }
+    let frozen = settings.tune.frozen_layers(layers);
+    let normalise = |s: i64| ((s - range.min) as f64 / (range.max - range.min) as f64) as f32;
+
+    let encode_start = Instant::now();
+    let all_texts: Vec<PreparedText> = train
+        .iter()
+        .chain(dev)
+        .map(|e| e.prepared.clone())
+        .collect();
+    let states = cache.states(&base.text_encoder, &all_texts, frozen, progress)?;
+    let encode_seconds = encode_start.elapsed().as_secs_f64();
+    let (train_states, dev_states) = states.split_at(train.len());
+
+    let head_config = head_config(train, settings.head_hidden);
+    let mut rng = StdRng::seed_from_u64(settings.seed);
+    let dev_human: Vec<i64> = dev.iter().map(|e| e.score).collect();
+    let fitted_qwk = |raw: &[f64]| {
+        let thresholds = Thresholds::fit(raw, &dev_human, range);
+        let levels: Vec<i64> = raw.iter().map(|&r| thresholds.level(r)).collect();
+        agreement(&dev_human, &levels, range).qwk
+    };
+    let to_raw = |normalised: f64| range.min as f64 + normalised * (range.max - range.min) as f64;
+
+    // The linear probe on the frozen encoder.
+    let frozen_inputs = |examples: &[Example], states: &[Vec<Tensor>]| -> Result<Vec<Vec<f32>>> {
+        let mut rows = Vec::with_capacity(examples.len());
+        for (chunk, chunk_states) in examples.chunks(32).zip(states.chunks(32)) {
+            let windows: Vec<Tensor> = chunk_states.iter().flatten().cloned().collect();
+            let counts: Vec<usize> = chunk_states.iter().map(Vec::len).collect();
+            let pooled = pool_texts(&windows, &counts, &base.text_encoder.encoder, frozen)?;
+            for (example, embedding) in chunk.iter().zip(pooled.to_vec2::<f32>()?) {
+                let mut row = embedding;
+                row.extend_from_slice(&example.prepared.features);
+                rows.push(row);
+            }
+        }
+        Ok(rows)
+    };
+    let (train_inputs, dev_inputs) = (
+        frozen_inputs(train, train_states)?,
+        frozen_inputs(dev, dev_states)?,
+    );
+    let targets: Vec<f64> = train.iter().map(|e| normalise(e.score) as f64).collect();
+    let problem = RidgeProblem::new(&train_inputs, &targets);
+    let embedding = train_inputs[0].len() - FEATURE_COUNT;
+    let mut probe: Option<(f64, LinearFit)> = None;
+    for feature_share in PROBE_FEATURE_SHARES {
+        let multiplier: Vec<f64> = (0..train_inputs[0].len())
+            .map(|j| if j < embedding { 1.0 } else { feature_share })
+            .collect();
+        for lambda in PROBE_PENALTIES {
+            let fit = problem.solve(lambda, &multiplier);
+            let raw: Vec<f64> = dev_inputs
+                .iter()
+                .map(|row| to_raw(fit.predict(row)))
+                .collect();
+            let qwk = fitted_qwk(&raw).unwrap_or(f64::NEG_INFINITY);
+            if probe.as_ref().is_none_or(|(best, _)| qwk > *best) {
+                probe = Some((qwk, fit));
+            }
+        }
+    }
+    let (probe_qwk, probe) = probe.expect("penalties to try");
+    progress.note(&format!(
+        "linear probe on the frozen encoder: dev QWK {probe_qwk:.4}"
+    ));
+    let student = Student::new(&base.text_encoder, frozen, &head_config, &probe, &mut rng)?;
+
+    let adamw = |vars: Vec<Var>, lr: f64| {
+        AdamW::new(
+            vars,
+            ParamsAdamW {
+                lr,
+                weight_decay: settings.weight_decay,
+                ..ParamsAdamW::default()
+            },
+        )
+    };
+    let mut encoder_optimizer = adamw(student.encoder_vars.clone(), settings.learning_rate)?;
+    let mut head_optimizer = adamw(student.head_vars.clone(), settings.head_learning_rate)?;
+
+    let steps_per_epoch = train.len().div_ceil(settings.batch_size);
+    let total_steps = steps_per_epoch * settings.max_epochs;
+    let warmup_steps = ((total_steps as f64 * settings.warmup_fraction) as usize).max(1);
+    let schedule = |step: usize| -> f64 {
+        if step < warmup_steps {
+            (step + 1) as f64 / warmup_steps as f64
+        } else {
+            let left = (total_steps - step) as f64 / (total_steps - warmup_steps).max(1) as f64;
+            left.max(0.0)
+        }
+    };
+
+    let dev_raw = |student: &Student| -> Result<Vec<f64>> {
+        let mut raw = Vec::with_capacity(dev.len());
+        for chunk in (0..dev.len()).collect::<Vec<_>>().chunks(32) {
+            let texts: Vec<&PreparedText> = chunk.iter().map(|&i| &dev[i].prepared).collect();
+            let states: Vec<&[Tensor]> = chunk.iter().map(|&i| dev_states[i].as_slice()).collect();
+            let normalised = student.predict(&texts, &states)?.to_vec1::<f32>()?;
+            raw.extend(normalised.into_iter().map(|n| to_raw(n as f64)));
+        }
+        Ok(raw)
+    };
+    // Epoch 0 is the probe itself: fine-tuning is kept only where it beats it.
+    let mut history = Vec::new();
+    let mut best: Option<(f64, usize, Vec<Tensor>)> = Some((probe_qwk, 0, student.snapshot()?));
+    let max_epochs = if frozen == layers && settings.head_hidden == 0 {
+        0 // A linear head on a frozen encoder: the probe is already its least-squares fit.
+    } else {
+        settings.max_epochs
+    };
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut step = 0;
+    for epoch in 1..=max_epochs {
+        let epoch_start = Instant::now();
+        order.shuffle(&mut rng);
+        let bar = progress.bar(
+            steps_per_epoch as u64,
+            &format!(
+                "epoch {epoch}/{} ({} trains)",
+                settings.max_epochs, settings.tune
+            ),
+            "steps",
+        );
+        let mut loss_sum = 0.0;
+        for batch in order.chunks(settings.batch_size) {
+            let texts: Vec<&PreparedText> = batch.iter().map(|&i| &train[i].prepared).collect();
+            let states: Vec<&[Tensor]> =
+                batch.iter().map(|&i| train_states[i].as_slice()).collect();
+            let targets: Vec<f32> = batch.iter().map(|&i| normalise(train[i].score)).collect();
+            let targets = Tensor::from_vec(targets, batch.len(), &base.text_encoder.device)?;
+            let predictions = student.predict(&texts, &states)?;
+            let loss = (predictions - targets)?.sqr()?.mean_all()?;
+            loss_sum += loss.to_scalar::<f32>()? as f64;
+            let grads = loss.backward()?;
+            let factor = schedule(step);
+            encoder_optimizer.set_learning_rate(settings.learning_rate * factor);
+            head_optimizer.set_learning_rate(settings.head_learning_rate * factor);
+            if !student.encoder_vars.is_empty() {
+                encoder_optimizer.step(&grads)?;
+            }
+            head_optimizer.step(&grads)?;
+            step += 1;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let raw = dev_raw(&student)?;
+        let dev_qwk = fitted_qwk(&raw);
+        let log = EpochLog {
+            epoch,
+            train_loss: loss_sum / steps_per_epoch as f64,
+            dev_qwk,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        progress.note(&format!(
+            "epoch {epoch}: train loss {:.5}, dev QWK {}, {:.0}s",
+            log.train_loss,
+            dev_qwk.map_or("undefined".into(), |q| format!("{q:.4}")),
+            log.seconds
+        ));
+        history.push(log);
+        let score = dev_qwk.unwrap_or(f64::NEG_INFINITY);
+        match &best {
+            Some((best_score, _, _)) if score <= *best_score => {
+                let since = epoch - best.as_ref().map_or(0, |b| b.1);
+                if since >= settings.patience {
+                    progress.note(&format!(
+                        "no better dev QWK for {since} epochs: stopping early"
+                    ));
+                    break;
+                }
+            }
+            _ => best = Some((score, epoch, student.snapshot()?)),
+        }
+    }
+    let (_, best_epoch, snapshot) = best.expect("the probe is always a candidate");
+    student.restore(&snapshot)?;
+    let raw = dev_raw(&student)?;
+    let thresholds = Thresholds::fit(&raw, &dev_human, range);
+    let levels = |t: &Thresholds| raw.iter().map(|&r| t.level(r)).collect::<Vec<_>>();
+    let dev_fitted = agreement(&dev_human, &levels(&thresholds), range);
+    let dev_rounding = agreement(&dev_human, &levels(&Thresholds::rounding(range)), range);
+    Ok(Trained {
+        scorer: student.into_scorer(thresholds)?,
+        history,
+        best_epoch,
+        dev_fitted,
+        dev_rounding,
+        encode_seconds,
+    })
+}
+
+/// The probe's weights as the linear head's: the head standardises the surface features
+/// itself, so their weights scale by the deviation and their means move into the bias.
+fn head_weights_from_probe(probe: &LinearFit, config: &HeadConfig) -> (Vec<f32>, f32) {
+    let embedding = probe.weights.len() - FEATURE_COUNT;
+    let mut weights: Vec<f32> = probe.weights[..embedding]
+        .iter()
+        .map(|&w| w as f32)
+        .collect();
+    let mut bias = probe.intercept;
+    for (j, &w) in probe.weights[embedding..].iter().enumerate() {
+        weights.push((w * config.feature_std[j] as f64) as f32);
+        bias += w * config.feature_mean[j] as f64;
+    }
+    (weights, bias as f32)
+}
+
+/// Ridge penalties tried for the linear probe (per response, on standardised columns).
+const PROBE_PENALTIES: [f64; 11] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0];
+
+/// The share of the penalty the few surface features bear, against the hundreds of embedding
+/// dimensions: length carries much of a score, and a small sample should not shrink it away.
+const PROBE_FEATURE_SHARES: [f64; 3] = [1.0, 0.1, 0.01];
+
+/// The head's configuration, its feature standardisation measured on `train`.
+fn head_config(train: &[Example], hidden: usize) -> HeadConfig {
+    let n = train.len() as f32;
+    let mut mean = [0f32; FEATURE_COUNT];
+    for e in train {
+        for (m, f) in mean.iter_mut().zip(e.prepared.features) {
+            *m += f / n;
+        }
+    }
+    let mut std = [0f32; FEATURE_COUNT];
+    for e in train {
+        for ((s, f), m) in std.iter_mut().zip(e.prepared.features).zip(mean) {
+            *s += (f - m) * (f - m) / n;
+        }
+    }
+    HeadConfig {
+        hidden,
+        features: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+        feature_mean: mean.to_vec(),
+        // A feature constant over the training data carries no information; scale 1 keeps it
+        // harmless.
+        feature_std: std
+            .iter()
+            .map(|v| if *v > 1e-12 { v.sqrt() } else { 1.0 })
+            .collect(),
+    }
+}

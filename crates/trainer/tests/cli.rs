@@ -1,0 +1,380 @@
+//! The `cyborg` command end to end: real files in, real files out.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn cyborg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cyborg"))
+        .args(args)
+        .output()
+        .expect("cyborg runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The base model folder, or `None` (with the reason printed) when absent and not required.
+fn base_model() -> Option<PathBuf> {
+    let dir = repo().join("models/all-MiniLM-L6-v2");
+    if dir.join("model.safetensors").is_file() {
+        return Some(dir);
+    }
+    if std::env::var_os("CYBORG_REQUIRE_MODEL").is_some() {
+        panic!(
+            "CYBORG_REQUIRE_MODEL is set but {} is missing",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "skipped: {} is not installed (scripts/setup.sh)",
+        dir.display()
+    );
+    None
+}
+
+/// `../shared/data/<name>`, or `None` (with the reason printed) when absent and not required.
+fn shared_data(name: &str) -> Option<PathBuf> {
+    let dir = repo().join("../shared/data").join(name);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var_os("CYBORG_REQUIRE_DATA").is_some() {
+        panic!(
+            "CYBORG_REQUIRE_DATA is set but {} is missing",
+            dir.display()
+        );
+    }
+    eprintln!("skipped: {} is absent", dir.display());
+    None
+}
+
+/// The first `n` rows of a demo file, as a new CSV in `dir`.
+fn demo_rows(dir: &Path, file: &str, n: usize) -> PathBuf {
+    let mut reader = csv::Reader::from_path(repo().join("data/demo").join(file)).unwrap();
+    let out = dir.join(format!("{n}-{file}"));
+    let mut writer = csv::Writer::from_path(&out).unwrap();
+    writer.write_record(reader.headers().unwrap()).unwrap();
+    for record in reader.records().take(n) {
+        writer.write_record(&record.unwrap()).unwrap();
+    }
+    writer.flush().unwrap();
+    out
+}
+
+#[test]
+fn help_teaches_the_workflow() {
+    let top = stdout(&cyborg(&["--help"]));
+    for needle in [
+        "cyborg train essays.csv",
+        "cyborg eval",
+        "cyborg score",
+        "data check",
+    ] {
+        assert!(top.contains(needle), "--help lacks {needle}:\n{top}");
+    }
+    let train = stdout(&cyborg(&["train", "--help"]));
+    for needle in [
+        "--tune",
+        "top:K",
+        "--human-fraction",
+        "--train-ids",
+        "[default: top:2]",
+    ] {
+        assert!(
+            train.contains(needle),
+            "train --help lacks {needle}:\n{train}"
+        );
+    }
+}
+
+#[test]
+fn bad_data_is_located_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bad.csv");
+    std::fs::write(
+        &data,
+        "id,text,score\n1,A fine answer.,2\n2,Another answer.,x\n",
+    )
+    .unwrap();
+    let out = dir.path().join("model.cyborg");
+    let o = cyborg(&[
+        "train",
+        data.to_str().unwrap(),
+        "--text",
+        "text",
+        "--score",
+        "score",
+        "--id",
+        "id",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.csv:3:3: column \"score\": \"x\" is not a number"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no stray files"
+    );
+}
+
+#[test]
+fn a_model_folder_missing_files_is_named_precisely() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    std::fs::create_dir(&base).unwrap();
+    std::fs::write(base.join("config.json"), "{}").unwrap();
+    let data = demo_rows(dir.path(), "train.csv", 20);
+    let o = cyborg(&[
+        "train",
+        data.to_str().unwrap(),
+        "--text",
+        "full_text",
+        "--score",
+        "score",
+        "--out",
+        dir.path().join("m.cyborg").to_str().unwrap(),
+        "--base",
+        base.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("missing tokenizer.json, model.safetensors (a BERT-family model folder holds config.json, tokenizer.json, model.safetensors)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
+    let Some(base) = base_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let train = demo_rows(dir.path(), "train.csv", 80);
+    let sample = demo_rows(dir.path(), "sample.csv", 30);
+    let model = dir.path().join("m.cyborg");
+    let cache = dir.path().join("cache");
+    let train_args = |tune: &str| {
+        vec![
+            "train".to_string(),
+            train.display().to_string(),
+            "--text".into(),
+            "full_text".into(),
+            "--score".into(),
+            "score".into(),
+            "--id".into(),
+            "essay_id".into(),
+            "--range".into(),
+            "1:6".into(),
+            "--out".into(),
+            model.display().to_string(),
+            "--base".into(),
+            base.display().to_string(),
+            "--cache".into(),
+            cache.display().to_string(),
+            "--tune".into(),
+            tune.into(),
+            "--epochs".into(),
+            "1".into(),
+            "--json".into(),
+        ]
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        cyborg(&refs)
+    };
+    let first = run(train_args("top:1"));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&first)).unwrap();
+    // A fifth of each score level, rounded, is held out.
+    let (train_rows, dev_rows) = (
+        summary["train_rows"].as_u64().unwrap(),
+        summary["dev_rows"].as_u64().unwrap(),
+    );
+    assert_eq!(train_rows + dev_rows, 80);
+    assert!((14..=18).contains(&dev_rows), "{dev_rows}");
+    assert_eq!(summary["history"].as_array().unwrap().len(), 1);
+    assert!(stderr(&first).contains("0 of 80 responses from the cache"));
+    // The same data again: the frozen layers come from the cache.
+    let second = run(train_args("top:1"));
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("80 of 80 responses from the cache"),
+        "{}",
+        stderr(&second)
+    );
+
+    let m = model.to_str().unwrap();
+    let s = sample.to_str().unwrap();
+    let eval = cyborg(&[
+        "eval",
+        m,
+        s,
+        "--text",
+        "full_text",
+        "--score",
+        "score",
+        "--id",
+        "essay_id",
+        "--json",
+    ]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let metrics: serde_json::Value = serde_json::from_str(&stdout(&eval)).unwrap();
+    for key in [
+        "qwk",
+        "linear_kappa",
+        "exact",
+        "adjacent",
+        "pearson",
+        "rmse",
+        "n",
+        "confusion",
+    ] {
+        assert!(
+            metrics.get(key).is_some(),
+            "eval --json lacks {key}: {metrics}"
+        );
+    }
+    assert_eq!(metrics["n"], 30);
+
+    let scores_path = dir.path().join("scores.csv");
+    let score = cyborg(&[
+        "score",
+        m,
+        s,
+        "--text",
+        "full_text",
+        "--id",
+        "essay_id",
+        "--out",
+        scores_path.to_str().unwrap(),
+    ]);
+    assert!(score.status.success(), "{}", stderr(&score));
+    // The scores `score` writes give exactly the exact-agreement `eval` reported.
+    let mut humans = std::collections::HashMap::new();
+    for r in csv::Reader::from_path(&sample).unwrap().records() {
+        let r = r.unwrap();
+        humans.insert(r[0].to_string(), r[2].parse::<i64>().unwrap());
+    }
+    let mut rows = 0;
+    let mut exact = 0;
+    for r in csv::Reader::from_path(&scores_path).unwrap().records() {
+        let r = r.unwrap();
+        let level: i64 = r[1].parse().unwrap();
+        let raw: f64 = r[2].parse().unwrap();
+        assert!((1..=6).contains(&level));
+        assert!(raw.is_finite());
+        exact += usize::from(humans[&r[0]] == level);
+        rows += 1;
+    }
+    assert_eq!(rows, 30);
+    let reported = metrics["exact"].as_f64().unwrap();
+    assert!((reported - exact as f64 / 30.0).abs() < 1e-12);
+
+    // One response from standard input.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cyborg"))
+        .args(["score", m, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        b"The face on Mars is a natural landform, not made by aliens.",
+    )
+    .unwrap();
+    drop(child.stdin.take());
+    let piped = child.wait_with_output().unwrap();
+    assert!(
+        stdout(&piped).starts_with("id,score,raw_score\n1,"),
+        "{}",
+        stdout(&piped)
+    );
+
+    let info = cyborg(&["info", m, "--json"]);
+    let card: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+    assert_eq!(card["data"]["train_rows"], train_rows);
+    assert_eq!(card["base_model"]["name"], "all-MiniLM-L6-v2");
+    assert_eq!(card["training"]["tune"], "top:1");
+
+    let bytes = std::fs::read(&model).unwrap();
+    let truncated = dir.path().join("truncated.cyborg");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = stderr(&cyborg(&["info", truncated.to_str().unwrap()]));
+    assert!(
+        err.contains("truncated.cyborg: the bundle is truncated"),
+        "{err}"
+    );
+    let mut other_version = bytes.clone();
+    other_version[8] = 9;
+    let future = dir.path().join("future.cyborg");
+    std::fs::write(&future, &other_version).unwrap();
+    let err = stderr(&cyborg(&["info", future.to_str().unwrap()]));
+    assert!(
+        err.contains("bundle format version 9; this build of Cyborg reads version 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn asap_aes_reads_all_essays_only_with_quoting_off() {
+    let Some(asap) = shared_data("asap-aes") else {
+        return;
+    };
+    let tsv = asap.join("training_set_rel3.utf8.tsv");
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "data",
+            "check",
+            tsv.to_str().unwrap(),
+            "--text",
+            "essay",
+            "--score",
+            "domain1_score",
+            "--id",
+            "essay_id",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        cyborg(&args)
+    };
+    let all = check(&["--no-quoting"]);
+    assert!(all.status.success(), "{}", stderr(&all));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&all)).unwrap();
+    assert_eq!(summary["rows"], 12978);
+    // With CSV quoting, records merge: the reader must not silently return fewer essays.
+    let quoted = check(&[]);
+    assert!(!quoted.status.success());
+    assert!(
+        stderr(&quoted).contains("quotes have probably joined several rows into one; if quotes are ordinary text in this file (as in ASAP-AES), use --no-quoting"),
+        "{}",
+        stderr(&quoted)
+    );
+
+    let fold = asap.join("folds/fold_0/test_ids.txt");
+    let prompt3 = check(&[
+        "--no-quoting",
+        "--where",
+        "essay_set=3",
+        "--ids",
+        fold.to_str().unwrap(),
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&prompt3)).unwrap();
+    assert_eq!(summary["rows"], 346);
+    assert_eq!(
+        summary["score_range"],
+        serde_json::json!({"min": 0, "max": 3})
+    );
+}

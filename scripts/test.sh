@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (scripts/setup.sh) and runs them all: formatting, lints,
+# the scorer's wasm32 build, and every Rust test. Tests that need ../shared/data (real corpora)
+# skip with a printed reason when it is absent, unless CYBORG_REQUIRE_DATA is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+export CYBORG_REQUIRE_MODEL=1
+
+printf '\n== cargo fmt --check\n'
+cargo fmt --all --check
+
+# The scorer and trainer (the workspace's default members); the browser app is built by Trunk.
+printf '\n== cargo clippy\n'
+cargo clippy --locked --all-targets -- -D warnings
+
+printf '\n== The scorer builds for the browser (wasm32-unknown-unknown)\n'
+cargo build --locked --release -p cyborg-scorer --target wasm32-unknown-unknown
+
+printf '\n== cargo test\n'
+cargo test --locked --release
