@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use candle_core::{Tensor, Var};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use cyborg_scorer::base::BaseModel;
-use cyborg_scorer::encoder::Linear;
+use cyborg_scorer::encoder::{Encoder, Linear};
 use cyborg_scorer::features::{FEATURE_COUNT, FEATURE_NAMES};
 use cyborg_scorer::head::{Head, HeadConfig};
 use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange, Thresholds};
@@ -218,6 +218,19 @@ impl Student {
         Ok(self.head.forward(&pooled, &features)?)
     }
 
+    /// Replaces a linear head's weights with those of `probe`.
+    fn set_linear_head(&self, probe: &LinearFit, config: &HeadConfig) -> Result<()> {
+        let (weights, bias) = head_weights_from_probe(probe, config);
+        let [weight_var, bias_var] = &self.head_vars[..] else {
+            bail!("only a linear head can be refitted");
+        };
+        let device = weight_var.device();
+        let inputs = weights.len();
+        weight_var.set(&Tensor::from_vec(weights, (1, inputs), device)?)?;
+        bias_var.set(&Tensor::from_vec(vec![bias], 1, device)?)?;
+        Ok(())
+    }
+
     fn snapshot(&self) -> Result<Vec<Tensor>> {
         self.encoder_vars
             .iter()
@@ -255,7 +268,111 @@ impl Student {
     }
 }
 
+/// What every stage of training shares: the data, the frozen layers' outputs, and how
+/// development raw scores are judged.
+struct Session<'a> {
+    train: &'a [Example],
+    dev: &'a [Example],
+    train_states: &'a [Vec<Tensor>],
+    dev_states: &'a [Vec<Tensor>],
+    range: ScoreRange,
+    dev_human: Vec<i64>,
+    /// Layers below the trained ones.
+    frozen: usize,
+}
+
+impl Session<'_> {
+    /// A score on the normalised scale (0 = lowest level, 1 = highest).
+    fn normalise(&self, score: i64) -> f32 {
+        ((score - self.range.min) as f64 / (self.range.max - self.range.min) as f64) as f32
+    }
+
+    /// A normalised output on the score scale.
+    fn to_raw(&self, normalised: f64) -> f64 {
+        self.range.min as f64 + normalised * (self.range.max - self.range.min) as f64
+    }
+
+    /// Development QWK of `raw` with thresholds fitted to it.
+    fn dev_qwk(&self, raw: &[f64]) -> Option<f64> {
+        let thresholds = Thresholds::fit(raw, &self.dev_human, self.range);
+        let levels: Vec<i64> = raw.iter().map(|&r| thresholds.level(r)).collect();
+        agreement(&self.dev_human, &levels, self.range).qwk
+    }
+
+    /// `[pooled embedding ; surface features]` for each example, from `encoder`'s layers
+    /// above the frozen ones.
+    fn head_inputs(
+        &self,
+        encoder: &Encoder,
+        examples: &[Example],
+        states: &[Vec<Tensor>],
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut rows = Vec::with_capacity(examples.len());
+        for (chunk, chunk_states) in examples.chunks(32).zip(states.chunks(32)) {
+            let windows: Vec<Tensor> = chunk_states.iter().flatten().cloned().collect();
+            let counts: Vec<usize> = chunk_states.iter().map(Vec::len).collect();
+            let pooled = pool_texts(&windows, &counts, encoder, self.frozen)?.detach();
+            for (example, embedding) in chunk.iter().zip(pooled.to_vec2::<f32>()?) {
+                let mut row = embedding;
+                row.extend_from_slice(&example.prepared.features);
+                rows.push(row);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The linear probe on `encoder`: ridge regression of the normalised scores on its head
+    /// inputs, the penalty chosen by development QWK. Returns that QWK and the fit.
+    fn probe(&self, encoder: &Encoder) -> Result<(f64, LinearFit)> {
+        let train_inputs = self.head_inputs(encoder, self.train, self.train_states)?;
+        let dev_inputs = self.head_inputs(encoder, self.dev, self.dev_states)?;
+        let targets: Vec<f64> = self
+            .train
+            .iter()
+            .map(|e| self.normalise(e.score) as f64)
+            .collect();
+        let problem = RidgeProblem::new(&train_inputs, &targets);
+        let columns = train_inputs[0].len();
+        let embedding = columns - FEATURE_COUNT;
+        let mut best: Option<(f64, LinearFit)> = None;
+        for feature_share in PROBE_FEATURE_SHARES {
+            let multiplier: Vec<f64> = (0..columns)
+                .map(|j| if j < embedding { 1.0 } else { feature_share })
+                .collect();
+            for lambda in PROBE_PENALTIES {
+                let fit = problem.solve(lambda, &multiplier);
+                let raw: Vec<f64> = dev_inputs
+                    .iter()
+                    .map(|row| self.to_raw(fit.predict(row)))
+                    .collect();
+                let qwk = self.dev_qwk(&raw).unwrap_or(f64::NEG_INFINITY);
+                if best.as_ref().is_none_or(|(b, _)| qwk > *b) {
+                    best = Some((qwk, fit));
+                }
+            }
+        }
+        Ok(best.expect("penalties to try"))
+    }
+
+    /// The student's raw scores for the development responses.
+    fn dev_raw(&self, student: &Student) -> Result<Vec<f64>> {
+        let mut raw = Vec::with_capacity(self.dev.len());
+        for (chunk, states) in self.dev.chunks(32).zip(self.dev_states.chunks(32)) {
+            let texts: Vec<&PreparedText> = chunk.iter().map(|e| &e.prepared).collect();
+            let states: Vec<&[Tensor]> = states.iter().map(Vec::as_slice).collect();
+            let normalised = student.predict(&texts, &states)?.to_vec1::<f32>()?;
+            raw.extend(normalised.into_iter().map(|n| self.to_raw(n as f64)));
+        }
+        Ok(raw)
+    }
+}
+
 /// Trains a student on `train`, stopping early on `dev`, starting from `base`.
+///
+/// The head starts as the linear probe on the frozen encoder (epoch 0). Each epoch then trains
+/// the top layers and the head by AdamW on squared error; after it, a linear head is refitted
+/// in closed form to the new features, and the epoch is judged by development QWK. The best
+/// epoch — possibly the probe itself — is kept.
 pub fn train(
     base: &BaseModel,
     train: &[Example],
@@ -275,7 +392,6 @@ pub fn train(
         }
     }
     let frozen = settings.tune.frozen_layers(layers);
-    let normalise = |s: i64| ((s - range.min) as f64 / (range.max - range.min) as f64) as f32;
 
     let encode_start = Instant::now();
     let all_texts: Vec<PreparedText> = train
@@ -286,61 +402,24 @@ pub fn train(
     let states = cache.states(&base.text_encoder, &all_texts, frozen, progress)?;
     let encode_seconds = encode_start.elapsed().as_secs_f64();
     let (train_states, dev_states) = states.split_at(train.len());
+    let session = Session {
+        train,
+        dev,
+        train_states,
+        dev_states,
+        range,
+        dev_human: dev.iter().map(|e| e.score).collect(),
+        frozen,
+    };
 
     let head_config = head_config(train, settings.head_hidden);
     let mut rng = StdRng::seed_from_u64(settings.seed);
-    let dev_human: Vec<i64> = dev.iter().map(|e| e.score).collect();
-    let fitted_qwk = |raw: &[f64]| {
-        let thresholds = Thresholds::fit(raw, &dev_human, range);
-        let levels: Vec<i64> = raw.iter().map(|&r| thresholds.level(r)).collect();
-        agreement(&dev_human, &levels, range).qwk
-    };
-    let to_raw = |normalised: f64| range.min as f64 + normalised * (range.max - range.min) as f64;
-
-    // The linear probe on the frozen encoder.
-    let frozen_inputs = |examples: &[Example], states: &[Vec<Tensor>]| -> Result<Vec<Vec<f32>>> {
-        let mut rows = Vec::with_capacity(examples.len());
-        for (chunk, chunk_states) in examples.chunks(32).zip(states.chunks(32)) {
-            let windows: Vec<Tensor> = chunk_states.iter().flatten().cloned().collect();
-            let counts: Vec<usize> = chunk_states.iter().map(Vec::len).collect();
-            let pooled = pool_texts(&windows, &counts, &base.text_encoder.encoder, frozen)?;
-            for (example, embedding) in chunk.iter().zip(pooled.to_vec2::<f32>()?) {
-                let mut row = embedding;
-                row.extend_from_slice(&example.prepared.features);
-                rows.push(row);
-            }
-        }
-        Ok(rows)
-    };
-    let (train_inputs, dev_inputs) = (
-        frozen_inputs(train, train_states)?,
-        frozen_inputs(dev, dev_states)?,
-    );
-    let targets: Vec<f64> = train.iter().map(|e| normalise(e.score) as f64).collect();
-    let problem = RidgeProblem::new(&train_inputs, &targets);
-    let embedding = train_inputs[0].len() - FEATURE_COUNT;
-    let mut probe: Option<(f64, LinearFit)> = None;
-    for feature_share in PROBE_FEATURE_SHARES {
-        let multiplier: Vec<f64> = (0..train_inputs[0].len())
-            .map(|j| if j < embedding { 1.0 } else { feature_share })
-            .collect();
-        for lambda in PROBE_PENALTIES {
-            let fit = problem.solve(lambda, &multiplier);
-            let raw: Vec<f64> = dev_inputs
-                .iter()
-                .map(|row| to_raw(fit.predict(row)))
-                .collect();
-            let qwk = fitted_qwk(&raw).unwrap_or(f64::NEG_INFINITY);
-            if probe.as_ref().is_none_or(|(best, _)| qwk > *best) {
-                probe = Some((qwk, fit));
-            }
-        }
-    }
-    let (probe_qwk, probe) = probe.expect("penalties to try");
+    let (probe_qwk, probe) = session.probe(&base.text_encoder.encoder)?;
     progress.note(&format!(
         "linear probe on the frozen encoder: dev QWK {probe_qwk:.4}"
     ));
     let student = Student::new(&base.text_encoder, frozen, &head_config, &probe, &mut rng)?;
+    let linear_head = settings.head_hidden == 0;
 
     let adamw = |vars: Vec<Var>, lr: f64| {
         AdamW::new(
@@ -367,20 +446,9 @@ pub fn train(
         }
     };
 
-    let dev_raw = |student: &Student| -> Result<Vec<f64>> {
-        let mut raw = Vec::with_capacity(dev.len());
-        for chunk in (0..dev.len()).collect::<Vec<_>>().chunks(32) {
-            let texts: Vec<&PreparedText> = chunk.iter().map(|&i| &dev[i].prepared).collect();
-            let states: Vec<&[Tensor]> = chunk.iter().map(|&i| dev_states[i].as_slice()).collect();
-            let normalised = student.predict(&texts, &states)?.to_vec1::<f32>()?;
-            raw.extend(normalised.into_iter().map(|n| to_raw(n as f64)));
-        }
-        Ok(raw)
-    };
-    // Epoch 0 is the probe itself: fine-tuning is kept only where it beats it.
     let mut history = Vec::new();
-    let mut best: Option<(f64, usize, Vec<Tensor>)> = Some((probe_qwk, 0, student.snapshot()?));
-    let max_epochs = if frozen == layers && settings.head_hidden == 0 {
+    let mut best: (f64, usize, Vec<Tensor>) = (probe_qwk, 0, student.snapshot()?);
+    let max_epochs = if frozen == layers && linear_head {
         0 // A linear head on a frozen encoder: the probe is already its least-squares fit.
     } else {
         settings.max_epochs
@@ -403,7 +471,10 @@ pub fn train(
             let texts: Vec<&PreparedText> = batch.iter().map(|&i| &train[i].prepared).collect();
             let states: Vec<&[Tensor]> =
                 batch.iter().map(|&i| train_states[i].as_slice()).collect();
-            let targets: Vec<f32> = batch.iter().map(|&i| normalise(train[i].score)).collect();
+            let targets: Vec<f32> = batch
+                .iter()
+                .map(|&i| session.normalise(train[i].score))
+                .collect();
             let targets = Tensor::from_vec(targets, batch.len(), &base.text_encoder.device)?;
             let predictions = student.predict(&texts, &states)?;
             let loss = (predictions - targets)?.sqr()?.mean_all()?;
@@ -420,8 +491,13 @@ pub fn train(
             bar.inc(1);
         }
         bar.finish_and_clear();
-        let raw = dev_raw(&student)?;
-        let dev_qwk = fitted_qwk(&raw);
+        let dev_qwk = if linear_head {
+            let (qwk, refit) = session.probe(&student.encoder.encoder)?;
+            student.set_linear_head(&refit, &head_config)?;
+            Some(qwk).filter(|q| q.is_finite())
+        } else {
+            session.dev_qwk(&session.dev_raw(&student)?)
+        };
         let log = EpochLog {
             epoch,
             train_loss: loss_sum / steps_per_epoch as f64,
@@ -435,27 +511,31 @@ pub fn train(
             log.seconds
         ));
         history.push(log);
-        let score = dev_qwk.unwrap_or(f64::NEG_INFINITY);
-        match &best {
-            Some((best_score, _, _)) if score <= *best_score => {
-                let since = epoch - best.as_ref().map_or(0, |b| b.1);
-                if since >= settings.patience {
-                    progress.note(&format!(
-                        "no better dev QWK for {since} epochs: stopping early"
-                    ));
-                    break;
-                }
-            }
-            _ => best = Some((score, epoch, student.snapshot()?)),
+        if dev_qwk.unwrap_or(f64::NEG_INFINITY) > best.0 {
+            best = (
+                dev_qwk.unwrap_or(f64::NEG_INFINITY),
+                epoch,
+                student.snapshot()?,
+            );
+        } else if epoch - best.1 >= settings.patience {
+            progress.note(&format!(
+                "no better dev QWK for {} epochs: stopping early",
+                epoch - best.1
+            ));
+            break;
         }
     }
-    let (_, best_epoch, snapshot) = best.expect("the probe is always a candidate");
+    let (_, best_epoch, snapshot) = best;
     student.restore(&snapshot)?;
-    let raw = dev_raw(&student)?;
-    let thresholds = Thresholds::fit(&raw, &dev_human, range);
+    let raw = session.dev_raw(&student)?;
+    let thresholds = Thresholds::fit(&raw, &session.dev_human, range);
     let levels = |t: &Thresholds| raw.iter().map(|&r| t.level(r)).collect::<Vec<_>>();
-    let dev_fitted = agreement(&dev_human, &levels(&thresholds), range);
-    let dev_rounding = agreement(&dev_human, &levels(&Thresholds::rounding(range)), range);
+    let dev_fitted = agreement(&session.dev_human, &levels(&thresholds), range);
+    let dev_rounding = agreement(
+        &session.dev_human,
+        &levels(&Thresholds::rounding(range)),
+        range,
+    );
     Ok(Trained {
         scorer: student.into_scorer(thresholds)?,
         history,
