@@ -4,7 +4,7 @@ real texts from data/demo, computed by sentence-transformers (and, for a text lo
 window, by Hugging Face transformers over the same windows Cyborg uses).
 
 Run from the repository root with a Python that has sentence-transformers installed
-(scripts/python-venv.sh makes one):  .venv/bin/python scripts/encoder_fixture.py
+(scripts/python-venv.sh makes one):  $(scripts/python-venv.sh)/bin/python scripts/encoder_fixture.py
 """
 import csv
 import json

@@ -90,10 +90,10 @@ impl Linear {
         let mut shape = xs.dims().to_vec();
         let inputs = shape.pop().unwrap_or(1);
         let rows = shape.iter().product::<usize>();
-        let ys = xs
-            .reshape((rows, inputs))?
-            .matmul(&self.weight.t()?)?
-            .broadcast_add(&self.bias)?;
+        let ys = kernels::add_bias(
+            &xs.reshape((rows, inputs))?.matmul(&self.weight.t()?)?,
+            &self.bias,
+        )?;
         shape.push(self.bias.dim(0)?);
         Ok(ys.reshape(shape)?)
     }

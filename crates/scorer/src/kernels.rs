@@ -1,5 +1,5 @@
 //! Fused CPU kernels for the encoder's row-wise work — layer normalisation, masked softmax,
-//! GELU — each with its backward pass, so training and scoring run the same code.
+//! GELU, bias addition — each with its backward pass, so training and scoring run the same code.
 //!
 //! Candle's generic operations make one pass over memory per elementary step and call a
 //! scalar `exp`/`erf` per element; on this encoder that was more time than the matrix
@@ -16,9 +16,14 @@ use candle_core::{
 /// would breed subnormal numbers downstream, which x86 processors compute very slowly.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
+    // Adding 1.5·2²³ rounds to the nearest integer, which then sits in the low mantissa
+    // bits: no `floor` call (a library call on baseline x86-64 that stops vectorisation).
+    const ROUNDER: f32 = 12_582_912.0;
     let underflow = x < -87.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let shifted = x * std::f32::consts::LOG2_E + ROUNDER;
+    let n = shifted - ROUNDER;
+    let n_bits = shifted.to_bits().wrapping_sub(ROUNDER.to_bits()) as i32;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let p = 1.987_569_1e-4;
     let p = p * r + 1.398_199_9e-3;
@@ -27,12 +32,50 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let value = e * f32::from_bits(((n as i32 + 127) << 23) as u32);
+    let value = e * f32::from_bits(((n_bits + 127) << 23) as u32);
     if underflow {
         0.0
     } else {
         value
     }
+}
+
+/// Lanes of the partial sums in [`lane_fold`]: enough for AVX-512, and several vectors'
+/// worth on narrower machines.
+const LANES: usize = 16;
+
+/// Folds `term` over equally long slices with `combine`, keeping [`LANES`] partial results so
+/// that the compiler can vectorise what a single running total would serialise.
+#[inline(always)]
+fn lane_fold<const N: usize>(
+    inputs: [&[f32]; N],
+    init: f32,
+    term: impl Fn([f32; N]) -> f32,
+    combine: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    let len = inputs.iter().map(|s| s.len()).min().unwrap_or(0);
+    let whole = len - len % LANES;
+    let mut partial = [init; LANES];
+    for start in (0..whole).step_by(LANES) {
+        let chunks: [&[f32; LANES]; N] = std::array::from_fn(|k| {
+            inputs[k][start..start + LANES]
+                .try_into()
+                .expect("a whole chunk")
+        });
+        for (lane, acc) in partial.iter_mut().enumerate() {
+            *acc = combine(*acc, term(std::array::from_fn(|k| chunks[k][lane])));
+        }
+    }
+    let total = partial.into_iter().fold(init, &combine);
+    (whole..len).fold(total, |t, i| {
+        combine(t, term(std::array::from_fn(|k| inputs[k][i])))
+    })
+}
+
+/// `Σ term(a_i, b_i, …)`, vectorisable.
+#[inline(always)]
+fn lane_sum<const N: usize>(inputs: [&[f32]; N], term: impl Fn([f32; N]) -> f32) -> f32 {
+    lane_fold(inputs, 0.0, term, |a, b| a + b)
 }
 
 /// The error function to within 1.5e-7 (Abramowitz & Stegun 7.1.26).
@@ -85,6 +128,37 @@ fn for_row_chunks(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32])
     {
         let _ = rows;
         f(0, out);
+    }
+}
+
+/// The sum of `add(row, into)` over `rows`, each adding its share into a `len`-long total;
+/// on every core natively.
+fn sum_over_rows(
+    rows: usize,
+    len: usize,
+    add: impl Fn(usize, &mut [f32]) + Send + Sync,
+) -> Vec<f32> {
+    let add_row = |mut total: Vec<f32>, r| {
+        add(r, &mut total);
+        total
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        (0..rows)
+            .into_par_iter()
+            .fold(|| vec![0f32; len], add_row)
+            .reduce(
+                || vec![0f32; len],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                    a
+                },
+            )
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        (0..rows).fold(vec![0f32; len], add_row)
     }
 }
 
@@ -181,16 +255,16 @@ impl CustomOp2 for MaskedSoftmax {
                 let r = first + i;
                 let x = &scores[r * width..(r + 1) * width];
                 let b = &bias[(r / rows_per_batch) * width..][..width];
-                let mut max = f32::NEG_INFINITY;
-                for (&xv, &bv) in x.iter().zip(b) {
-                    max = max.max(xv + bv);
-                }
-                let mut sum = 0f32;
+                let max = lane_fold(
+                    [x, b],
+                    f32::NEG_INFINITY,
+                    |[xv, bv]| xv + bv,
+                    |m, v| if v > m { v } else { m },
+                );
                 for ((o, &xv), &bv) in row.iter_mut().zip(x).zip(b) {
                     *o = exp(xv + bv - max);
-                    sum += *o;
                 }
-                let inv = 1.0 / sum;
+                let inv = 1.0 / lane_sum([row], |[v]| v);
                 row.iter_mut().for_each(|o| *o *= inv);
             }
         });
@@ -232,7 +306,7 @@ impl CustomOp2 for SoftmaxBackward {
             for (i, row) in chunk.chunks_exact_mut(width).enumerate() {
                 let at = (first + i) * width;
                 let (yr, gr) = (&y[at..at + width], &g[at..at + width]);
-                let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
+                let dot = lane_sum([yr, gr], |[a, b]| a * b);
                 for ((o, &yv), &gv) in row.iter_mut().zip(yr).zip(gr) {
                     *o = yv * (gv - dot);
                 }
@@ -257,6 +331,76 @@ pub fn masked_softmax(scores: &Tensor, bias: &Tensor) -> Result<Tensor> {
     shape.push(width);
     let biased = scores.broadcast_add(&bias.reshape(shape)?)?;
     candle_nn::ops::softmax(&biased, D::Minus1)
+}
+
+struct AddBias;
+
+impl CustomOp2 for AddBias {
+    fn name(&self) -> &'static str {
+        "cyborg-add-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, bias) = (values(s1, l1, self.name())?, values(s2, l2, self.name())?);
+        let width = bias.len();
+        let mut out = vec![0f32; x.len()];
+        for_row_chunks(&mut out, width, |first, chunk| {
+            let x = &x[first * width..][..chunk.len()];
+            for (row, xr) in chunk.chunks_exact_mut(width).zip(x.chunks_exact(width)) {
+                for ((o, &xv), &bv) in row.iter_mut().zip(xr).zip(bias) {
+                    *o = xv + bv;
+                }
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let bias_grad = grad.contiguous()?.apply_op1_no_bwd(&ColumnSums)?;
+        Ok((Some(grad.clone()), Some(bias_grad.reshape(bias.shape())?)))
+    }
+}
+
+/// Sums a (rows, width) matrix over its rows.
+struct ColumnSums;
+
+impl CustomOp1 for ColumnSums {
+    fn name(&self) -> &'static str {
+        "cyborg-column-sums"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = values(storage, layout, self.name())?;
+        let width = layout.dims().last().copied().unwrap_or(1);
+        let rows = x.len() / width.max(1);
+        let sums = sum_over_rows(rows, width, |r, total| {
+            for (t, &v) in total.iter_mut().zip(&x[r * width..][..width]) {
+                *t += v;
+            }
+        });
+        Ok((CpuStorage::F32(sums), Shape::from(width)))
+    }
+}
+
+/// `x + bias`, with `bias` (width) added to every row of `x` (…, width); differentiable in
+/// both.
+pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if cpu_candidate(x) && cpu_candidate(bias) && bias.rank() == 1 {
+        return x.contiguous()?.apply_op2(&bias.contiguous()?, AddBias);
+    }
+    x.broadcast_add(bias)
 }
 
 struct LayerNorm {
@@ -316,8 +460,8 @@ impl CustomOp3 for LayerNorm {
 #[inline(always)]
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let variance = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = lane_sum([row], |[v]| v) / n;
+    let variance = lane_sum([row], |[v]| (v - mean) * (v - mean)) / n;
     (mean, 1.0 / (variance + eps).sqrt())
 }
 
@@ -353,29 +497,24 @@ impl CustomOp3 for LayerNormBackward {
                 let (mean, rstd) = moments(xr, self.eps);
                 // With x̂ = (x - mean)·rstd and g' = g·w:
                 // dx = rstd · (g' - mean(g') - x̂ · mean(g'·x̂)).
-                let (mut mean_g, mut mean_gx) = (0f32, 0f32);
-                for ((&xv, &gv), &wv) in xr.iter().zip(gr).zip(w) {
-                    let gw = gv * wv;
-                    mean_g += gw;
-                    mean_gx += gw * (xv - mean) * rstd;
-                }
-                mean_g /= width as f32;
-                mean_gx /= width as f32;
+                let mean_g = lane_sum([gr, w], |[gv, wv]| gv * wv) / width as f32;
+                let mean_gx = lane_sum([xr, gr, w], |[xv, gv, wv]| gv * wv * (xv - mean)) * rstd
+                    / width as f32;
                 for (((o, &xv), &gv), &wv) in row.iter_mut().zip(xr).zip(gr).zip(w) {
                     let xhat = (xv - mean) * rstd;
                     *o = rstd * (gv * wv - mean_g - xhat * mean_gx);
                 }
             }
         });
-        let (dw, db) = sums.split_at_mut(width);
-        for r in 0..rows {
+        sums.copy_from_slice(&sum_over_rows(rows, 2 * width, |r, total| {
+            let (dw, db) = total.split_at_mut(width);
             let (xr, gr) = (&x[r * width..][..width], &g[r * width..][..width]);
             let (mean, rstd) = moments(xr, self.eps);
             for (((dwv, dbv), &xv), &gv) in dw.iter_mut().zip(db.iter_mut()).zip(xr).zip(gr) {
                 *dwv += gv * (xv - mean) * rstd;
                 *dbv += gv;
             }
-        }
+        }));
         Ok((CpuStorage::F32(out), Shape::from((rows + 2, width))))
     }
 }
@@ -461,14 +600,14 @@ mod tests {
     #[test]
     fn kernels_and_gradients_match_candle() {
         let dev = Device::Cpu;
-        let x = Var::from_tensor(&(Tensor::randn(0f32, 2.0, (3, 5, 16), &dev).unwrap())).unwrap();
-        let w = Var::from_tensor(&Tensor::randn(1f32, 0.3, 16, &dev).unwrap()).unwrap();
-        let b = Var::from_tensor(&Tensor::randn(0f32, 0.3, 16, &dev).unwrap()).unwrap();
-        let probe = Tensor::randn(0f32, 1.0, (3, 5, 16), &dev).unwrap();
-        let bias_values: Vec<f32> = (0..3 * 16)
+        let x = Var::from_tensor(&(Tensor::randn(0f32, 2.0, (3, 5, 40), &dev).unwrap())).unwrap();
+        let w = Var::from_tensor(&Tensor::randn(1f32, 0.3, 40, &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::randn(0f32, 0.3, 40, &dev).unwrap()).unwrap();
+        let probe = Tensor::randn(0f32, 1.0, (3, 5, 40), &dev).unwrap();
+        let bias_values: Vec<f32> = (0..3 * 40)
             .map(|i| if i % 7 == 3 { f32::MIN } else { 0.0 })
             .collect();
-        let bias = Tensor::from_vec(bias_values, (3, 16), &dev).unwrap();
+        let bias = Tensor::from_vec(bias_values, (3, 40), &dev).unwrap();
         type Op<'a> = Box<dyn Fn(&Tensor) -> Tensor + 'a>;
         let cases: Vec<(Op, Op)> = vec![
             (
@@ -490,9 +629,13 @@ mod tests {
                 }),
             ),
             (
+                Box::new(|x| add_bias(x, &b).unwrap()),
+                Box::new(|x| x.broadcast_add(&b).unwrap()),
+            ),
+            (
                 Box::new(|x| masked_softmax(x, &bias).unwrap()),
                 Box::new(|x| {
-                    let biased = x.broadcast_add(&bias.reshape((3, 1, 16)).unwrap()).unwrap();
+                    let biased = x.broadcast_add(&bias.reshape((3, 1, 40)).unwrap()).unwrap();
                     candle_nn::ops::softmax(&biased, D::Minus1).unwrap()
                 }),
             ),

@@ -284,7 +284,25 @@ impl Scorer {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let pooled = self.text_encoder.pooled(texts)?;
+        let layers = self.text_encoder.encoder.layers().len();
+        let states = self.text_encoder.window_states(texts, 0..layers)?;
+        self.score_states(texts, &states, layers)
+    }
+
+    /// Scores prepared texts from their windows' hidden states after the encoder's first
+    /// `from` layers (in the order of `texts` and their windows) — for callers that keep the
+    /// output of layers no training changed.
+    pub fn score_states(
+        &self,
+        texts: &[PreparedText],
+        window_states: &[Tensor],
+        from: usize,
+    ) -> Result<Vec<Score>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let windows: Vec<usize> = texts.iter().map(|t| t.windows.len()).collect();
+        let pooled = pool_texts(window_states, &windows, &self.text_encoder.encoder, from)?;
         let features: Vec<f32> = texts.iter().flat_map(|t| t.features).collect();
         let device = &self.text_encoder.device;
         let features = Tensor::from_vec(features, (texts.len(), FEATURE_COUNT), device)?;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{BenchAsapArgs, BenchEncodeArgs, StudentArgs};
-use crate::commands::{evaluate, fit_student, format_kappa, load_base, sample_fraction};
+use crate::commands::{evaluate_fitted, fit_student, format_kappa, load_base, sample_fraction};
 use crate::data::{read_id_list, read_table, Filter, ReadSpec, Row};
 use crate::output::write_atomically;
 use crate::progress::Progress;
@@ -185,7 +185,6 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
             table.rows.iter().filter(|r| ids.contains(&r.id)).collect()
         };
         let (train_all, dev, test) = (pick(&train_ids), pick(&dev_ids), pick(&test_ids));
-        let test_rows: Vec<Row> = test.iter().map(|r| (*r).clone()).collect();
         for &fraction in &args.fractions {
             let fit_start = Instant::now();
             let train = sample_fraction(&train_all, fraction, args.student.seed)?;
@@ -197,7 +196,7 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
                 test.len()
             ));
             let outcome = fit_student(&base, &train, &dev, range, &args.student, progress)?;
-            let test_agreement = evaluate(&outcome.trained.scorer, &test_rows, progress)?;
+            let test_agreement = evaluate_fitted(&base, &outcome, &test, progress)?;
             let result = AsapResult {
                 prompt,
                 human_fraction: fraction,

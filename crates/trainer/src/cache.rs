@@ -22,6 +22,7 @@ pub struct StateCache {
     /// `None` when caching is off.
     dir: Option<PathBuf>,
     key: Vec<u8>,
+    layer: usize,
 }
 
 impl StateCache {
@@ -37,7 +38,12 @@ impl StateCache {
             let short: String = model_id.chars().take(16).collect();
             r.join(format!("{short}-layer{layer}"))
         });
-        StateCache { dir, key }
+        StateCache { dir, key, layer }
+    }
+
+    /// How many encoder layers the cached states have been through.
+    pub fn layer(&self) -> usize {
+        self.layer
     }
 
     /// The default cache folder: `$CYBORG_CACHE`, else `$XDG_CACHE_HOME/cyborg`, else

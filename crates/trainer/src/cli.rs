@@ -170,22 +170,25 @@ pub struct StudentArgs {
     #[arg(long, value_name = "DIR")]
     pub base: Option<PathBuf>,
     /// What to train: `head` (encoder frozen), `top:K` (top K layers and the head) or `full`.
+    /// The default, top:2, measured best for its cost on 2 CPU cores (BENCHMARKS.md); each
+    /// layer more costs about as much again per epoch.
     #[arg(long, default_value = "top:2", value_name = "MODE")]
     pub tune: Tune,
-    /// Most epochs.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Most epochs. After each, the linear head is refitted in closed form (ridge) to the
+    /// changed encoder, so a few epochs go a long way.
+    #[arg(long, default_value_t = 3, value_name = "N")]
     pub epochs: usize,
     /// Stop after N epochs without a better development QWK.
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[arg(long, default_value_t = 1, value_name = "N")]
     pub patience: usize,
     /// Responses per optimisation step.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub batch_size: usize,
     /// Peak learning rate of the encoder layers (AdamW, warm-up then linear decay).
-    #[arg(long, default_value_t = 1e-4, value_name = "LR")]
+    #[arg(long, default_value_t = 5e-5, value_name = "LR")]
     pub lr: f64,
     /// Peak learning rate of the head.
-    #[arg(long, default_value_t = 2e-3, value_name = "LR")]
+    #[arg(long, default_value_t = 5e-4, value_name = "LR")]
     pub head_lr: f64,
     /// AdamW weight decay.
     #[arg(long, default_value_t = 0.01, value_name = "W")]

@@ -268,6 +268,8 @@ pub struct FitOutcome {
     pub settings: TrainSettings,
     /// Wall time of the whole fit.
     pub seconds: f64,
+    /// The frozen layers' outputs the fit used.
+    pub cache: StateCache,
 }
 
 /// Loads the base model that `student` names.
@@ -334,6 +336,7 @@ pub fn fit_student(
         },
         settings,
         seconds: start.elapsed().as_secs_f64(),
+        cache,
     })
 }
 
@@ -492,6 +495,39 @@ pub fn evaluate(scorer: &Scorer, rows: &[Row], progress: &Progress) -> Result<Ag
         .map(|r| r.score.expect("scores were read"))
         .collect();
     let machine: Vec<i64> = scores.iter().map(|s| s.score).collect();
+    Ok(agreement(&human, &machine, scorer.range()))
+}
+
+/// Agreement of a student just fitted on `base` with the human scores of `rows`, running
+/// only its trained layers: the frozen ones' outputs come from (and go to) the fit's cache.
+pub fn evaluate_fitted(
+    base: &BaseModel,
+    outcome: &FitOutcome,
+    rows: &[&Row],
+    progress: &Progress,
+) -> Result<Agreement> {
+    let scorer = &outcome.trained.scorer;
+    let texts = rows
+        .iter()
+        .map(|r| base.text_encoder.prepare(&r.text))
+        .collect::<cyborg_scorer::Result<Vec<_>>>()?;
+    let frozen = outcome.cache.layer();
+    let states = outcome
+        .cache
+        .states(&base.text_encoder, &texts, frozen, progress)?;
+    let bar = progress.bar(rows.len() as u64, "scoring", "responses");
+    let mut machine = Vec::with_capacity(rows.len());
+    for (group, group_states) in texts.chunks(32).zip(states.chunks(32)) {
+        let windows: Vec<_> = group_states.iter().flatten().cloned().collect();
+        let scores = scorer.score_states(group, &windows, frozen)?;
+        machine.extend(scores.iter().map(|s| s.score));
+        bar.inc(group.len() as u64);
+    }
+    bar.finish_and_clear();
+    let human: Vec<i64> = rows
+        .iter()
+        .map(|r| r.score.expect("scores were read"))
+        .collect();
     Ok(agreement(&human, &machine, scorer.range()))
 }
 
