@@ -11,7 +11,7 @@ mkdir -p demo
 printf '\n== The demo data\n'
 $cyborg data check data/demo/train.csv --text full_text --score score --id essay_id
 
-printf '\n== Training a student (progress on stderr; a few minutes on 2 cores)\n'
+printf '\n== Training a student (progress on stderr; about 3 minutes on 2 cores)\n'
 $cyborg train data/demo/train.csv --text full_text --score score --id essay_id \
   --range 1:6 --out demo/face-on-mars.cyborg
 

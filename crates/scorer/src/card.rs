@@ -87,4 +87,8 @@ pub struct DevMetrics {
     pub fitted_thresholds: Agreement,
     /// With plain rounding of the raw score.
     pub rounding: Agreement,
+    /// The operational gates measurable on the development data with the fitted thresholds
+    /// (QWK and overall SMD; no second rater or groups there).
+    #[serde(default)]
+    pub gates: Vec<crate::fairness::Gate>,
 }

@@ -106,3 +106,58 @@ fn batching_does_not_change_an_embedding() {
         assert!(diff < 1e-5, "text {i}: batched and alone differ by {diff}");
     }
 }
+
+/// Scoring from the saved output of the lower layers (as the trainer's benchmark does with its
+/// cache) gives the scores that scoring from the text gives.
+#[test]
+fn scoring_from_lower_layer_states_matches_scoring_from_text() {
+    use candle_core::Tensor;
+    use cyborg_scorer::encoder::Linear;
+    use cyborg_scorer::features::{FEATURE_COUNT, FEATURE_NAMES};
+    use cyborg_scorer::head::{Head, HeadConfig};
+    use cyborg_scorer::metrics::{ScoreRange, Thresholds};
+    use cyborg_scorer::Scorer;
+
+    let Some(dir) = base_model_dir() else { return };
+    let fixture: Fixture =
+        serde_json::from_str(include_str!("fixtures/minilm_embeddings.json")).unwrap();
+    let base = BaseModel::load(&dir, WindowConfig::default(), &Device::Cpu).unwrap();
+    let device = &base.text_encoder.device;
+    let hidden = base.text_encoder.encoder.config().hidden_size;
+    let inputs = hidden + FEATURE_COUNT;
+    let config = HeadConfig {
+        hidden: 0,
+        features: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+        feature_mean: vec![1.0; FEATURE_COUNT],
+        feature_std: vec![2.0; FEATURE_COUNT],
+    };
+    let output = Linear::new(
+        Tensor::randn(0f32, 0.2, (1, inputs), device).unwrap(),
+        Tensor::new(&[0.5f32], device).unwrap(),
+    );
+    let range = ScoreRange { min: 1, max: 6 };
+    let scorer = Scorer {
+        head: Head::new(&config, None, output, device).unwrap(),
+        text_encoder: base.text_encoder.clone(),
+        thresholds: Thresholds::rounding(range),
+        card: None,
+    };
+    let texts: Vec<_> = fixture
+        .cases
+        .iter()
+        .map(|c| scorer.text_encoder.prepare(&c.text).unwrap())
+        .collect();
+    let direct = scorer.score_prepared(&texts).unwrap();
+    for from in [0, 4, 6] {
+        let states = scorer.text_encoder.window_states(&texts, 0..from).unwrap();
+        let resumed = scorer.score_states(&texts, &states, from).unwrap();
+        for (d, r) in direct.iter().zip(&resumed) {
+            assert!(
+                (d.raw - r.raw).abs() < 1e-4,
+                "from layer {from}: raw {} vs {}",
+                r.raw,
+                d.raw
+            );
+        }
+    }
+}

@@ -54,8 +54,22 @@ pub enum Command {
     ///   fold_0/dev_ids.txt --out set3.cyborg
     #[command(verbatim_doc_comment)]
     Train(TrainArgs),
-    /// Measure agreement between a model and human scores: QWK, linear kappa, exact and
-    /// adjacent agreement, Pearson r, RMSE and the confusion matrix.
+    /// Measure agreement between a model and human scores: QWK (with a bootstrap 95%
+    /// interval), linear kappa, exact and adjacent agreement, Pearson and Spearman r, RMSE, the
+    /// confusion matrix, standardised mean difference (SMD), per-group statistics, and the
+    /// operational gates of Williamson, Xi & Breyer (2012).
+    ///
+    /// Gates: QWK ≥ 0.70; human-human QWK minus QWK < 0.10 (needs --second-score);
+    /// |SMD| ≤ 0.15 overall; |SMD| ≤ 0.10 in every subgroup (needs --group). SMD is the mean
+    /// difference (machine − human) over the pooled population SD of human and machine scores
+    /// over all responses; a subgroup's SMD uses that same overall SD. DSM is RSMTool's
+    /// difference of standardised means. Groups under 30 responses are flagged as small.
+    ///
+    /// Example (PERSUADE 2.0 sample):
+    ///
+    ///   cyborg eval model.cyborg persuade.csv --text full_text --score holistic_essay_score
+    ///   --group gender --group race_ethnicity --report report.html
+    #[command(verbatim_doc_comment)]
     Eval(EvalArgs),
     /// Score responses with a model; writes CSV with id, score and raw score.
     ///
@@ -232,6 +246,22 @@ pub struct EvalArgs {
     /// What to read (--score is required).
     #[command(flatten)]
     pub data: DataArgs,
+    /// Subgroup column (e.g. gender); repeat for several. Empty values form their own group.
+    #[arg(long = "group", value_name = "COL")]
+    pub groups: Vec<String>,
+    /// Column holding a second human rater's score, for human-human agreement and the
+    /// degradation gate; rows where it is empty are left out of that comparison.
+    #[arg(long, value_name = "COL")]
+    pub second_score: Option<String>,
+    /// Bootstrap resamples for the QWK interval (0: none).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap: usize,
+    /// Also write a self-contained HTML report (plots inline; nothing fetched) here.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Also write a Markdown summary (gates, agreement, groups) here.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -8,12 +8,16 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::card::{BaseModelInfo, DataSummary, DevMetrics, ModelCard, TrainingSummary};
+use cyborg_scorer::fairness::{
+    self, gates, group_stats, qwk_interval, Gate, GroupStats, Interval, SMALL_GROUP,
+};
 use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange};
 use cyborg_scorer::tokenize::WindowConfig;
 use cyborg_scorer::Scorer;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use serde::Serialize;
 use serde_json::json;
 
 use crate::cache::StateCache;
@@ -427,6 +431,12 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
         dev_metrics: DevMetrics {
             fitted_thresholds: trained.dev_fitted.clone(),
             rounding: trained.dev_rounding.clone(),
+            gates: gates(
+                trained.dev_fitted.qwk,
+                None,
+                fairness::smd_of(&trained.dev_fitted),
+                &[],
+            ),
         },
     };
     let dtype = match args.weights {
@@ -487,17 +497,6 @@ pub fn score_rows(
     Ok(scores)
 }
 
-/// Agreement of `scorer` with the human scores of `rows`.
-pub fn evaluate(scorer: &Scorer, rows: &[Row], progress: &Progress) -> Result<Agreement> {
-    let scores = score_rows(scorer, rows, progress)?;
-    let human: Vec<i64> = rows
-        .iter()
-        .map(|r| r.score.expect("scores were read"))
-        .collect();
-    let machine: Vec<i64> = scores.iter().map(|s| s.score).collect();
-    Ok(agreement(&human, &machine, scorer.range()))
-}
-
 /// Agreement of a student just fitted on `base` with the human scores of `rows`, running
 /// only its trained layers: the frozen ones' outputs come from (and go to) the fit's cache.
 pub fn evaluate_fitted(
@@ -531,18 +530,216 @@ pub fn evaluate_fitted(
     Ok(agreement(&human, &machine, scorer.range()))
 }
 
+/// `cyborg eval`'s result: agreement, its uncertainty, and fairness.
+#[derive(Serialize)]
+pub struct Evaluation {
+    /// Agreement with the (first) human scores.
+    #[serde(flatten)]
+    pub agreement: Agreement,
+    /// Spearman's rank correlation.
+    pub spearman: Option<f64>,
+    /// Bootstrap 95% interval of QWK.
+    pub qwk_ci95: Option<Interval>,
+    /// Overall standardised mean difference, machine − human.
+    pub smd: Option<f64>,
+    /// Agreement between the first and second human raters.
+    pub human_human: Option<Agreement>,
+    /// Per-group statistics.
+    pub groups: Vec<GroupStats>,
+    /// Operational gates.
+    pub gates: Vec<Gate>,
+}
+
 fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
+    for out in args.report.iter().chain(&args.summary) {
+        check_writable(out)?;
+    }
     let scorer = load_bundle(&args.model)?;
     let mut spec = read_spec(&args.data, true, "eval")?;
     spec.range = Some(scorer.range());
+    spec.groups = args.groups.clone();
+    spec.groups.extend(args.second_score.clone());
     let table = read_table(&args.file, &spec)?;
-    let result = evaluate(&scorer, &table.rows, progress)?;
+    let scores = score_rows(&scorer, &table.rows, progress)?;
+    let range = scorer.range();
+    let human: Vec<i64> = table
+        .rows
+        .iter()
+        .map(|r| r.score.expect("scores were read"))
+        .collect();
+    let machine: Vec<i64> = scores.iter().map(|s| s.score).collect();
+    let agreement = agreement(&human, &machine, range);
+    let as_f64 = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+    let columns: Vec<(String, Vec<String>)> = args
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let values = table.rows.iter().map(|r| r.groups[i].clone()).collect();
+            (name.clone(), values)
+        })
+        .collect();
+    let groups = group_stats(&human, &machine, range, &columns);
+    let human_human = match &args.second_score {
+        Some(column) => Some(second_rater_agreement(
+            &table,
+            column,
+            args.groups.len(),
+            range,
+        )?),
+        None => None,
+    };
+    let smd = fairness::smd(&as_f64(&human), &as_f64(&machine));
+    let result = Evaluation {
+        spearman: fairness::spearman(&as_f64(&human), &as_f64(&machine)),
+        qwk_ci95: (args.bootstrap > 0)
+            .then(|| qwk_interval(&human, &machine, range, args.bootstrap, 1))
+            .flatten(),
+        smd,
+        gates: gates(
+            agreement.qwk,
+            human_human.as_ref().and_then(|a| a.qwk),
+            smd,
+            &groups,
+        ),
+        human_human,
+        groups,
+        agreement,
+    };
+    if let Some(report) = &args.report {
+        let html = crate::report::html(
+            &args.model.display().to_string(),
+            &table.path.display().to_string(),
+            &now_rfc3339(),
+            &result,
+        );
+        write_atomically(report, html.as_bytes())?;
+        progress.note(&format!("wrote {}", report.display()));
+    }
+    if let Some(summary) = &args.summary {
+        let markdown = crate::report::markdown(
+            &args.model.display().to_string(),
+            &table.path.display().to_string(),
+            &result,
+        );
+        write_atomically(summary, markdown.as_bytes())?;
+        progress.note(&format!("wrote {}", summary.display()));
+    }
     if args.json {
         println!("{}", serde_json::to_string(&result)?);
         return Ok(());
     }
-    print_agreement(&args.model, &table.path, &result);
+    print_agreement(&args.model, &table.path, &result.agreement);
+    print_fairness(&result);
     Ok(())
+}
+
+/// Agreement between the first human score and a second rater's, over rows that have both.
+fn second_rater_agreement(
+    table: &Table,
+    column: &str,
+    at: usize,
+    range: ScoreRange,
+) -> Result<Agreement> {
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for row in &table.rows {
+        let value = row.groups[at].trim();
+        if value.is_empty() {
+            continue;
+        }
+        let score: i64 = value.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "{}:{}: column {column}: second score \"{value}\" is not a whole number",
+                table.path.display(),
+                row.line
+            )
+        })?;
+        if !range.contains(score) {
+            bail!(
+                "{}:{}: column {column}: second score {score} is outside the model's range {range}",
+                table.path.display(),
+                row.line
+            );
+        }
+        first.push(row.score.expect("scores were read"));
+        second.push(score);
+    }
+    if first.is_empty() {
+        bail!(
+            "{}: column {column} has no second scores to compare with",
+            table.path.display()
+        );
+    }
+    Ok(agreement(&first, &second, range))
+}
+
+fn print_fairness(result: &Evaluation) {
+    let na = |v: Option<f64>| v.map_or_else(|| "undefined".into(), |x| format!("{x:.3}"));
+    let signed = |v: Option<f64>| v.map_or_else(|| "undefined".into(), |x| format!("{x:+.3}"));
+    if let Some(ci) = result.qwk_ci95 {
+        println!(
+            "QWK 95% bootstrap interval: {:.3} to {:.3}",
+            ci.low, ci.high
+        );
+    }
+    println!("Spearman r: {}", na(result.spearman));
+    println!("SMD (machine − human, pooled SD): {}", signed(result.smd));
+    if let Some(hh) = &result.human_human {
+        println!(
+            "human-human (n = {}): QWK {}, exact {:.3}",
+            hh.n,
+            na(hh.qwk),
+            hh.exact
+        );
+    }
+    if !result.groups.is_empty() {
+        println!(
+            "subgroups (SMD over the overall pooled SD; * fewer than {SMALL_GROUP} responses):"
+        );
+        let width = result
+            .groups
+            .iter()
+            .map(|g| g.label().chars().count() + 2)
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        println!(
+            "  {:<width$} {:>6} {:>7} {:>8} {:>7} {:>7} {:>7}",
+            "group", "n", "human", "machine", "SMD", "DSM", "QWK"
+        );
+        for g in &result.groups {
+            println!(
+                "  {:<width$} {:>6} {:>7.3} {:>8.3} {:>7} {:>7} {:>7}",
+                format!("{}{}", g.label(), if g.small { " *" } else { "" }),
+                g.n,
+                g.human_mean,
+                g.machine_mean,
+                signed(g.smd),
+                signed(g.dsm),
+                na(g.qwk)
+            );
+        }
+    }
+    println!("operational gates (Williamson, Xi & Breyer 2012):");
+    print_gates(&result.gates, "  ");
+}
+
+/// One line per gate: PASS, FAIL or n/a, its value, and why.
+fn print_gates(gates: &[Gate], indent: &str) {
+    for gate in gates {
+        let verdict = match gate.pass {
+            Some(true) => "PASS",
+            Some(false) => "FAIL",
+            None => "n/a ",
+        };
+        let value = gate.value.map_or(String::new(), |v| format!(" ({v:+.3})"));
+        let note = if gate.note.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", gate.note)
+        };
+        println!("{indent}{verdict}  {}{value}{note}", gate.name);
+    }
 }
 
 fn print_agreement(model: &Path, data: &Path, a: &Agreement) {
@@ -698,6 +895,10 @@ fn info(args: InfoArgs) -> Result<()> {
         format_kappa(card.dev_metrics.rounding.qwk),
         card.dev_metrics.fitted_thresholds.n
     );
+    if !card.dev_metrics.gates.is_empty() {
+        println!("  dev gates");
+        print_gates(&card.dev_metrics.gates, "                 ");
+    }
     Ok(())
 }
 

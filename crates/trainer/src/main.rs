@@ -8,6 +8,7 @@ mod commands;
 mod data;
 mod output;
 mod progress;
+mod report;
 mod ridge;
 mod train;
 

@@ -158,6 +158,187 @@ fn a_model_folder_missing_files_is_named_precisely() {
     );
 }
 
+/// Node with playwright-core and Debian's Chromium, or `None` (with the reason printed) when
+/// absent and not required (`CYBORG_REQUIRE_BROWSER`).
+fn browser_driver() -> Option<PathBuf> {
+    let script = repo().join("tests/browser/report.mjs");
+    let chromium = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    let modules = repo().join("tests/browser/node_modules/playwright-core");
+    let node = Command::new("node").arg("--version").output().is_ok();
+    if chromium.is_file() && modules.is_dir() && node {
+        return Some(script);
+    }
+    let reason = format!(
+        "needs node, {} and {} (scripts/setup.sh installs them)",
+        chromium.display(),
+        modules.display()
+    );
+    if std::env::var_os("CYBORG_REQUIRE_BROWSER").is_some() {
+        panic!("CYBORG_REQUIRE_BROWSER is set but the browser check {reason}");
+    }
+    eprintln!("skipped: the browser check {reason}");
+    None
+}
+
+/// Every plot of an HTML report is laid out and drawn in headless Chromium, and the page asks
+/// for nothing over the network; the screenshot is kept in target/artifacts.
+fn report_renders_in_chromium(report: &Path) {
+    let Some(script) = browser_driver() else {
+        return;
+    };
+    let artifacts = repo().join("target/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("eval-report.png");
+    let o = Command::new("node")
+        .arg(&script)
+        .arg(report)
+        .arg(&screenshot)
+        .output()
+        .expect("node runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let seen: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let plots = seen["plots"].as_array().unwrap();
+    let names: Vec<&str> = plots.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["distribution", "confusion", "smd"]);
+    for plot in plots {
+        assert!(
+            plot["width"].as_f64().unwrap() > 100.0 && plot["height"].as_f64().unwrap() > 50.0,
+            "plot not laid out: {plot}"
+        );
+        assert!(plot["marks"].as_u64().unwrap() > 0, "nothing drawn: {plot}");
+    }
+    assert_eq!(
+        seen["requests"],
+        serde_json::json!([]),
+        "the report fetched something"
+    );
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
+}
+
+/// `eval --group --second-score` on the sample with made-up groups and a second rater.
+fn eval_reports_fairness_gates_and_human_human_agreement(dir: &Path, model: &str, sample: &Path) {
+    let mut reader = csv::Reader::from_path(sample).unwrap();
+    let with_groups = dir.join("grouped.csv");
+    let mut writer = csv::Writer::from_path(&with_groups).unwrap();
+    writer
+        .write_record(["essay_id", "full_text", "score", "group", "second"])
+        .unwrap();
+    let mut seconds = 0;
+    for (i, record) in reader.records().enumerate() {
+        let record = record.unwrap();
+        let score: i64 = record[2].parse().unwrap();
+        let group = ["a", "b", ""][i % 3];
+        let second = match i % 4 {
+            1 => ((score % 6) + 1).to_string(),
+            3 => String::new(),
+            _ => score.to_string(),
+        };
+        seconds += usize::from(!second.is_empty());
+        writer
+            .write_record([&record[0], &record[1], &record[2], group, &second])
+            .unwrap();
+    }
+    writer.flush().unwrap();
+    let path = with_groups.to_str().unwrap();
+    let args = [
+        "eval",
+        model,
+        path,
+        "--text",
+        "full_text",
+        "--score",
+        "score",
+        "--group",
+        "group",
+        "--second-score",
+        "second",
+    ];
+    let o = cyborg(&[&args[..], &["--json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let groups = v["groups"].as_array().unwrap();
+    let values: Vec<&str> = groups
+        .iter()
+        .map(|g| g["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["", "a", "b"]);
+    assert_eq!(
+        groups.iter().map(|g| g["n"].as_u64().unwrap()).sum::<u64>(),
+        30
+    );
+    assert!(groups.iter().all(|g| g["small"] == true));
+    assert_eq!(v["human_human"]["n"].as_u64().unwrap() as usize, seconds);
+    let gates: Vec<&str> = v["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(gates.len(), 4, "{gates:?}");
+    if let (Some(q), Some(ci)) = (v["qwk"].as_f64(), v["qwk_ci95"].as_object()) {
+        let (low, high) = (ci["low"].as_f64().unwrap(), ci["high"].as_f64().unwrap());
+        assert!(low <= q && q <= high, "{low} ≤ {q} ≤ {high}");
+    }
+    for key in ["spearman", "smd"] {
+        assert!(v.get(key).is_some(), "eval --json lacks {key}");
+    }
+    let text = cyborg(&args);
+    let out = stdout(&text);
+    assert!(out.contains("operational gates"), "{out}");
+    assert!(out.contains("group=(empty) *"), "{out}");
+
+    let report = dir.join("report.html");
+    let summary = dir.join("summary.md");
+    let o = cyborg(
+        &[
+            &args[..],
+            &["--report", report.to_str().unwrap()],
+            &["--summary", summary.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    assert!(markdown.contains("| QWK >= 0.70 |"), "{markdown}");
+    assert!(markdown.contains("| \\|SMD\\| <= 0.15 |"), "{markdown}");
+    assert!(
+        markdown.contains("| group=(empty) \\* | 10 |"),
+        "{markdown}"
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    for plot in ["distribution", "confusion", "smd"] {
+        assert!(
+            html.contains(&format!("data-plot=\"{plot}\"")),
+            "no {plot} plot"
+        );
+    }
+    for outside in ["<script", "src=", "href=", "url(", "@import"] {
+        assert!(
+            !html.contains(outside),
+            "the report refers outside itself: {outside}"
+        );
+    }
+    report_renders_in_chromium(&report);
+
+    // A second score that is not a number is located.
+    let bad = dir.join("bad-second.csv");
+    std::fs::write(
+        &bad,
+        "essay_id,full_text,score,group,second\n1,Some text.,3,a,x\n",
+    )
+    .unwrap();
+    let o = cyborg(&[&args[..2], &[bad.to_str().unwrap()], &args[3..]].concat());
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o)
+            .contains("bad-second.csv:2: column second: second score \"x\" is not a whole number"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
     let Some(base) = base_model() else { return };
@@ -248,6 +429,7 @@ fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
         );
     }
     assert_eq!(metrics["n"], 30);
+    eval_reports_fairness_gates_and_human_human_agreement(dir.path(), m, &sample);
 
     let scores_path = dir.path().join("scores.csv");
     let score = cyborg(&[

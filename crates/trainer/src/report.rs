@@ -1,0 +1,422 @@
+//! `cyborg eval --report`: one self-contained HTML file (no scripts, fonts or links to fetch)
+//! with inline SVG plots, for people who read results rather than JSON.
+
+use cyborg_scorer::fairness::{Gate, GroupStats};
+use cyborg_scorer::metrics::Agreement;
+
+use crate::commands::Evaluation;
+
+/// Escapes text for HTML and SVG.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn kappa(value: Option<f64>) -> String {
+    value.map_or_else(|| "undefined".into(), |v| format!("{v:.3}"))
+}
+
+fn signed(value: Option<f64>) -> String {
+    value.map_or_else(|| "undefined".into(), |v| format!("{v:+.3}"))
+}
+
+const HUMAN_COLOUR: &str = "#4c72b0";
+const MACHINE_COLOUR: &str = "#dd8452";
+
+/// Human and machine score distributions as paired bars, one pair per level.
+fn distribution_plot(a: &Agreement) -> String {
+    let levels = a.confusion.len();
+    let human: Vec<u64> = a.confusion.iter().map(|row| row.iter().sum()).collect();
+    let machine: Vec<u64> = (0..levels)
+        .map(|j| a.confusion.iter().map(|row| row[j]).sum())
+        .collect();
+    let tallest = human
+        .iter()
+        .chain(&machine)
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let (width, height, left, bottom) = (640.0, 260.0, 40.0, 30.0);
+    let slot = (width - left - 10.0) / levels as f64;
+    let bar = (slot * 0.4).max(1.0);
+    let scale = (height - bottom - 20.0) / tallest;
+    let mut svg = format!(
+        "<svg class=\"plot\" data-plot=\"distribution\" viewBox=\"0 0 {width} {height}\" \
+         role=\"img\" aria-label=\"Score distributions, human and machine\">"
+    );
+    for (i, (&h, &m)) in human.iter().zip(&machine).enumerate() {
+        let x = left + i as f64 * slot + slot * 0.1;
+        for (offset, count, colour, who) in [
+            (0.0, h, HUMAN_COLOUR, "human"),
+            (bar, m, MACHINE_COLOUR, "machine"),
+        ] {
+            let bar_height = count as f64 * scale;
+            svg.push_str(&format!(
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{bar_height:.1}\" \
+                 fill=\"{colour}\"><title>{who}, score {}: {count}</title></rect>",
+                x + offset,
+                height - bottom - bar_height,
+                a.range.min + i as i64
+            ));
+        }
+        // Label every level on short scales, every fifth on long ones (ASAP-AES goes to 60).
+        if levels <= 12 || i % 5 == 0 {
+            svg.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\">{}</text>",
+                x + bar,
+                height - bottom + 16.0,
+                a.range.min + i as i64
+            ));
+        }
+    }
+    svg.push_str(&format!(
+        "<line x1=\"{left}\" y1=\"{y}\" x2=\"{width}\" y2=\"{y}\" class=\"axis\"/>\
+         <rect x=\"{left}\" y=\"4\" width=\"10\" height=\"10\" fill=\"{HUMAN_COLOUR}\"/>\
+         <text x=\"{}\" y=\"13\" class=\"legend\">human</text>\
+         <rect x=\"{}\" y=\"4\" width=\"10\" height=\"10\" fill=\"{MACHINE_COLOUR}\"/>\
+         <text x=\"{}\" y=\"13\" class=\"legend\">machine</text></svg>",
+        left + 14.0,
+        left + 80.0,
+        left + 94.0,
+        y = height - bottom
+    ));
+    svg
+}
+
+/// The confusion matrix as a heat map: rows human, columns machine, darker = more responses.
+fn confusion_plot(a: &Agreement) -> String {
+    let levels = a.confusion.len();
+    let most = a
+        .confusion
+        .iter()
+        .flatten()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let cell = (360.0 / levels as f64).clamp(6.0, 36.0);
+    let (left, top) = (50.0, 34.0);
+    let side = cell * levels as f64;
+    let mut svg = format!(
+        "<svg class=\"plot\" data-plot=\"confusion\" viewBox=\"0 0 {w:.0} {h:.0}\" \
+         style=\"max-width: {w:.0}px\" role=\"img\" aria-label=\"Confusion matrix, human by machine\">",
+        w = left + side + 10.0,
+        h = top + side + 10.0
+    );
+    // Level labels along both axes; every fifth on long scales.
+    for i in (0..levels).filter(|i| levels <= 12 || i % 5 == 0) {
+        let level = a.range.min + i as i64;
+        svg.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\">{level}</text>\
+             <text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{level}</text>",
+            left + (i as f64 + 0.5) * cell,
+            top - 4.0,
+            left - 4.0,
+            top + (i as f64 + 0.62) * cell
+        ));
+    }
+    for (i, row) in a.confusion.iter().enumerate() {
+        for (j, &count) in row.iter().enumerate() {
+            let shade = count as f64 / most;
+            svg.push_str(&format!(
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{cell:.1}\" height=\"{cell:.1}\" \
+                 fill=\"rgba(76,114,176,{:.3})\" stroke=\"#ddd\" stroke-width=\"0.5\">\
+                 <title>human {}, machine {}: {count}</title></rect>",
+                left + j as f64 * cell,
+                top + i as f64 * cell,
+                0.04 + 0.96 * shade,
+                a.range.min + i as i64,
+                a.range.min + j as i64
+            ));
+            if cell >= 24.0 && count > 0 {
+                svg.push_str(&format!(
+                    "<text x=\"{:.1}\" y=\"{:.1}\" class=\"cell{}\">{count}</text>",
+                    left + (j as f64 + 0.5) * cell,
+                    top + (i as f64 + 0.62) * cell,
+                    if shade > 0.5 { " dark" } else { "" }
+                ));
+            }
+        }
+    }
+    svg.push_str(&format!(
+        "<text x=\"{:.1}\" y=\"12\" class=\"legend\">machine →</text>\
+         <text x=\"12\" y=\"{:.1}\" class=\"legend\" transform=\"rotate(-90 12 {:.1})\">human →</text></svg>",
+        left,
+        top + side / 2.0,
+        top + side / 2.0
+    ));
+    svg
+}
+
+/// Each group's SMD as a horizontal bar, with the ±0.10 gate lines.
+fn smd_plot(groups: &[GroupStats]) -> String {
+    let row = 22.0;
+    let longest = groups
+        .iter()
+        .map(|g| g.label().chars().count() + 10)
+        .max()
+        .unwrap_or(0);
+    // About 6.5 px per character at the labels' 11 px.
+    let (label, width) = ((12.0 + 6.5 * longest as f64).clamp(120.0, 380.0), 720.0);
+    let height = 30.0 + row * groups.len() as f64;
+    let limit = groups
+        .iter()
+        .filter_map(|g| g.smd.map(f64::abs))
+        .fold(0.2f64, f64::max)
+        * 1.1;
+    let centre = label + (width - label - 10.0) / 2.0;
+    let scale = (width - label - 10.0) / 2.0 / limit;
+    let mut svg = format!(
+        "<svg class=\"plot\" data-plot=\"smd\" viewBox=\"0 0 {width} {height:.0}\" role=\"img\" \
+         aria-label=\"Standardised mean difference per group\">"
+    );
+    for (i, g) in groups.iter().enumerate() {
+        let y = 20.0 + i as f64 * row;
+        svg.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{} (n={}){}</text>",
+            label - 6.0,
+            y + 14.0,
+            escape(&g.label()),
+            g.n,
+            if g.small { " *" } else { "" }
+        ));
+        if let Some(smd) = g.smd {
+            let x = if smd < 0.0 {
+                centre + smd * scale
+            } else {
+                centre
+            };
+            let fail = smd.abs() > 0.10;
+            svg.push_str(&format!(
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\">\
+                 <title>SMD {smd:+.3}</title></rect>",
+                y + 3.0,
+                (smd.abs() * scale).max(0.5),
+                row - 6.0,
+                if fail { "#c44e52" } else { "#55a868" }
+            ));
+        }
+    }
+    for (gate, anchor) in [(-0.10, "end"), (0.10, "start")] {
+        let x = centre + gate * scale;
+        svg.push_str(&format!(
+            "<line x1=\"{x:.1}\" y1=\"14\" x2=\"{x:.1}\" y2=\"{:.1}\" class=\"gate\"/>\
+             <text x=\"{x:.1}\" y=\"11\" class=\"legend\" text-anchor=\"{anchor}\">{gate:+.2}</text>",
+            height - 4.0
+        ));
+    }
+    svg.push_str(&format!(
+        "<line x1=\"{centre:.1}\" y1=\"14\" x2=\"{centre:.1}\" y2=\"{:.1}\" class=\"axis\"/></svg>",
+        height - 4.0
+    ));
+    svg
+}
+
+fn gate_rows(gates: &[Gate]) -> String {
+    gates
+        .iter()
+        .map(|g| {
+            let (class, verdict) = match g.pass {
+                Some(true) => ("pass", "PASS"),
+                Some(false) => ("fail", "FAIL"),
+                None => ("na", "n/a"),
+            };
+            format!(
+                "<tr><td class=\"{class}\">{verdict}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&g.name),
+                signed(g.value),
+                escape(&g.note)
+            )
+        })
+        .collect()
+}
+
+fn group_rows(groups: &[GroupStats]) -> String {
+    groups
+        .iter()
+        .map(|g| {
+            format!(
+                "<tr><td>{}{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td></tr>",
+                escape(&g.label()),
+                if g.small { " *" } else { "" },
+                g.n,
+                g.human_mean,
+                g.machine_mean,
+                signed(g.smd),
+                signed(g.dsm),
+                kappa(g.qwk)
+            )
+        })
+        .collect()
+}
+
+/// The whole report.
+pub fn html(model: &str, data: &str, generated: &str, e: &Evaluation) -> String {
+    let a = &e.agreement;
+    let interval = e.qwk_ci95.map_or(String::new(), |ci| {
+        format!(" (95% bootstrap interval {:.3} to {:.3})", ci.low, ci.high)
+    });
+    let human_human = e.human_human.as_ref().map_or(String::new(), |hh| {
+        format!(
+            "<tr><th>human-human QWK</th><td>{} (n = {}, exact {:.3})</td></tr>",
+            kappa(hh.qwk),
+            hh.n,
+            hh.exact
+        )
+    });
+    let groups = if e.groups.is_empty() {
+        "<p>No groups were given (<code>--group COL</code>).</p>".to_string()
+    } else {
+        format!(
+            "{}<table><tr><th>group</th><th>n</th><th>human mean</th><th>machine mean</th>\
+             <th>SMD</th><th>DSM</th><th>QWK</th></tr>{}</table>\
+             <p class=\"note\">SMD: the group's mean difference (machine − human) over the pooled \
+             population SD of all human and machine scores. DSM: the difference of standardised \
+             means (RSMTool). * fewer than 30 responses: too few to act on alone.</p>",
+            smd_plot(&e.groups),
+            group_rows(&e.groups)
+        )
+    };
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>Cyborg evaluation: {model}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+h1 {{ font-size: 1.5rem; }} h2 {{ font-size: 1.15rem; margin-top: 2rem; }}
+table {{ border-collapse: collapse; margin: 0.5rem 0; }}
+th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px solid #eee; }}
+.pass {{ color: #2d7a3e; font-weight: bold; }} .fail {{ color: #b22; font-weight: bold; }} .na {{ color: #777; }}
+.plot {{ width: 100%; max-width: 45rem; height: auto; display: block; }}
+.tick, .legend, .label, .cell {{ font-size: 11px; fill: #333; }}
+.tick, .cell {{ text-anchor: middle; }} .label {{ text-anchor: end; }} .cell.dark {{ fill: #fff; }}
+.axis {{ stroke: #333; stroke-width: 1; }} .gate {{ stroke: #b22; stroke-dasharray: 4 3; }}
+.note {{ color: #555; font-size: 0.9rem; }}
+</style></head><body>
+<h1>Evaluation of {model}</h1>
+<p>On <code>{data}</code>: {n} responses, score range {range}. Generated {generated} by cyborg.</p>
+<h2>Operational gates</h2>
+<table><tr><th></th><th>criterion</th><th>value</th><th>note</th></tr>{gates}</table>
+<p class="note">Williamson, Xi &amp; Breyer (2012). SMD overall: mean difference over the pooled population SD of human and machine scores.</p>
+<h2>Agreement</h2>
+<table>
+<tr><th>QWK</th><td>{qwk}{interval}</td></tr>
+<tr><th>linear kappa</th><td>{linear}</td></tr>
+<tr><th>exact / adjacent</th><td>{exact:.3} / {adjacent:.3}</td></tr>
+<tr><th>Pearson r / Spearman r</th><td>{pearson} / {spearman}</td></tr>
+<tr><th>RMSE</th><td>{rmse:.3}</td></tr>
+<tr><th>mean human / machine</th><td>{human_mean:.3} / {machine_mean:.3} (SMD {smd})</td></tr>
+{human_human}
+</table>
+<h2>Score distributions</h2>
+{distribution}
+<h2>Confusion matrix</h2>
+{confusion}
+<h2>Subgroups</h2>
+{groups}
+</body></html>
+"#,
+        model = escape(model),
+        data = escape(data),
+        generated = escape(generated),
+        n = a.n,
+        range = a.range,
+        gates = gate_rows(&e.gates),
+        qwk = kappa(a.qwk),
+        linear = kappa(a.linear_kappa),
+        exact = a.exact,
+        adjacent = a.adjacent,
+        pearson = kappa(a.pearson),
+        spearman = kappa(e.spearman),
+        rmse = a.rmse,
+        human_mean = a.human_mean,
+        machine_mean = a.machine_mean,
+        smd = signed(e.smd),
+        distribution = distribution_plot(a),
+        confusion = confusion_plot(a),
+    )
+}
+
+/// Text for a Markdown table cell: a `|` would end the cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// The same results as a Markdown summary: gates, agreement, and groups.
+pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
+    let a = &e.agreement;
+    let mut out = format!(
+        "## Evaluation of `{model}`\n\nOn `{data}`: {} responses, score range {}.\n\n\
+         | gate | result | value | note |\n|---|---|---|---|\n",
+        a.n, a.range
+    );
+    for g in &e.gates {
+        let verdict = match g.pass {
+            Some(true) => "PASS",
+            Some(false) => "**FAIL**",
+            None => "n/a",
+        };
+        out.push_str(&format!(
+            "| {} | {verdict} | {} | {} |\n",
+            cell(&g.name),
+            signed(g.value),
+            cell(&g.note)
+        ));
+    }
+    let interval = e.qwk_ci95.map_or(String::new(), |ci| {
+        format!(" (95% CI {:.3}–{:.3})", ci.low, ci.high)
+    });
+    out.push_str(&format!(
+        "\n| metric | value |\n|---|---|\n| QWK | {}{interval} |\n| linear kappa | {} |\n\
+         | exact / adjacent | {:.3} / {:.3} |\n| Pearson / Spearman | {} / {} |\n| RMSE | {:.3} |\n\
+         | mean human / machine | {:.3} / {:.3} |\n| SMD | {} |\n",
+        kappa(a.qwk),
+        kappa(a.linear_kappa),
+        a.exact,
+        a.adjacent,
+        kappa(a.pearson),
+        kappa(e.spearman),
+        a.rmse,
+        a.human_mean,
+        a.machine_mean,
+        signed(e.smd)
+    ));
+    if let Some(hh) = &e.human_human {
+        out.push_str(&format!(
+            "| human-human QWK (n = {}) | {} |\n",
+            hh.n,
+            kappa(hh.qwk)
+        ));
+    }
+    if !e.groups.is_empty() {
+        out.push_str(
+            "\n| group | n | human mean | machine mean | SMD | DSM | QWK |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        for g in &e.groups {
+            out.push_str(&format!(
+                "| {}{} | {} | {:.3} | {:.3} | {} | {} | {} |\n",
+                cell(&g.label()),
+                if g.small { " \\*" } else { "" },
+                g.n,
+                g.human_mean,
+                g.machine_mean,
+                signed(g.smd),
+                signed(g.dsm),
+                kappa(g.qwk)
+            ));
+        }
+        out.push_str(
+            "\nSMD: mean difference (machine − human) over the pooled population SD of all \
+             human and machine scores; DSM: difference of standardised means (RSMTool); \
+             \\* fewer than 30 responses.\n",
+        );
+    }
+    out
+}
