@@ -46,6 +46,14 @@ fn base_model_dir() -> Option<PathBuf> {
     None
 }
 
+/// The committed fixture and the installed base model (`None` when the model is absent).
+fn fixture_and_base() -> Option<(Fixture, BaseModel)> {
+    let dir = base_model_dir()?;
+    let fixture = serde_json::from_str(include_str!("fixtures/minilm_embeddings.json")).unwrap();
+    let base = BaseModel::load(&dir, WindowConfig::default(), &Device::Cpu).unwrap();
+    Some((fixture, base))
+}
+
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
     let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
@@ -54,10 +62,9 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 #[test]
 fn embeddings_match_sentence_transformers() {
-    let Some(dir) = base_model_dir() else { return };
-    let fixture: Fixture =
-        serde_json::from_str(include_str!("fixtures/minilm_embeddings.json")).unwrap();
-    let base = BaseModel::load(&dir, WindowConfig::default(), &Device::Cpu).unwrap();
+    let Some((fixture, base)) = fixture_and_base() else {
+        return;
+    };
     let encoder = &base.text_encoder;
     assert!(
         fixture.cases.iter().any(|c| c.windows > 1),
@@ -82,10 +89,9 @@ fn embeddings_match_sentence_transformers() {
 
 #[test]
 fn batching_does_not_change_an_embedding() {
-    let Some(dir) = base_model_dir() else { return };
-    let fixture: Fixture =
-        serde_json::from_str(include_str!("fixtures/minilm_embeddings.json")).unwrap();
-    let base = BaseModel::load(&dir, WindowConfig::default(), &Device::Cpu).unwrap();
+    let Some((fixture, base)) = fixture_and_base() else {
+        return;
+    };
     let encoder = &base.text_encoder;
     let prepared: Vec<_> = fixture
         .cases
@@ -118,10 +124,9 @@ fn scoring_from_lower_layer_states_matches_scoring_from_text() {
     use cyborg_scorer::metrics::{ScoreRange, Thresholds};
     use cyborg_scorer::Scorer;
 
-    let Some(dir) = base_model_dir() else { return };
-    let fixture: Fixture =
-        serde_json::from_str(include_str!("fixtures/minilm_embeddings.json")).unwrap();
-    let base = BaseModel::load(&dir, WindowConfig::default(), &Device::Cpu).unwrap();
+    let Some((fixture, base)) = fixture_and_base() else {
+        return;
+    };
     let device = &base.text_encoder.device;
     let hidden = base.text_encoder.encoder.config().hidden_size;
     let inputs = hidden + FEATURE_COUNT;

@@ -234,22 +234,29 @@ fn gate_rows(gates: &[Gate]) -> String {
         .collect()
 }
 
+/// A group's row of the groups table: label (with `small_mark` when small), n, means, SMD,
+/// DSM, QWK.
+fn group_cells(g: &GroupStats, small_mark: &str) -> [String; 7] {
+    [
+        format!("{}{}", g.label(), if g.small { small_mark } else { "" }),
+        g.n.to_string(),
+        format!("{:.3}", g.human_mean),
+        format!("{:.3}", g.machine_mean),
+        signed(g.smd),
+        signed(g.dsm),
+        kappa(g.qwk),
+    ]
+}
+
 fn group_rows(groups: &[GroupStats]) -> String {
     groups
         .iter()
         .map(|g| {
-            format!(
-                "<tr><td>{}{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td></tr>",
-                escape(&g.label()),
-                if g.small { " *" } else { "" },
-                g.n,
-                g.human_mean,
-                g.machine_mean,
-                signed(g.smd),
-                signed(g.dsm),
-                kappa(g.qwk)
-            )
+            let cells: String = group_cells(g, " *")
+                .iter()
+                .map(|c| format!("<td>{}</td>", escape(c)))
+                .collect();
+            format!("<tr>{cells}</tr>")
         })
         .collect()
 }
@@ -400,17 +407,8 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
              |---|---|---|---|---|---|---|\n",
         );
         for g in &e.groups {
-            out.push_str(&format!(
-                "| {}{} | {} | {:.3} | {:.3} | {} | {} | {} |\n",
-                cell(&g.label()),
-                if g.small { " \\*" } else { "" },
-                g.n,
-                g.human_mean,
-                g.machine_mean,
-                signed(g.smd),
-                signed(g.dsm),
-                kappa(g.qwk)
-            ));
+            let cells: Vec<String> = group_cells(g, " \\*").iter().map(|c| cell(c)).collect();
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
         out.push_str(
             "\nSMD: mean difference (machine − human) over the pooled population SD of all \
