@@ -306,6 +306,26 @@ pub fn qwk_interval(
     })
 }
 
+/// The bootstrap interval of `QWK(first) − QWK(second)`, both models scoring the same
+/// responses and resampled together (a paired bootstrap): an interval that excludes 0 says the
+/// difference is not an accident of which responses were sampled.
+pub fn paired_qwk_difference(
+    human: &[i64],
+    first: &[i64],
+    second: &[i64],
+    range: ScoreRange,
+    resamples: usize,
+    seed: u64,
+) -> Option<Interval> {
+    bootstrap(human.len(), resamples, seed, |sample| {
+        let pick = |v: &[i64]| sample.iter().map(|&i| v[i]).collect::<Vec<_>>();
+        let h = pick(human);
+        let a = agreement(&h, &pick(first), range).qwk?;
+        let b = agreement(&h, &pick(second), range).qwk?;
+        Some(a - b)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,6 +415,12 @@ mod tests {
         assert_eq!(a, b, "same seed, same interval");
         assert!(a.low < qwk && qwk < a.high, "{a:?} around {qwk}");
         assert!(a.high - a.low < 0.2);
+        // Paired: a model against itself differs by exactly 0; the perfect one is better than
+        // the noisy one on every resample.
+        let same = paired_qwk_difference(&human, &machine, &machine, RANGE, 200, 3).unwrap();
+        assert_eq!((same.low, same.high), (0.0, 0.0));
+        let better = paired_qwk_difference(&human, &human, &machine, RANGE, 200, 3).unwrap();
+        assert!(better.low > 0.0, "{better:?}");
         // Perfect agreement has no spread.
         let perfect = qwk_interval(&human, &human, RANGE, 200, 1).unwrap();
         assert_eq!((perfect.low, perfect.high), (1.0, 1.0));

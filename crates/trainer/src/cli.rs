@@ -256,6 +256,10 @@ pub struct EvalArgs {
     /// Bootstrap resamples for the QWK interval (0: none).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub bootstrap: usize,
+    /// A second model to compare on the same responses: its QWK and a paired bootstrap 95%
+    /// interval of the difference (this model minus it).
+    #[arg(long, value_name = "MODEL")]
+    pub compare: Option<PathBuf>,
     /// Also write a self-contained HTML report (plots inline; nothing fetched) here.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,

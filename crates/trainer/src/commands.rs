@@ -9,7 +9,8 @@ use candle_core::{DType, Device};
 use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::card::{BaseModelInfo, DataSummary, DevMetrics, ModelCard, TrainingSummary};
 use cyborg_scorer::fairness::{
-    self, gates, group_stats, qwk_interval, Gate, GroupStats, Interval, SMALL_GROUP,
+    self, gates, group_stats, paired_qwk_difference, qwk_interval, Gate, GroupStats, Interval,
+    SMALL_GROUP,
 };
 use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange};
 use cyborg_scorer::tokenize::WindowConfig;
@@ -548,6 +549,21 @@ pub struct Evaluation {
     pub groups: Vec<GroupStats>,
     /// Operational gates.
     pub gates: Vec<Gate>,
+    /// Against a second model, when one was given.
+    pub comparison: Option<Comparison>,
+}
+
+/// Two models on the same responses.
+#[derive(Serialize)]
+pub struct Comparison {
+    /// The other model's bundle.
+    pub model: String,
+    /// Its QWK.
+    pub qwk: Option<f64>,
+    /// This model's QWK minus the other's.
+    pub qwk_difference: Option<f64>,
+    /// Paired bootstrap 95% interval of that difference.
+    pub difference_ci95: Option<Interval>,
 }
 
 fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
@@ -589,6 +605,36 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
         )?),
         None => None,
     };
+    let comparison = match &args.compare {
+        Some(path) => {
+            let other = load_bundle(path)?;
+            if other.range() != range {
+                bail!(
+                    "{} scores {} but {} scores {}: only models of one score range compare",
+                    path.display(),
+                    other.range(),
+                    args.model.display(),
+                    range
+                );
+            }
+            let theirs: Vec<i64> = score_rows(&other, &table.rows, progress)?
+                .iter()
+                .map(|s| s.score)
+                .collect();
+            let qwk = cyborg_scorer::metrics::agreement(&human, &theirs, range).qwk;
+            Some(Comparison {
+                model: path.display().to_string(),
+                qwk,
+                qwk_difference: agreement.qwk.zip(qwk).map(|(a, b)| a - b),
+                difference_ci95: (args.bootstrap > 0)
+                    .then(|| {
+                        paired_qwk_difference(&human, &machine, &theirs, range, args.bootstrap, 1)
+                    })
+                    .flatten(),
+            })
+        }
+        None => None,
+    };
     let smd = fairness::smd(&as_f64(&human), &as_f64(&machine));
     let result = Evaluation {
         spearman: fairness::spearman(&as_f64(&human), &as_f64(&machine)),
@@ -605,6 +651,7 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
         human_human,
         groups,
         agreement,
+        comparison,
     };
     if let Some(report) = &args.report {
         let html = crate::report::html(
@@ -684,6 +731,9 @@ fn print_fairness(result: &Evaluation) {
     }
     println!("Spearman r: {}", na(result.spearman));
     println!("SMD (machine − human, pooled SD): {}", signed(result.smd));
+    if let Some(c) = &result.comparison {
+        println!("against {}: {}", c.model, crate::report::comparison_text(c));
+    }
     if let Some(hh) = &result.human_human {
         println!(
             "human-human (n = {}): QWK {}, exact {:.3}",

@@ -4,7 +4,7 @@
 use cyborg_scorer::fairness::{Gate, GroupStats};
 use cyborg_scorer::metrics::Agreement;
 
-use crate::commands::Evaluation;
+use crate::commands::{Comparison, Evaluation};
 
 /// Escapes text for HTML and SVG.
 fn escape(text: &str) -> String {
@@ -261,6 +261,21 @@ fn group_rows(groups: &[GroupStats]) -> String {
         .collect()
 }
 
+/// The other model's QWK and the paired difference, in words.
+pub fn comparison_text(c: &Comparison) -> String {
+    let interval = c.difference_ci95.map_or(String::new(), |ci| {
+        format!(
+            " (paired bootstrap 95% interval {:+.3} to {:+.3})",
+            ci.low, ci.high
+        )
+    });
+    format!(
+        "its QWK {}, difference {}{interval}",
+        kappa(c.qwk),
+        signed(c.qwk_difference)
+    )
+}
+
 /// The whole report.
 pub fn html(model: &str, data: &str, generated: &str, e: &Evaluation) -> String {
     let a = &e.agreement;
@@ -273,6 +288,13 @@ pub fn html(model: &str, data: &str, generated: &str, e: &Evaluation) -> String 
             kappa(hh.qwk),
             hh.n,
             hh.exact
+        )
+    });
+    let comparison = e.comparison.as_ref().map_or(String::new(), |c| {
+        format!(
+            "<tr><th>against {}</th><td>{}</td></tr>",
+            escape(&c.model),
+            escape(&comparison_text(c))
         )
     });
     let groups = if e.groups.is_empty() {
@@ -320,6 +342,7 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
 <tr><th>RMSE</th><td>{rmse:.3}</td></tr>
 <tr><th>mean human / machine</th><td>{human_mean:.3} / {machine_mean:.3} (SMD {smd})</td></tr>
 {human_human}
+{comparison}
 </table>
 <h2>Score distributions</h2>
 {distribution}
@@ -399,6 +422,13 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
             "| human-human QWK (n = {}) | {} |\n",
             hh.n,
             kappa(hh.qwk)
+        ));
+    }
+    if let Some(c) = &e.comparison {
+        out.push_str(&format!(
+            "| against `{}` | {} |\n",
+            cell(&c.model),
+            cell(&comparison_text(c))
         ));
     }
     if !e.groups.is_empty() {

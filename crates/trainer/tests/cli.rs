@@ -284,6 +284,20 @@ fn eval_reports_fairness_gates_and_human_human_agreement(dir: &Path, model: &str
     for key in ["spearman", "smd"] {
         assert!(v.get(key).is_some(), "eval --json lacks {key}");
     }
+    // A model compared with itself differs by exactly 0 on every paired resample.
+    let o = cyborg(&[&args[..], &["--compare", model, "--json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let c = &v["comparison"];
+    assert_eq!(c["qwk"], v["qwk"]);
+    if v["qwk"].is_number() {
+        assert_eq!(c["qwk_difference"], 0.0);
+        assert_eq!(
+            c["difference_ci95"],
+            serde_json::json!({"low": 0.0, "high": 0.0})
+        );
+    }
+
     let text = cyborg(&args);
     let out = stdout(&text);
     assert!(out.contains("operational gates"), "{out}");
