@@ -16,6 +16,11 @@ use crate::metrics::{agreement, mean, Agreement, ScoreRange};
 /// Groups smaller than this are flagged: their statistics are too noisy to act on alone.
 pub const SMALL_GROUP: usize = 30;
 
+/// The values of `values` at `indices`, in that order.
+fn pick<T: Copy>(values: &[T], indices: &[usize]) -> Vec<T> {
+    indices.iter().map(|&i| values[i]).collect()
+}
+
 /// Population standard deviation (0 for fewer than one value).
 fn population_sd(xs: &[f64]) -> f64 {
     if xs.is_empty() {
@@ -131,10 +136,7 @@ pub fn group_stats(
         distinct.dedup();
         for value in distinct {
             let members: Vec<usize> = (0..values.len()).filter(|&i| &values[i] == value).collect();
-            let pick = |v: &[f64]| members.iter().map(|&i| v[i]).collect::<Vec<_>>();
-            let (gh, gm) = (pick(&hf), pick(&mf));
-            let pick_levels = |v: &[i64]| members.iter().map(|&i| v[i]).collect::<Vec<_>>();
-            let (gh_mean, gm_mean) = (mean(&gh), mean(&gm));
+            let (gh_mean, gm_mean) = (mean(&pick(&hf, &members)), mean(&pick(&mf, &members)));
             out.push(GroupStats {
                 column: column.clone(),
                 value: value.clone(),
@@ -144,7 +146,7 @@ pub fn group_stats(
                 smd: (sd > 0.0).then(|| (gm_mean - gh_mean) / sd),
                 dsm: (sd_h > 0.0 && sd_m > 0.0)
                     .then(|| (gm_mean - mean_m) / sd_m - (gh_mean - mean_h) / sd_h),
-                qwk: agreement(&pick_levels(human), &pick_levels(machine), range).qwk,
+                qwk: agreement(&pick(human, &members), &pick(machine, &members), range).qwk,
                 small: members.len() < SMALL_GROUP,
             });
         }
@@ -300,9 +302,7 @@ pub fn qwk_interval(
     seed: u64,
 ) -> Option<Interval> {
     bootstrap(human.len(), resamples, seed, |sample| {
-        let h: Vec<i64> = sample.iter().map(|&i| human[i]).collect();
-        let m: Vec<i64> = sample.iter().map(|&i| machine[i]).collect();
-        agreement(&h, &m, range).qwk
+        agreement(&pick(human, sample), &pick(machine, sample), range).qwk
     })
 }
 
@@ -318,10 +318,9 @@ pub fn paired_qwk_difference(
     seed: u64,
 ) -> Option<Interval> {
     bootstrap(human.len(), resamples, seed, |sample| {
-        let pick = |v: &[i64]| sample.iter().map(|&i| v[i]).collect::<Vec<_>>();
-        let h = pick(human);
-        let a = agreement(&h, &pick(first), range).qwk?;
-        let b = agreement(&h, &pick(second), range).qwk?;
+        let h = pick(human, sample);
+        let a = agreement(&h, &pick(first, sample), range).qwk?;
+        let b = agreement(&h, &pick(second, sample), range).qwk?;
         Some(a - b)
     })
 }

@@ -24,6 +24,16 @@ impl ScoreRange {
     pub fn contains(&self, score: i64) -> bool {
         (self.min..=self.max).contains(&score)
     }
+
+    /// `score` on the scale the head learns: 0 at the lowest level, 1 at the highest.
+    pub fn normalise(&self, score: f64) -> f64 {
+        (score - self.min as f64) / (self.max - self.min) as f64
+    }
+
+    /// A value on the head's 0-1 scale back on the score scale (a raw score).
+    pub fn denormalise(&self, normalised: f64) -> f64 {
+        self.min as f64 + normalised * (self.max - self.min) as f64
+    }
 }
 
 impl std::fmt::Display for ScoreRange {
@@ -365,6 +375,17 @@ mod tests {
 
     fn range(min: i64, max: i64) -> ScoreRange {
         ScoreRange { min, max }
+    }
+
+    #[test]
+    fn the_head_scale_runs_from_lowest_to_highest_level() {
+        let r = range(2, 12);
+        assert_eq!(
+            (r.normalise(2.0), r.normalise(12.0), r.normalise(7.0)),
+            (0.0, 1.0, 0.5)
+        );
+        assert_eq!(r.denormalise(0.25), 4.5);
+        assert_eq!(r.denormalise(r.normalise(9.0)), 9.0);
     }
 
     #[test]

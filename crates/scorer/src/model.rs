@@ -273,12 +273,6 @@ impl Scorer {
         self.thresholds.range
     }
 
-    /// Maps the head's normalised output to the score scale.
-    pub fn raw_score(&self, normalised: f32) -> f64 {
-        let range = self.range();
-        range.min as f64 + normalised as f64 * (range.max - range.min) as f64
-    }
-
     /// Scores prepared texts, all at once.
     pub fn score_prepared(&self, texts: &[PreparedText]) -> Result<Vec<Score>> {
         if texts.is_empty() {
@@ -310,7 +304,7 @@ impl Scorer {
         Ok(normalised
             .into_iter()
             .map(|n| {
-                let raw = self.raw_score(n);
+                let raw = self.range().denormalise(n as f64);
                 Score {
                     score: self.thresholds.level(raw),
                     raw,

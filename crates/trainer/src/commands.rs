@@ -524,11 +524,18 @@ pub fn evaluate_fitted(
         bar.inc(group.len() as u64);
     }
     bar.finish_and_clear();
-    let human: Vec<i64> = rows
-        .iter()
+    Ok(agreement(
+        &human_scores(rows.iter().copied()),
+        &machine,
+        scorer.range(),
+    ))
+}
+
+/// The human scores of rows read with a score column.
+fn human_scores<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<i64> {
+    rows.into_iter()
         .map(|r| r.score.expect("scores were read"))
-        .collect();
-    Ok(agreement(&human, &machine, scorer.range()))
+        .collect()
 }
 
 /// `cyborg eval`'s result: agreement, its uncertainty, and fairness.
@@ -578,14 +585,11 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
     let table = read_table(&args.file, &spec)?;
     let scores = score_rows(&scorer, &table.rows, progress)?;
     let range = scorer.range();
-    let human: Vec<i64> = table
-        .rows
-        .iter()
-        .map(|r| r.score.expect("scores were read"))
-        .collect();
+    let human = human_scores(&table.rows);
     let machine: Vec<i64> = scores.iter().map(|s| s.score).collect();
-    let agreement = agreement(&human, &machine, range);
+    let overall = agreement(&human, &machine, range);
     let as_f64 = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+    let (human_values, machine_values) = (as_f64(&human), as_f64(&machine));
     let columns: Vec<(String, Vec<String>)> = args
         .groups
         .iter()
@@ -621,11 +625,11 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
                 .iter()
                 .map(|s| s.score)
                 .collect();
-            let qwk = cyborg_scorer::metrics::agreement(&human, &theirs, range).qwk;
+            let qwk = agreement(&human, &theirs, range).qwk;
             Some(Comparison {
                 model: path.display().to_string(),
                 qwk,
-                qwk_difference: agreement.qwk.zip(qwk).map(|(a, b)| a - b),
+                qwk_difference: overall.qwk.zip(qwk).map(|(a, b)| a - b),
                 difference_ci95: (args.bootstrap > 0)
                     .then(|| {
                         paired_qwk_difference(&human, &machine, &theirs, range, args.bootstrap, 1)
@@ -635,22 +639,22 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
         }
         None => None,
     };
-    let smd = fairness::smd(&as_f64(&human), &as_f64(&machine));
+    let smd = fairness::smd(&human_values, &machine_values);
     let result = Evaluation {
-        spearman: fairness::spearman(&as_f64(&human), &as_f64(&machine)),
+        spearman: fairness::spearman(&human_values, &machine_values),
         qwk_ci95: (args.bootstrap > 0)
             .then(|| qwk_interval(&human, &machine, range, args.bootstrap, 1))
             .flatten(),
         smd,
         gates: gates(
-            agreement.qwk,
+            overall.qwk,
             human_human.as_ref().and_then(|a| a.qwk),
             smd,
             &groups,
         ),
         human_human,
         groups,
-        agreement,
+        agreement: overall,
         comparison,
     };
     if let Some(report) = &args.report {

@@ -282,21 +282,16 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    /// A score on the normalised scale (0 = lowest level, 1 = highest).
-    fn normalise(&self, score: i64) -> f32 {
-        ((score - self.range.min) as f64 / (self.range.max - self.range.min) as f64) as f32
-    }
-
-    /// A normalised output on the score scale.
-    fn to_raw(&self, normalised: f64) -> f64 {
-        self.range.min as f64 + normalised * (self.range.max - self.range.min) as f64
+    /// Development agreement of the raw scores `raw` cut by `thresholds`.
+    fn dev_agreement(&self, raw: &[f64], thresholds: &Thresholds) -> Agreement {
+        let levels: Vec<i64> = raw.iter().map(|&r| thresholds.level(r)).collect();
+        agreement(&self.dev_human, &levels, self.range)
     }
 
     /// Development QWK of `raw` with thresholds fitted to it.
     fn dev_qwk(&self, raw: &[f64]) -> Option<f64> {
         let thresholds = Thresholds::fit(raw, &self.dev_human, self.range);
-        let levels: Vec<i64> = raw.iter().map(|&r| thresholds.level(r)).collect();
-        agreement(&self.dev_human, &levels, self.range).qwk
+        self.dev_agreement(raw, &thresholds).qwk
     }
 
     /// `[pooled embedding ; surface features]` for each example, from `encoder`'s layers
@@ -329,7 +324,7 @@ impl Session<'_> {
         let targets: Vec<f64> = self
             .train
             .iter()
-            .map(|e| self.normalise(e.score) as f64)
+            .map(|e| self.range.normalise(e.score as f64))
             .collect();
         let problem = RidgeProblem::new(&train_inputs, &targets);
         let columns = train_inputs[0].len();
@@ -343,7 +338,7 @@ impl Session<'_> {
                 let fit = problem.solve(lambda, &multiplier);
                 let raw: Vec<f64> = dev_inputs
                     .iter()
-                    .map(|row| self.to_raw(fit.predict(row)))
+                    .map(|row| self.range.denormalise(fit.predict(row)))
                     .collect();
                 let qwk = self.dev_qwk(&raw).unwrap_or(f64::NEG_INFINITY);
                 if best.as_ref().is_none_or(|(b, _)| qwk > *b) {
@@ -361,7 +356,11 @@ impl Session<'_> {
             let texts: Vec<&PreparedText> = chunk.iter().map(|e| &e.prepared).collect();
             let states: Vec<&[Tensor]> = states.iter().map(Vec::as_slice).collect();
             let normalised = student.predict(&texts, &states)?.to_vec1::<f32>()?;
-            raw.extend(normalised.into_iter().map(|n| self.to_raw(n as f64)));
+            raw.extend(
+                normalised
+                    .into_iter()
+                    .map(|n| self.range.denormalise(n as f64)),
+            );
         }
         Ok(raw)
     }
@@ -473,7 +472,7 @@ pub fn train(
                 batch.iter().map(|&i| train_states[i].as_slice()).collect();
             let targets: Vec<f32> = batch
                 .iter()
-                .map(|&i| session.normalise(train[i].score))
+                .map(|&i| range.normalise(train[i].score as f64) as f32)
                 .collect();
             let targets = Tensor::from_vec(targets, batch.len(), &base.text_encoder.device)?;
             let predictions = student.predict(&texts, &states)?;
@@ -529,13 +528,8 @@ pub fn train(
     student.restore(&snapshot)?;
     let raw = session.dev_raw(&student)?;
     let thresholds = Thresholds::fit(&raw, &session.dev_human, range);
-    let levels = |t: &Thresholds| raw.iter().map(|&r| t.level(r)).collect::<Vec<_>>();
-    let dev_fitted = agreement(&session.dev_human, &levels(&thresholds), range);
-    let dev_rounding = agreement(
-        &session.dev_human,
-        &levels(&Thresholds::rounding(range)),
-        range,
-    );
+    let dev_fitted = session.dev_agreement(&raw, &thresholds);
+    let dev_rounding = session.dev_agreement(&raw, &Thresholds::rounding(range));
     Ok(Trained {
         scorer: student.into_scorer(thresholds)?,
         history,
