@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: installs everything (scripts/setup.sh), trains a student on 600 human-scored
-# AES 2.0 essays (data/demo/train.csv), scores 150 other essays and compares with their
-# human scores. Outputs go to demo/.
+# AES 2.0 essays (data/demo/train.csv), scores 150 other essays, compares with their human
+# scores, and builds the browser app with the model in dist/. Outputs go to demo/ and dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -22,3 +22,10 @@ head -5 demo/scores.csv
 
 printf '\n== How its scores agree with the human ones\n'
 $cyborg eval demo/face-on-mars.cyborg data/demo/sample.csv --text full_text --score score --id essay_id
+
+printf '\n== The browser app, with this model as its default\n'
+trunk build --release
+mkdir -p dist/bundles
+cp demo/face-on-mars.cyborg dist/bundles/default.cyborg
+printf '\nThe app is in dist/. Serve it, then open http://localhost:8080/ to score in the browser:\n\n'
+printf '    python3 -m http.server --directory dist 8080\n'

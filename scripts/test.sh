@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (scripts/setup.sh, then Debian's chromium and the npm
-# packages in tests/browser) and runs them all: formatting, lints, the scorer's wasm32 build,
-# and every Rust test. Tests that need ../shared/data (real corpora)
-# skip with a printed reason when it is absent, unless CYBORG_REQUIRE_DATA is set.
+# packages in tests/browser) and runs them all: formatting, lints (native and wasm32), every
+# Rust test, and the browser app built by Trunk and checked end to end in headless Chromium.
+# Tests that need ../shared/data (real corpora) skip with a printed reason when it is absent,
+# unless CYBORG_REQUIRE_DATA is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 export CYBORG_REQUIRE_MODEL=1
 
-# Reports and (later) the web app are checked in Debian's own headless Chromium, driven by
+# Reports and the web app are checked in Debian's own headless Chromium, driven by
 # playwright-core from npm; no tool may download a browser of its own.
 printf '\n== Headless Chromium and playwright-core\n'
 if [ -x /usr/bin/chromium ]; then
@@ -25,12 +26,13 @@ export CYBORG_REQUIRE_BROWSER=1
 printf '\n== cargo fmt --check\n'
 cargo fmt --all --check
 
-# The scorer and trainer (the workspace's default members); the browser app is built by Trunk.
+# Natively, and the browser app (whose code is all wasm32) for the browser.
 printf '\n== cargo clippy\n'
-cargo clippy --locked --all-targets -- -D warnings
-
-printf '\n== The scorer builds for the browser (wasm32-unknown-unknown)\n'
-cargo build --locked --release -p cyborg-scorer --target wasm32-unknown-unknown
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo clippy --locked -p cyborg-web --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 printf '\n== cargo test\n'
-cargo test --locked --release
+cargo test --locked --release --workspace
+
+# Builds the app with Trunk and drives it in headless Chromium.
+scripts/web-test.sh

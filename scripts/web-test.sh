@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the browser app with Trunk and checks it end to end in Debian's headless Chromium
+# (tests/browser/app.mjs): loading a model three ways, caching, bad bundles, scoring one
+# response and a whole file, no network while scoring, and the same scores as `cyborg score`
+# on the 150 demo essays. Needs what scripts/test.sh installs first. Screenshots go to
+# target/artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cyborg=target/release/cyborg
+work=target/web-test
+mkdir -p "$work" target/artifacts
+
+printf '\n== trunk build --release (the page and its scoring worker)\n'
+trunk build --release
+ls -l dist/*.wasm
+
+printf '\n== A small model to check the browser with (one epoch, top layer)\n'
+model=$work/model.cyborg
+if [ ! -f "$model" ] || [ "$cyborg" -nt "$model" ]; then
+  $cyborg train data/demo/train.csv --text full_text --score score --id essay_id --range 1:6 \
+    --tune top:1 --epochs 1 --out "$model"
+fi
+$cyborg score "$model" data/demo/sample.csv --text full_text --id essay_id --out "$work/cli-scores.csv"
+
+printf '\n== The app in headless Chromium\n'
+node tests/browser/app.mjs dist "$model" data/demo/sample.csv "$work/cli-scores.csv" target/artifacts

@@ -1,0 +1,234 @@
+//! Scoring every row of a table, with progress, time left, cancel and a CSV to download.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use web_sys::HtmlInputElement;
+
+use super::store;
+use super::AppState;
+use cyborg_web::table::Table;
+
+/// One batch run's state.
+#[derive(Clone, Copy)]
+struct Batch {
+    table: RwSignal<Option<Arc<Table>>>,
+    column: RwSignal<usize>,
+    /// One entry per row scored so far: level and raw score, or why it failed.
+    scores: RwSignal<Vec<Result<(i64, f64), String>>>,
+    running: RwSignal<bool>,
+    cancelled: StoredValue<bool>,
+    started_ms: StoredValue<f64>,
+    error: RwSignal<Option<String>>,
+}
+
+/// Score a CSV or TSV file row by row.
+#[component]
+pub fn BatchPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let batch = Batch {
+        table: RwSignal::new(None),
+        column: RwSignal::new(0),
+        scores: RwSignal::new(Vec::new()),
+        running: RwSignal::new(false),
+        cancelled: StoredValue::new(false),
+        started_ms: StoredValue::new(0.0),
+        error: RwSignal::new(None),
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input = event_target::<HtmlInputElement>(&ev);
+        let Some(file) = input.files().and_then(|files| files.get(0)) else {
+            return;
+        };
+        spawn_local(async move {
+            batch.scores.set(Vec::new());
+            let table = store::read_file(&file)
+                .await
+                .and_then(|bytes| Table::parse(&file.name(), &bytes));
+            match table {
+                Ok(table) => {
+                    batch.column.set(table.likely_text_column());
+                    batch.table.set(Some(Arc::new(table)));
+                    batch.error.set(None);
+                }
+                Err(message) => {
+                    batch.table.set(None);
+                    batch.error.set(Some(message));
+                }
+            }
+        });
+    };
+    let run = move |_| {
+        let (Some(table), Ok(worker)) = (batch.table.get_untracked(), state.worker()) else {
+            return;
+        };
+        let column = batch.column.get_untracked();
+        batch.scores.set(Vec::new());
+        batch.cancelled.set_value(false);
+        batch.running.set(true);
+        batch.started_ms.set_value(js_sys::Date::now());
+        spawn_local(async move {
+            // One row per request: the worker stays free for the response being typed, and
+            // a cancel takes effect after the current row.
+            for row in &table.rows {
+                if batch.cancelled.get_value() {
+                    break;
+                }
+                let scored = worker.score(&row[column]).await.map(|s| (s.score, s.raw));
+                batch.scores.update(|scores| scores.push(scored));
+            }
+            batch.running.set(false);
+        });
+    };
+    let ready = move || state.model.get().is_some() && batch.table.get().is_some();
+    view! {
+        <section class="panel" aria-labelledby="batch-heading">
+            <h2 id="batch-heading">"Score a file of responses"</h2>
+            <label class="file">
+                "CSV or TSV file, with a header row "
+                <input type="file" accept=".csv,.tsv,text/csv" data-testid="batch-file" on:change=on_pick />
+            </label>
+            {move || batch.error.get().map(|message| view! {
+                <p class="error" role="alert" data-testid="batch-error">{message}</p>
+            })}
+            <ColumnPicker batch />
+            <div class="row">
+                <button data-testid="batch-run" disabled=move || !ready() || batch.running.get() on:click=run>
+                    "Score every row"
+                </button>
+                <button
+                    data-testid="batch-cancel"
+                    disabled=move || !batch.running.get()
+                    on:click=move |_| batch.cancelled.set_value(true)
+                >
+                    "Cancel"
+                </button>
+                <button
+                    data-testid="batch-download"
+                    disabled=move || batch.running.get() || batch.scores.get().is_empty()
+                    on:click=move |_| download(batch)
+                >
+                    "Download scores (CSV)"
+                </button>
+            </div>
+            <Progress batch />
+        </section>
+    }
+}
+
+/// Which column holds the responses.
+#[component]
+fn ColumnPicker(batch: Batch) -> impl IntoView {
+    move || {
+        let table = batch.table.get()?;
+        let options = table
+            .headers
+            .iter()
+            .enumerate()
+            .map(|(i, header)| {
+                view! { <option value=i.to_string() selected=move || batch.column.get() == i>{header.clone()}</option> }
+            })
+            .collect_view();
+        Some(view! {
+            <p>
+                {format!("{}: {} rows. ", table.name, table.rows.len())}
+                <label>
+                    "Responses are in column "
+                    <select
+                        data-testid="batch-column"
+                        on:change=move |ev| {
+                            if let Ok(i) = event_target_value(&ev).parse() {
+                                batch.column.set(i);
+                            }
+                        }
+                    >
+                        {options}
+                    </select>
+                </label>
+            </p>
+        })
+    }
+}
+
+/// Rows done, time left, failures.
+#[component]
+fn Progress(batch: Batch) -> impl IntoView {
+    move || {
+        let total = batch.table.get()?.rows.len();
+        let scores = batch.scores.get();
+        let done = scores.len();
+        if done == 0 && !batch.running.get() {
+            return None;
+        }
+        let failed = scores.iter().filter(|s| s.is_err()).count();
+        let elapsed_s = (js_sys::Date::now() - batch.started_ms.get_value()) / 1000.0;
+        let left = if batch.running.get() && done > 0 {
+            let seconds = elapsed_s / done as f64 * (total - done) as f64;
+            format!(" · about {seconds:.0} s left")
+        } else if batch.running.get() {
+            String::new()
+        } else if done < total {
+            format!(" · cancelled after {elapsed_s:.1} s")
+        } else {
+            format!(" · finished in {elapsed_s:.1} s")
+        };
+        let failures = (failed > 0)
+            .then(|| format!(" · {failed} could not be scored (empty score in the CSV)"));
+        Some(view! {
+            <div class="progress" data-testid="batch-progress">
+                <progress max=total as f64 value=done as f64></progress>
+                <span data-testid="batch-done">{done}</span>
+                {format!(" of {total}{left}")}
+                {failures}
+            </div>
+        })
+    }
+}
+
+/// Saves the table with its scores as a CSV file.
+fn download(batch: Batch) {
+    let Some(table) = batch.table.get_untracked() else {
+        return;
+    };
+    let scores = batch.scores.get_untracked();
+    let scores: Vec<Option<(i64, f64)>> = (0..table.rows.len())
+        .map(|i| scores.get(i).and_then(|s| s.clone().ok()))
+        .collect();
+    let csv = table.with_scores(&scores);
+    let name = format!(
+        "{}-scores.csv",
+        table
+            .name
+            .rsplit_once('.')
+            .map_or(table.name.as_str(), |(stem, _)| stem)
+    );
+    if let Err(error) = save(&name, &csv) {
+        batch
+            .error
+            .set(Some(format!("could not save {name}: {error}")));
+    }
+}
+
+fn save(name: &str, contents: &str) -> Result<(), String> {
+    let describe = |e: wasm_bindgen::JsValue| super::worker::describe(&e);
+    let parts = js_sys::Array::of1(&contents.into());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("text/csv");
+    let blob =
+        web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(describe)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(describe)?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let link: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(describe)?
+        .unchecked_into();
+    link.set_href(&url);
+    link.set_download(name);
+    link.click();
+    web_sys::Url::revoke_object_url(&url).map_err(describe)?;
+    Ok(())
+}

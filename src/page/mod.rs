@@ -1,0 +1,312 @@
+//! The page: load a model, score one response as it is typed, or score a whole table.
+//!
+//! State lives in one [`AppState`] of signals shared by small components; the model itself
+//! lives in the scoring worker ([`worker`]), which is the only place text is scored.
+
+mod batch;
+mod model;
+mod score;
+mod store;
+mod worker;
+
+use std::rc::Rc;
+
+use cyborg_web::protocol::{BuildInfo, LoadedModel, ScoredResponse};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use store::{CachedBundle, DownloadError};
+use worker::WorkerClient;
+
+/// Where a page served with models looks for one when the link names none.
+const DEFAULT_BUNDLE: &str = "bundles/default.cyborg";
+
+/// Where a model came from when it came from the cache.
+const CACHED_ORIGIN: &str = "from this browser's cache (no download)";
+
+/// What the page is doing about its model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Nothing under way; the text says what to do next or what just happened.
+    Idle(String),
+    /// Loading; `progress` is bytes received and expected, when known.
+    Busy {
+        what: String,
+        progress: Option<(u64, Option<u64>)>,
+    },
+    /// The last attempt failed; the text says what was wrong and with which input.
+    Failed(String),
+}
+
+/// The page's state, shared by every component.
+#[derive(Clone, Copy)]
+pub struct AppState {
+    worker: StoredValue<Option<Rc<WorkerClient>>, LocalStorage>,
+    /// How the worker was compiled, once it has started.
+    pub build: RwSignal<Option<BuildInfo>>,
+    /// The loaded model.
+    pub model: RwSignal<Option<LoadedModel>>,
+    /// Where the loaded model came from, in words.
+    pub model_origin: RwSignal<String>,
+    /// The loaded model's URL, when it came from one (for the share link).
+    pub model_url: RwSignal<Option<String>>,
+    /// Loading status.
+    pub status: RwSignal<Status>,
+    /// Bundles kept in this browser.
+    pub cached: RwSignal<Vec<CachedBundle>>,
+    /// The response being typed.
+    pub text: RwSignal<String>,
+    /// Its latest score, or why it could not be scored.
+    pub scored: RwSignal<Option<Result<ScoredResponse, String>>>,
+    /// The number of the latest scoring request.
+    score_request: StoredValue<u64>,
+}
+
+impl AppState {
+    fn new() -> Self {
+        AppState {
+            worker: StoredValue::new_local(None),
+            build: RwSignal::new(None),
+            model: RwSignal::new(None),
+            model_origin: RwSignal::new(String::new()),
+            model_url: RwSignal::new(None),
+            status: RwSignal::new(Status::Busy {
+                what: "Starting the scoring worker".into(),
+                progress: None,
+            }),
+            cached: RwSignal::new(Vec::new()),
+            text: RwSignal::new(String::new()),
+            scored: RwSignal::new(None),
+            score_request: StoredValue::new(0),
+        }
+    }
+
+    /// The scoring worker, or an error saying it is not running.
+    pub fn worker(&self) -> Result<Rc<WorkerClient>, String> {
+        self.worker
+            .get_value()
+            .ok_or_else(|| "the scoring worker is not running".to_string())
+    }
+
+    /// Loads the bundle at `url` (relative to the page, or absolute): from this browser's
+    /// cache when it is there, otherwise downloaded. With `quiet_if_missing`, a 404 only says
+    /// that the server offers no model.
+    pub fn load_url(self, url: String, quiet_if_missing: bool) {
+        spawn_local(async move {
+            let Some(url) = absolute_url(&url) else {
+                self.status
+                    .set(Status::Failed(format!("\"{url}\" is not a web address")));
+                return;
+            };
+            if let Some(bytes) = store::cached(&url).await {
+                let origin = CACHED_ORIGIN.to_string();
+                self.install(&url, bytes, None, origin, Some(url.clone()))
+                    .await;
+                return;
+            }
+            let what = format!("Downloading {url}");
+            self.status.set(Status::Busy {
+                what: what.clone(),
+                progress: Some((0, None)),
+            });
+            let status = self.status;
+            let progress = move |received, total| {
+                status.set(Status::Busy {
+                    what: what.clone(),
+                    progress: Some((received, total)),
+                })
+            };
+            match store::download(&url, progress).await {
+                Ok(bytes) => {
+                    let origin = format!("downloaded from {url}");
+                    self.install(&url, bytes, Some(&url), origin, Some(url.clone()))
+                        .await
+                }
+                Err(DownloadError::NotFound(_)) if quiet_if_missing => {
+                    self.status.set(Status::Idle(
+                        "This server offers no model: open a .cyborg file or a link.".into(),
+                    ))
+                }
+                Err(error) => self.status.set(Status::Failed(error.to_string())),
+            }
+        });
+    }
+
+    /// Loads a bundle from a file the person picked or dropped.
+    pub fn load_file(self, file: web_sys::File) {
+        spawn_local(async move {
+            let name = file.name();
+            self.status.set(Status::Busy {
+                what: format!("Reading {name}"),
+                progress: None,
+            });
+            match store::read_file(&file).await {
+                Ok(bytes) => {
+                    let key = store::local_key(&name);
+                    let origin = format!("opened from the file {name}");
+                    self.install(&name, bytes, Some(&key), origin, None).await
+                }
+                Err(error) => self.status.set(Status::Failed(error)),
+            }
+        });
+    }
+
+    /// Loads a cached bundle.
+    pub fn load_cached(self, bundle: CachedBundle) {
+        spawn_local(async move {
+            let Some(bytes) = store::cached(&bundle.key).await else {
+                self.status.set(Status::Failed(format!(
+                    "{} is no longer in this browser's cache",
+                    bundle.name
+                )));
+                self.refresh_cached().await;
+                return;
+            };
+            let url = (!bundle.key.contains("/local-bundles/")).then(|| bundle.key.clone());
+            let origin = CACHED_ORIGIN.to_string();
+            self.install(&bundle.name, bytes, None, origin, url).await
+        });
+    }
+
+    /// Removes a bundle from the cache.
+    pub fn forget_cached(self, key: String) {
+        spawn_local(async move {
+            if let Err(error) = store::forget(&key).await {
+                self.status.set(Status::Failed(error));
+            }
+            self.refresh_cached().await;
+        });
+    }
+
+    /// Hands `bytes` to the worker; once it has checked and loaded them, keeps them in the
+    /// cache under `keep_as` (so a corrupt download is never kept) and scores the current text.
+    async fn install(
+        self,
+        name: &str,
+        bytes: Vec<u8>,
+        keep_as: Option<&str>,
+        origin: String,
+        url: Option<String>,
+    ) {
+        self.status.set(Status::Busy {
+            what: format!("Checking and loading {name}"),
+            progress: None,
+        });
+        let worker = match self.worker() {
+            Ok(worker) => worker,
+            Err(error) => return self.status.set(Status::Failed(error)),
+        };
+        match worker
+            .load(name, js_sys::Uint8Array::from(bytes.as_slice()))
+            .await
+        {
+            Ok(model) => {
+                let mut note = format!("Ready: {} loaded in {:.0} ms.", model.name, model.load_ms);
+                if let Some(key) = keep_as {
+                    if let Err(error) = store::keep(key, name, &bytes).await {
+                        note = format!("{note} It could not be kept for offline use: {error}");
+                    }
+                }
+                self.model.set(Some(model));
+                self.model_origin.set(origin);
+                self.model_url.set(url);
+                self.status.set(Status::Idle(note));
+                self.refresh_cached().await;
+                score::rescore(self);
+            }
+            Err(error) => self.status.set(Status::Failed(error)),
+        }
+    }
+
+    /// Re-reads the list of cached bundles.
+    pub async fn refresh_cached(self) {
+        match store::list().await {
+            Ok(bundles) => self.cached.set(bundles),
+            Err(error) => self.status.set(Status::Failed(error)),
+        }
+    }
+}
+
+/// `url` resolved against the page's address.
+fn absolute_url(url: &str) -> Option<String> {
+    let base = web_sys::window()?.location().href().ok()?;
+    web_sys::Url::new_with_base(url.trim(), &base)
+        .ok()
+        .map(|u| u.href())
+}
+
+/// A query parameter of the page's address.
+fn query_parameter(name: &str) -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
+}
+
+/// The whole page.
+#[component]
+pub fn App() -> impl IntoView {
+    let state = AppState::new();
+    provide_context(state);
+    if let Some(text) = query_parameter("text") {
+        state.text.set(text);
+    }
+    let started = move |info: BuildInfo| {
+        state.build.set(Some(info));
+        spawn_local(async move { state.refresh_cached().await });
+        match query_parameter("bundle") {
+            Some(url) => state.load_url(url, false),
+            None => state.load_url(DEFAULT_BUNDLE.to_string(), true),
+        }
+    };
+    let crashed = move |message: String| state.status.set(Status::Failed(message));
+    match WorkerClient::start(started, crashed) {
+        Ok(client) => state.worker.set_value(Some(Rc::new(client))),
+        Err(error) => state.status.set(Status::Failed(error)),
+    }
+    view! {
+        <header>
+            <h1>"Cyborg"</h1>
+            <p class="privacy" data-testid="privacy">
+                "Scoring happens on this device. Once a model has loaded, no response you type "
+                "or open here is sent anywhere: scoring makes no network request."
+            </p>
+        </header>
+        <main>
+            <model::ModelPanel />
+            <score::ScorePanel />
+            <batch::BatchPanel />
+            <About />
+        </main>
+    }
+}
+
+/// How this build was made.
+#[component]
+fn About() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    view! {
+        <details class="about">
+            <summary>"About this page"</summary>
+            <p>
+                "The model runs in a Web Worker, compiled from the same Rust scorer as the "
+                <code>"cyborg"</code> " command line, so both give the same score."
+            </p>
+            {move || match state.build.get() {
+                None => view! { <p>"The scoring worker has not started."</p> }.into_any(),
+                Some(info) => view! {
+                    <dl>
+                        <dt>"WebAssembly SIMD (simd128) kernels"</dt>
+                        <dd data-testid="simd128">{yes_no(info.simd128)}</dd>
+                        <dt>"Bundle format"</dt>
+                        <dd>{info.bundle_format}</dd>
+                        <dt>"Numerics version"</dt>
+                        <dd>{info.numerics}</dd>
+                    </dl>
+                }
+                .into_any(),
+            }}
+        </details>
+    }
+}

@@ -1,0 +1,157 @@
+//! The page's side of the scoring worker: sends requests, matches replies to them.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use cyborg_web::protocol::{
+    BuildInfo, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse,
+};
+use futures_channel::oneshot;
+use wasm_bindgen::prelude::*;
+use web_sys::{ErrorEvent, MessageEvent, Worker};
+
+/// Where Trunk puts the worker's loader (see index.html).
+const WORKER_SCRIPT: &str = "./scoring-worker_loader.js";
+
+type Pending = Rc<RefCell<HashMap<u64, oneshot::Sender<ReplyBody>>>>;
+
+/// A running scoring worker.
+pub struct WorkerClient {
+    worker: Worker,
+    next_id: Cell<u64>,
+    pending: Pending,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(ErrorEvent)>,
+}
+
+impl WorkerClient {
+    /// Starts the worker. `on_started` runs when it greets the page; `on_crash` when it dies,
+    /// after every pending request has been answered with the crash.
+    pub fn start(
+        on_started: impl Fn(BuildInfo) + 'static,
+        on_crash: impl Fn(String) + 'static,
+    ) -> Result<Self, String> {
+        let worker = Worker::new(WORKER_SCRIPT)
+            .map_err(|e| format!("could not start the scoring worker: {}", describe(&e)))?;
+        let pending: Pending = Rc::default();
+        let replies = pending.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let Some(reply) = event
+                .data()
+                .as_string()
+                .and_then(|json| serde_json::from_str::<Reply>(&json).ok())
+            else {
+                return;
+            };
+            match reply.body {
+                ReplyBody::Started(info) => on_started(info),
+                body => {
+                    if let Some(waiting) = replies.borrow_mut().remove(&reply.id) {
+                        let _ = waiting.send(body);
+                    }
+                }
+            }
+        });
+        let crashed = pending.clone();
+        let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |event: ErrorEvent| {
+            let message = format!("the scoring worker stopped: {}", event.message());
+            for (_, waiting) in crashed.borrow_mut().drain() {
+                let _ = waiting.send(ReplyBody::Failed {
+                    message: message.clone(),
+                });
+            }
+            on_crash(message);
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        Ok(WorkerClient {
+            worker,
+            next_id: Cell::new(1),
+            pending,
+            _on_message: on_message,
+            _on_error: on_error,
+        })
+    }
+
+    /// Loads a bundle in the worker; its bytes are moved there, not copied.
+    pub async fn load(&self, name: &str, bytes: js_sys::Uint8Array) -> Result<LoadedModel, String> {
+        let reply = self
+            .call(
+                RequestBody::Load {
+                    name: name.to_string(),
+                },
+                Some(bytes),
+            )
+            .await?;
+        match reply {
+            ReplyBody::Loaded(model) => Ok(*model),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Scores one response with the loaded model.
+    pub async fn score(&self, text: &str) -> Result<ScoredResponse, String> {
+        let reply = self
+            .call(
+                RequestBody::Score {
+                    text: text.to_string(),
+                },
+                None,
+            )
+            .await?;
+        match reply {
+            ReplyBody::Scored(scored) => Ok(scored),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn call(
+        &self,
+        body: RequestBody,
+        bytes: Option<js_sys::Uint8Array>,
+    ) -> Result<ReplyBody, String> {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let json = serde_json::to_string(&Request { id, body }).expect("requests serialise");
+        let message = js_sys::Array::of1(&JsValue::from_str(&json));
+        let transfer = js_sys::Array::new();
+        if let Some(bytes) = bytes {
+            message.push(&bytes);
+            transfer.push(&bytes.buffer());
+        }
+        let (sender, receiver) = oneshot::channel();
+        self.pending.borrow_mut().insert(id, sender);
+        if let Err(error) = self.worker.post_message_with_transfer(&message, &transfer) {
+            self.pending.borrow_mut().remove(&id);
+            return Err(format!(
+                "could not reach the scoring worker: {}",
+                describe(&error)
+            ));
+        }
+        match receiver.await {
+            Ok(ReplyBody::Failed { message }) => Err(message),
+            Ok(body) => Ok(body),
+            Err(_) => Err("the scoring worker stopped before answering".into()),
+        }
+    }
+}
+
+impl Drop for WorkerClient {
+    fn drop(&mut self) {
+        self.worker.terminate();
+    }
+}
+
+fn unexpected(body: ReplyBody) -> String {
+    format!("the scoring worker gave an unexpected answer: {body:?}")
+}
+
+/// A JavaScript error as text.
+pub fn describe(error: &JsValue) -> String {
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| format!("{error:?}"))
+}

@@ -1,0 +1,127 @@
+//! The scoring worker: holds the model and scores responses off the page's thread.
+//!
+//! It answers the page's [`Request`]s in order, one at a time; the page decides what to send
+//! next, so a batch can be cancelled between two responses.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::protocol::{
+    BuildInfo, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse,
+};
+use cyborg_scorer::{bundle, Scorer};
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+/// Starts answering the page's messages (the worker binary's `main`).
+pub fn run() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("scoring worker panicked: {info}").into())
+    }));
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let model: Rc<RefCell<Option<Scorer>>> = Rc::default();
+    let reply_scope = scope.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let reply = handle(&event, &mut model.borrow_mut());
+        post(&reply_scope, &reply);
+    });
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    post(
+        &scope,
+        &Reply {
+            id: 0,
+            body: ReplyBody::Started(BuildInfo {
+                simd128: cfg!(target_feature = "simd128"),
+                bundle_format: bundle::FORMAT_VERSION,
+                numerics: cyborg_scorer::NUMERICS_VERSION,
+            }),
+        },
+    );
+}
+
+/// Answers one message: `[request JSON]` or `[request JSON, bundle bytes]`.
+fn handle(event: &MessageEvent, model: &mut Option<Scorer>) -> Reply {
+    let parts: js_sys::Array = event.data().unchecked_into();
+    let request: Request = match parts.get(0).as_string().map(|s| serde_json::from_str(&s)) {
+        Some(Ok(request)) => request,
+        _ => {
+            return Reply {
+                id: 0,
+                body: ReplyBody::Failed {
+                    message: "the scoring worker received a message it cannot read".into(),
+                },
+            }
+        }
+    };
+    let body = match request.body {
+        RequestBody::Load { name } => {
+            let bytes = js_sys::Uint8Array::new(&parts.get(1)).to_vec();
+            load(&name, &bytes, model)
+        }
+        RequestBody::Score { text } => match model {
+            Some(scorer) => score(scorer, &text),
+            None => ReplyBody::Failed {
+                message: "no model is loaded yet".into(),
+            },
+        },
+    };
+    Reply {
+        id: request.id,
+        body,
+    }
+}
+
+fn load(name: &str, bytes: &[u8], model: &mut Option<Scorer>) -> ReplyBody {
+    let started = now_ms();
+    match Scorer::from_bundle(bytes, name, &candle_core::Device::Cpu) {
+        Ok(scorer) => {
+            let loaded = LoadedModel {
+                name: name.to_string(),
+                bytes: bytes.len() as u64,
+                card: scorer.card.clone().expect("a bundle's scorer has its card"),
+                thresholds: scorer.thresholds.clone(),
+                load_ms: now_ms() - started,
+            };
+            *model = Some(scorer);
+            ReplyBody::Loaded(Box::new(loaded))
+        }
+        Err(error) => ReplyBody::Failed {
+            message: error.to_string(),
+        },
+    }
+}
+
+fn score(scorer: &Scorer, text: &str) -> ReplyBody {
+    let started = now_ms();
+    let scored = scorer.text_encoder.prepare(text).and_then(|prepared| {
+        let tokens = prepared.tokens();
+        let score = scorer.score_prepared(std::slice::from_ref(&prepared))?[0];
+        Ok((score, tokens))
+    });
+    match scored {
+        Ok((score, tokens)) => ReplyBody::Scored(ScoredResponse {
+            score: score.score,
+            raw: score.raw,
+            tokens,
+            ms: now_ms() - started,
+        }),
+        Err(error) => ReplyBody::Failed {
+            message: error.to_string(),
+        },
+    }
+}
+
+fn post(scope: &DedicatedWorkerGlobalScope, reply: &Reply) {
+    let json = serde_json::to_string(reply).expect("replies serialise");
+    if let Err(error) = scope.post_message(&JsValue::from_str(&json)) {
+        web_sys::console::error_2(&"scoring worker could not reply".into(), &error);
+    }
+}
+
+fn now_ms() -> f64 {
+    js_sys::global()
+        .unchecked_into::<web_sys::WorkerGlobalScope>()
+        .performance()
+        .map_or_else(js_sys::Date::now, |p| p.now())
+}

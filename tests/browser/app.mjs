@@ -1,0 +1,331 @@
+// End-to-end checks of the browser app in Debian's headless Chromium, against the built dist/
+// served on 127.0.0.1 by a plain Node HTTP server.
+//
+//   node app.mjs DIST BUNDLE ESSAYS_CSV CLI_SCORES_CSV ARTIFACTS_DIR
+//
+// ESSAYS_CSV has columns essay_id and full_text; CLI_SCORES_CSV is `cyborg score`'s output for
+// the same essays with the same BUNDLE (id, score, raw_score). Checks: a model loads from the
+// page's server, from a link (?bundle=…&text=…) and from a local file; a loaded model is kept
+// and used again with the network refused; cached models can be deleted; bad bundles give
+// clear messages; one response scores as it is typed and a whole file scores in a batch
+// (progress, cancel, CSV download); every browser score equals the command line's (same
+// integer, raw within 1e-4); scoring makes no network request. Screenshots go to
+// ARTIFACTS_DIR.
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+
+const [distArg, bundlePath, essaysPath, cliScoresPath, artifacts] = process.argv.slice(2);
+if (!artifacts) {
+  console.error("usage: node app.mjs DIST BUNDLE ESSAYS_CSV CLI_SCORES_CSV ARTIFACTS_DIR");
+  process.exit(2);
+}
+fs.mkdirSync(artifacts, { recursive: true });
+const dist = path.resolve(distArg);
+
+const RAW_TOLERANCE = 1e-4;
+const bundle = fs.readFileSync(bundlePath);
+const essays = parseCsv(fs.readFileSync(essaysPath, "utf8"));
+const cliScores = new Map(
+  parseCsv(fs.readFileSync(cliScoresPath, "utf8")).map((r) => [r.id, r]),
+);
+
+// Bad bundles, each with the words its error message must contain.
+const corrupt = Buffer.from(bundle);
+corrupt[Math.floor(corrupt.length / 2)] ^= 0xff;
+const otherVersion = Buffer.from(bundle);
+otherVersion.writeUInt32LE(999, 8);
+const badDir = fs.mkdtempSync(path.join(os.tmpdir(), "cyborg-bad-bundles-"));
+const badBundles = [
+  { name: "notes.cyborg", bytes: Buffer.from("just some notes\n"), expect: "not a Cyborg bundle" },
+  { name: "corrupt.cyborg", bytes: corrupt, expect: "checksum does not match" },
+  { name: "truncated.cyborg", bytes: bundle.subarray(0, bundle.length >> 1), expect: "truncated" },
+  { name: "old.cyborg", bytes: otherVersion, expect: "bundle format version 999" },
+].map((bad) => {
+  // Playwright hands files over 50 MB to the page only by path.
+  const file = path.join(badDir, bad.name);
+  fs.writeFileSync(file, bad.bytes);
+  return { ...bad, file };
+});
+
+// ---- the server -------------------------------------------------------------------------
+const server = {
+  offerDefault: true,
+  refuseBundles: false,
+  requests: [],
+};
+const types = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript",
+  ".wasm": "application/wasm",
+  ".css": "text/css",
+};
+const httpServer = http.createServer((req, res) => {
+  const url = new URL(req.url, "http://127.0.0.1");
+  server.requests.push(url.pathname);
+  const send = (status, body, type = "application/octet-stream") => {
+    res.writeHead(status, { "content-type": type, "content-length": body.length });
+    res.end(body);
+  };
+  if (url.pathname === "/bundles/default.cyborg" || url.pathname === "/models/shared.cyborg") {
+    if (server.refuseBundles) return send(503, Buffer.from("refused"));
+    if (url.pathname.startsWith("/bundles/") && !server.offerDefault) {
+      return send(404, Buffer.from("not found"));
+    }
+    return send(200, bundle);
+  }
+  const file = path.join(dist, url.pathname === "/" ? "index.html" : url.pathname);
+  if (!file.startsWith(dist) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+    return send(404, Buffer.from("not found"), "text/plain");
+  }
+  send(200, fs.readFileSync(file), types[path.extname(file)] ?? "application/octet-stream");
+});
+await new Promise((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+const origin = `http://127.0.0.1:${httpServer.address().port}`;
+
+// ---- the browser ------------------------------------------------------------------------
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+  ],
+});
+const failures = [];
+const check = (ok, what) => {
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  if (!ok) failures.push(what);
+};
+const LOAD_TIMEOUT = 120_000;
+
+// Every context gets a fresh profile (empty cache) unless it is given one.
+async function openPage(url, { userDataDir } = {}) {
+  const context = userDataDir
+    ? await chromium.launchPersistentContext(userDataDir, {
+        executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+        args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        headless: true,
+        acceptDownloads: true,
+      })
+    : await browser.newContext({ acceptDownloads: true });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  page.on("console", (m) => m.type() === "error" && pageErrors.push(m.text()));
+  const started = Date.now();
+  await page.goto(origin + url);
+  return { context, page, pageErrors, started };
+}
+
+async function waitLoaded(page) {
+  await page.getByTestId("model-name").waitFor({ timeout: LOAD_TIMEOUT });
+}
+
+async function typeAndScore(page, text) {
+  await page.getByTestId("response").fill(text);
+  await page.waitForFunction(
+    (expected) => document.querySelector("#response")?.value === expected &&
+      document.querySelector("[data-testid=raw-score]") !== null,
+    text,
+    { timeout: LOAD_TIMEOUT },
+  );
+  // The debounce may still hold the new request: wait until the shown score is stable.
+  let last = null;
+  for (;;) {
+    await page.waitForTimeout(600);
+    const now = await page.getByTestId("raw-score").textContent();
+    if (now === last) break;
+    last = now;
+  }
+  return {
+    score: Number(await page.getByTestId("score").textContent()),
+    raw: Number(await page.getByTestId("raw-score").getAttribute("data-raw")),
+  };
+}
+
+function compareToCli(id, browserScore, what) {
+  const cli = cliScores.get(id);
+  const same = cli && Number(cli.score) === browserScore.score &&
+    Math.abs(Number(cli.raw_score) - browserScore.raw) <= RAW_TOLERANCE;
+  check(same, `${what}: browser ${browserScore.score} (raw ${browserScore.raw}) = cyborg score ${cli?.score} (raw ${cli?.raw_score})`);
+}
+
+const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `app-${name}.png`), fullPage: true });
+
+try {
+  // 1. From the page's own server; one response scored as it is typed, with no request.
+  {
+    server.offerDefault = true;
+    const { context, page, pageErrors, started } = await openPage("/");
+    await waitLoaded(page);
+    const firstLoad = Date.now() - started;
+    check((await page.getByTestId("model-origin").textContent()).includes("downloaded from"), "loads the server's model");
+    check((await page.getByTestId("simd128").textContent()) === "yes", "the worker's kernels are compiled with simd128");
+    const requestsBefore = server.requests.length;
+    const browserRequests = [];
+    context.on("request", (r) => browserRequests.push(r.url()));
+    const essay = essays[0];
+    const scored = await typeAndScore(page, essay.full_text);
+    compareToCli(essay.essay_id, scored, "typed response");
+    check(server.requests.length === requestsBefore && browserRequests.length === 0,
+      `no network request while scoring (server saw ${server.requests.length - requestsBefore}, browser made ${browserRequests.length})`);
+    await shot(page, "score");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, "score-phone");
+    check(pageErrors.length === 0, `no page errors (${pageErrors.join(" | ")})`);
+    console.log(`     first load (page + ${(bundle.length / 1e6).toFixed(1)} MB bundle, empty cache): ${firstLoad} ms`);
+    await context.close();
+  }
+
+  // 2. From a link carrying a response; kept, reused with the network refused, deleted.
+  {
+    server.offerDefault = false;
+    const profile = fs.mkdtempSync(path.join(os.tmpdir(), "cyborg-profile-"));
+    const essay = essays[1];
+    const link = `/?bundle=${encodeURIComponent("/models/shared.cyborg")}&text=${encodeURIComponent(essay.full_text)}`;
+    let { context, page } = await openPage(link, { userDataDir: profile });
+    await waitLoaded(page);
+    await page.getByTestId("score").waitFor({ timeout: LOAD_TIMEOUT });
+    compareToCli(essay.essay_id, {
+      score: Number(await page.getByTestId("score").textContent()),
+      raw: Number(await page.getByTestId("raw-score").getAttribute("data-raw")),
+    }, "response from the link");
+    check((await page.getByTestId("share-link").getAttribute("href")).includes("bundle="), "offers a share link");
+    await shot(page, "link");
+    await context.close();
+
+    server.refuseBundles = true;
+    let started;
+    ({ context, page, started } = await openPage(link, { userDataDir: profile }));
+    await waitLoaded(page);
+    await page.getByTestId("score").waitFor({ timeout: LOAD_TIMEOUT });
+    const cachedFirstScore = Date.now() - started;
+    check((await page.getByTestId("model-origin").textContent()).includes("cache"),
+      "a reload with the bundle's server refusing uses the cached copy");
+    console.log(`     time to first score with the bundle cached: ${cachedFirstScore} ms`);
+    await page.getByTestId("cached-models").locator("summary").click();
+    check((await page.getByTestId("cached-model").count()) === 1, "the cached model is listed");
+    await shot(page, "cached");
+    await page.getByTestId("cached-model").getByRole("button", { name: "Delete" }).click();
+    await page.waitForFunction(() => document.querySelectorAll("[data-testid=cached-model]").length === 0);
+    check(true, "a cached model can be deleted");
+    await context.close();
+    server.refuseBundles = false;
+  }
+
+  // 3. From a local file; bad files explained; a batch scored, cancelled, downloaded.
+  {
+    server.offerDefault = false;
+    const { context, page } = await openPage("/");
+    await page.getByTestId("status").filter({ hasText: "offers no model" }).waitFor({ timeout: LOAD_TIMEOUT });
+    check(true, "without a model on the server the page says how to open one");
+    for (const bad of badBundles) {
+      await page.getByTestId("model-file").setInputFiles(bad.file);
+      const error = page.getByTestId("error");
+      await error.waitFor({ timeout: LOAD_TIMEOUT });
+      const message = await error.textContent();
+      check(message.includes(bad.name) && message.includes(bad.expect), `${bad.name}: "${message}"`);
+    }
+    await shot(page, "bad-bundle");
+    await page.getByTestId("model-link").fill(`${origin}/models/missing.cyborg`);
+    await page.getByRole("button", { name: "Load", exact: true }).click();
+    await page.getByTestId("error").filter({ hasText: "404" }).waitFor({ timeout: LOAD_TIMEOUT });
+    check(true, "a link to nothing says the server answered 404");
+
+    await page.getByTestId("model-file").setInputFiles(bundlePath);
+    await waitLoaded(page);
+    check((await page.getByTestId("model-origin").textContent()).includes("from the file"), "loads a model from a local file");
+
+    await page.getByTestId("batch-file").setInputFiles(essaysPath);
+    check((await page.getByTestId("batch-column").inputValue()) === String(Object.keys(essays[0]).indexOf("full_text")),
+      "the batch picks the text column");
+    // Cancel part-way.
+    await page.getByTestId("batch-run").click();
+    await page.waitForFunction(() => Number(document.querySelector("[data-testid=batch-done]")?.textContent) >= 2);
+    await page.getByTestId("batch-cancel").click();
+    await page.waitForFunction(() => document.querySelector("[data-testid=batch-cancel]").disabled);
+    const cancelledAt = Number(await page.getByTestId("batch-done").textContent());
+    check(cancelledAt < essays.length && (await page.getByTestId("batch-progress").textContent()).includes("cancelled"),
+      `a batch can be cancelled (stopped at ${cancelledAt} of ${essays.length})`);
+
+    // The whole file, with no request while it runs.
+    const requestsBefore = server.requests.length;
+    const browserRequests = [];
+    context.on("request", (r) => browserRequests.push(r.url()));
+    const batchStart = Date.now();
+    await page.getByTestId("batch-run").click();
+    await page.waitForFunction(() => Number(document.querySelector("[data-testid=batch-done]")?.textContent) >= 5);
+    await shot(page, "batch-running");
+    await page.waitForFunction(
+      (n) => Number(document.querySelector("[data-testid=batch-done]")?.textContent) === n &&
+        document.querySelector("[data-testid=batch-cancel]").disabled,
+      essays.length,
+      { timeout: essays.length * 5_000 },
+    );
+    const batchMs = Date.now() - batchStart;
+    check(server.requests.length === requestsBefore && browserRequests.length === 0,
+      `no network request while scoring ${essays.length} responses`);
+    await shot(page, "batch-done");
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByTestId("batch-download").click(),
+    ]);
+    const downloaded = parseCsv(fs.readFileSync(await download.path(), "utf8"));
+    let agree = 0;
+    let maxRawDiff = 0;
+    for (const row of downloaded) {
+      const cli = cliScores.get(row.essay_id);
+      if (!cli) continue;
+      const diff = Math.abs(Number(cli.raw_score) - Number(row.raw_score));
+      maxRawDiff = Math.max(maxRawDiff, diff);
+      if (Number(cli.score) === Number(row.score) && diff <= RAW_TOLERANCE) agree += 1;
+    }
+    check(downloaded.length === essays.length && agree === essays.length && essays.length >= 50,
+      `parity on ${essays.length} essays: ${agree} identical scores, largest raw difference ${maxRawDiff.toExponential(2)}`);
+    console.log(`     batch: ${essays.length} essays in ${batchMs} ms (${(batchMs / essays.length).toFixed(0)} ms per essay)`);
+    await context.close();
+  }
+} catch (error) {
+  failures.push(String(error?.stack ?? error));
+  console.error(error);
+} finally {
+  fs.rmSync(badDir, { recursive: true, force: true });
+  await browser.close();
+  httpServer.close();
+}
+
+if (failures.length) {
+  console.error(`\n${failures.length} check(s) failed`);
+  process.exit(1);
+}
+console.log("\nall browser app checks passed");
+
+// RFC 4180 CSV with a header row → array of objects.
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { row.push(field); field = ""; }
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field); rows.push(row); row = []; field = "";
+    } else field += c;
+  }
+  if (field !== "" || row.length) { row.push(field); rows.push(row); }
+  const [header, ...body] = rows;
+  return body.filter((r) => r.length === header.length).map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]])));
+}
