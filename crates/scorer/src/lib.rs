@@ -24,5 +24,5 @@ pub use error::{Error, Result};
 
 /// Changes whenever a change to this crate alters what the encoder computes, even in the last
 /// bits (kernels, pooling, windowing), so caches of encoder outputs are not reused across it.
-pub const NUMERICS_VERSION: u32 = 3;
+pub const NUMERICS_VERSION: u32 = 4;
 pub use model::{Score, Scorer, ScorerConfig, TextEncoder};

@@ -100,7 +100,8 @@ impl TextEncoder {
 }
 
 /// Groups items of the given lengths into batches, longest first, whose padded size
-/// (batch × longest) stays within `max_tokens`.
+/// (batch × longest) stays within `max_tokens` and in which nothing is padded to more than
+/// twice its length: a long text's short last window is not padded to a full window.
 pub fn plan_batches(lengths: impl Iterator<Item = usize>, max_tokens: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<(usize, usize)> = lengths.enumerate().collect();
     order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -108,7 +109,9 @@ pub fn plan_batches(lengths: impl Iterator<Item = usize>, max_tokens: usize) -> 
     let mut longest = 0;
     for (index, len) in order {
         match batches.last_mut() {
-            Some(batch) if (batch.len() + 1) * longest <= max_tokens => batch.push(index),
+            Some(batch) if (batch.len() + 1) * longest <= max_tokens && 2 * len >= longest => {
+                batch.push(index)
+            }
             _ => {
                 longest = len.max(1);
                 batches.push(vec![index]);
@@ -415,4 +418,25 @@ impl Scorer {
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(value)
         .map_err(|e| Error::invalid("bundle", format!("could not serialise: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_batches;
+
+    #[test]
+    fn batches_stay_within_the_token_budget_and_short_windows_are_not_padded_to_long_ones() {
+        // Two full windows and a 4-token tail: the tail runs on its own.
+        assert_eq!(
+            plan_batches([256, 256, 4].into_iter(), 4096),
+            [vec![0, 1], vec![2]]
+        );
+        // Longest first; a batch closes when one more would pass the budget.
+        assert_eq!(
+            plan_batches([100, 200, 150, 180].into_iter(), 400),
+            [vec![1, 3], vec![2, 0]]
+        );
+        // Half the longest is still batched with it.
+        assert_eq!(plan_batches([128, 256].into_iter(), 4096), [vec![1, 0]]);
+    }
 }

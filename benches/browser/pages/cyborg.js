@@ -1,0 +1,47 @@
+// Drives the app's own scoring worker (dist/scoring-worker_loader.js) with the messages of
+// src/protocol.rs, one response at a time, as the app does.
+const worker = new Worker("/scoring-worker_loader.js");
+const waiting = new Map();
+let nextId = 1;
+let started;
+const ready = new Promise((resolve) => (started = resolve));
+worker.onmessage = (event) => {
+  const reply = JSON.parse(event.data);
+  if (reply.body.Started) return started(reply.body.Started);
+  waiting.get(reply.id)(reply.body);
+  waiting.delete(reply.id);
+};
+function call(body, bytes) {
+  const id = nextId++;
+  return new Promise((resolve) => {
+    waiting.set(id, resolve);
+    const message = [JSON.stringify({ id, body })];
+    if (bytes) {
+      message.push(bytes);
+      worker.postMessage(message, [bytes.buffer]);
+    } else {
+      worker.postMessage(message);
+    }
+  });
+}
+function answer(body) {
+  if (body.Failed) throw new Error(body.Failed.message);
+  return Object.values(body)[0];
+}
+
+window.load = async (url) => {
+  const build = await ready;
+  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const loaded = answer(await call({ Load: { name: url } }, bytes));
+  return { build, loadMs: loaded.load_ms };
+};
+
+window.timeEach = async (texts) => {
+  const ms = [];
+  for (const text of texts) {
+    const start = performance.now();
+    answer(await call({ Score: { text } }));
+    ms.push(performance.now() - start);
+  }
+  return ms;
+};
