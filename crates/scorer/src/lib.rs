@@ -8,6 +8,7 @@
 
 pub mod base;
 pub mod bundle;
+pub mod calibration;
 pub mod card;
 pub mod config;
 pub mod encoder;

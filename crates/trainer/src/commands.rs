@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use cyborg_scorer::base::BaseModel;
+use cyborg_scorer::calibration;
 use cyborg_scorer::card::{BaseModelInfo, DataSummary, DevMetrics, ModelCard, TrainingSummary};
 use cyborg_scorer::fairness::{
     self, gates, group_stats, paired_qwk_difference, qwk_interval, Gate, GroupStats, Interval,
@@ -558,6 +559,52 @@ pub struct Evaluation {
     pub gates: Vec<Gate>,
     /// Against a second model, when one was given.
     pub comparison: Option<Comparison>,
+    /// Each way of turning raw scores into levels, fitted out-of-fold on these responses
+    /// (empty when there are too few of them).
+    pub calibration: Vec<CalibrationResult>,
+}
+
+/// One calibration method's agreement, fitted on four fifths of the evaluated responses and
+/// applied to the fifth left out, in turn.
+#[derive(Serialize)]
+pub struct CalibrationResult {
+    /// The method.
+    pub method: String,
+    /// QWK of its levels.
+    pub qwk: Option<f64>,
+    /// Exact agreement.
+    pub exact: f64,
+    /// Adjacent agreement.
+    pub adjacent: f64,
+    /// Standardised mean difference, machine − human.
+    pub smd: Option<f64>,
+}
+
+/// Folds for out-of-fold calibration, and the fewest responses it is run on.
+const CALIBRATION_FOLDS: usize = 5;
+const CALIBRATION_MIN_RESPONSES: usize = 30;
+
+/// Every calibration method, fitted out-of-fold on `raw` and `human`.
+fn compare_calibrations(raw: &[f64], human: &[i64], range: ScoreRange) -> Vec<CalibrationResult> {
+    if raw.len() < CALIBRATION_MIN_RESPONSES {
+        return Vec::new();
+    }
+    let human_values: Vec<f64> = human.iter().map(|&h| h as f64).collect();
+    calibration::Method::ALL
+        .iter()
+        .map(|&method| {
+            let levels = calibration::out_of_fold(raw, human, range, method, CALIBRATION_FOLDS, 1);
+            let a = agreement(human, &levels, range);
+            let level_values: Vec<f64> = levels.iter().map(|&l| l as f64).collect();
+            CalibrationResult {
+                method: method.name().to_string(),
+                qwk: a.qwk,
+                exact: a.exact,
+                adjacent: a.adjacent,
+                smd: fairness::smd(&human_values, &level_values),
+            }
+        })
+        .collect()
 }
 
 /// Two models on the same responses.
@@ -640,7 +687,9 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
         None => None,
     };
     let smd = fairness::smd(&human_values, &machine_values);
+    let raw: Vec<f64> = scores.iter().map(|s| s.raw).collect();
     let result = Evaluation {
+        calibration: compare_calibrations(&raw, &human, range),
         spearman: fairness::spearman(&human_values, &machine_values),
         qwk_ci95: (args.bootstrap > 0)
             .then(|| qwk_interval(&human, &machine, range, args.bootstrap, 1))
@@ -737,6 +786,13 @@ fn print_fairness(result: &Evaluation) {
     println!("SMD (machine − human, pooled SD): {}", signed(result.smd));
     if let Some(c) = &result.comparison {
         println!("against {}: {}", c.model, crate::report::comparison_text(c));
+    }
+    if !result.calibration.is_empty() {
+        println!("calibration, fitted out-of-fold ({CALIBRATION_FOLDS} folds) on these responses:");
+        for row in &result.calibration {
+            let [method, qwk, exact, adjacent, smd] = crate::report::calibration_cells(row);
+            println!("  {method:<24} QWK {qwk}  exact {exact}  adjacent {adjacent}  SMD {smd}");
+        }
     }
     if let Some(hh) = &result.human_human {
         println!(

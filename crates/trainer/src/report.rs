@@ -4,7 +4,7 @@
 use cyborg_scorer::fairness::{Gate, GroupStats};
 use cyborg_scorer::metrics::Agreement;
 
-use crate::commands::{Comparison, Evaluation};
+use crate::commands::{CalibrationResult, Comparison, Evaluation};
 
 /// Escapes text for HTML and SVG.
 fn escape(text: &str) -> String {
@@ -261,6 +261,21 @@ fn group_rows(groups: &[GroupStats]) -> String {
         .collect()
 }
 
+/// A calibration method's row: method, QWK, exact, adjacent, SMD.
+pub fn calibration_cells(c: &CalibrationResult) -> [String; 5] {
+    [
+        c.method.clone(),
+        kappa(c.qwk),
+        format!("{:.3}", c.exact),
+        format!("{:.3}", c.adjacent),
+        signed(c.smd),
+    ]
+}
+
+const CALIBRATION_NOTE: &str = "Each method fitted on four fifths of these responses' raw \
+     scores and human scores and applied to the fifth left out, in turn; the bundle's own \
+     thresholds (above) were fitted on its development data.";
+
 /// The other model's QWK and the paired difference, in words.
 pub fn comparison_text(c: &Comparison) -> String {
     let interval = c.difference_ci95.map_or(String::new(), |ci| {
@@ -297,6 +312,25 @@ pub fn html(model: &str, data: &str, generated: &str, e: &Evaluation) -> String 
             escape(&comparison_text(c))
         )
     });
+    let calibration = if e.calibration.is_empty() {
+        "<p>Too few responses to compare calibrations out-of-fold.</p>".to_string()
+    } else {
+        let rows: String = e
+            .calibration
+            .iter()
+            .map(|c| {
+                let cells: String = calibration_cells(c)
+                    .iter()
+                    .map(|v| format!("<td>{}</td>", escape(v)))
+                    .collect();
+                format!("<tr>{cells}</tr>")
+            })
+            .collect();
+        format!(
+            "<table><tr><th>method</th><th>QWK</th><th>exact</th><th>adjacent</th><th>SMD</th>\
+             </tr>{rows}</table><p class=\"note\">{CALIBRATION_NOTE}</p>"
+        )
+    };
     let groups = if e.groups.is_empty() {
         "<p>No groups were given (<code>--group COL</code>).</p>".to_string()
     } else {
@@ -344,6 +378,8 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
 {human_human}
 {comparison}
 </table>
+<h2>Calibration: raw score to level</h2>
+{calibration}
 <h2>Score distributions</h2>
 {distribution}
 <h2>Confusion matrix</h2>
@@ -430,6 +466,13 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
             cell(&c.model),
             cell(&comparison_text(c))
         ));
+    }
+    if !e.calibration.is_empty() {
+        out.push_str("\n| calibration | QWK | exact | adjacent | SMD |\n|---|---|---|---|---|\n");
+        for c in &e.calibration {
+            out.push_str(&format!("| {} |\n", calibration_cells(c).join(" | ")));
+        }
+        out.push_str(&format!("\n{CALIBRATION_NOTE}\n"));
     }
     if !e.groups.is_empty() {
         out.push_str(

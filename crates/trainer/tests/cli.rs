@@ -284,6 +284,22 @@ fn eval_reports_fairness_gates_and_human_human_agreement(dir: &Path, model: &str
     for key in ["spearman", "smd"] {
         assert!(v.get(key).is_some(), "eval --json lacks {key}");
     }
+    // Four calibrations, each fitted out-of-fold, side by side.
+    let methods: Vec<&str> = v["calibration"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "rounding",
+            "QWK-optimal thresholds",
+            "distribution matching",
+            "scale/trim/round"
+        ]
+    );
     // A model compared with itself differs by exactly 0 on every paired resample.
     let o = cyborg(&[&args[..], &["--compare", model, "--json"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
@@ -321,6 +337,7 @@ fn eval_reports_fairness_gates_and_human_human_agreement(dir: &Path, model: &str
         markdown.contains("| group=(empty) \\* | 10 |"),
         "{markdown}"
     );
+    assert!(markdown.contains("| scale/trim/round |"), "{markdown}");
     let html = std::fs::read_to_string(&report).unwrap();
     for plot in ["distribution", "confusion", "smd"] {
         assert!(

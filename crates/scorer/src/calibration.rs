@@ -1,0 +1,302 @@
+//! Ways to turn raw scores into score levels, compared on held-out data.
+//!
+//! Beside the QWK-optimal thresholds of [`Thresholds::fit`]: plain rounding; distribution
+//! matching (cut points that give the machine the human score distribution); and RSMTool's
+//! scale/trim/round (raw scores linearly rescaled to the human mean and SD, trimmed to half a
+//! point beyond the range, rounded). [`out_of_fold`] fits each on all but one fold of the data
+//! and applies it to that fold, so no response is scored by a calibration fitted on itself.
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{mean, ScoreRange, Thresholds};
+
+/// A way to turn raw scores into levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Round to the nearest level.
+    Rounding,
+    /// QWK-optimal monotone thresholds ([`Thresholds::fit`]).
+    QwkThresholds,
+    /// Thresholds at the human score distribution's quantiles.
+    DistributionMatching,
+    /// Linear rescaling to the human mean and SD, trimming, rounding (RSMTool).
+    ScaleTrimRound,
+}
+
+impl Method {
+    /// Every method, in the order reports list them.
+    pub const ALL: [Method; 4] = [
+        Method::Rounding,
+        Method::QwkThresholds,
+        Method::DistributionMatching,
+        Method::ScaleTrimRound,
+    ];
+
+    /// The method's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Rounding => "rounding",
+            Method::QwkThresholds => "QWK-optimal thresholds",
+            Method::DistributionMatching => "distribution matching",
+            Method::ScaleTrimRound => "scale/trim/round",
+        }
+    }
+
+    /// Fits the method on `raw` scores and their `human` levels.
+    pub fn fit(self, raw: &[f64], human: &[i64], range: ScoreRange) -> Calibration {
+        match self {
+            Method::Rounding => Calibration::Thresholds(Thresholds::rounding(range)),
+            Method::QwkThresholds => Calibration::Thresholds(Thresholds::fit(raw, human, range)),
+            Method::DistributionMatching => {
+                Calibration::Thresholds(distribution_matching(raw, human, range))
+            }
+            Method::ScaleTrimRound => Calibration::Scale(LinearScale::fit(raw, human), range),
+        }
+    }
+}
+
+/// A fitted calibration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Calibration {
+    /// Cut points.
+    Thresholds(Thresholds),
+    /// Rescale, trim to the range, round.
+    Scale(LinearScale, ScoreRange),
+}
+
+impl Calibration {
+    /// The level of raw score `raw`.
+    pub fn level(&self, raw: f64) -> i64 {
+        match self {
+            Calibration::Thresholds(thresholds) => thresholds.level(raw),
+            Calibration::Scale(scale, range) => {
+                let trimmed = trim(scale.apply(raw), *range);
+                (trimmed.round() as i64).clamp(range.min, range.max)
+            }
+        }
+    }
+}
+
+/// `raw ↦ (raw − raw mean) / raw SD × human SD + human mean` (population SDs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinearScale {
+    /// Mean of the raw scores it was fitted on.
+    pub raw_mean: f64,
+    /// Their SD.
+    pub raw_sd: f64,
+    /// Mean of the human scores.
+    pub human_mean: f64,
+    /// Their SD.
+    pub human_sd: f64,
+}
+
+impl LinearScale {
+    /// Fits the scale on `raw` scores and their `human` levels.
+    pub fn fit(raw: &[f64], human: &[i64]) -> Self {
+        let human: Vec<f64> = human.iter().map(|&h| h as f64).collect();
+        let (raw_mean, human_mean) = (mean(raw), mean(&human));
+        LinearScale {
+            raw_mean,
+            raw_sd: population_sd(raw, raw_mean),
+            human_mean,
+            human_sd: population_sd(&human, human_mean),
+        }
+    }
+
+    /// `raw` on the human scale; a constant raw score maps to the human mean.
+    pub fn apply(&self, raw: f64) -> f64 {
+        if self.raw_sd > 0.0 {
+            (raw - self.raw_mean) / self.raw_sd * self.human_sd + self.human_mean
+        } else {
+            self.human_mean
+        }
+    }
+}
+
+fn population_sd(xs: &[f64], mean: f64) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / xs.len() as f64).sqrt()
+}
+
+/// RSMTool's trimming: into `[min − 0.49998, max + 0.49998]`, so rounding stays in range.
+pub fn trim(score: f64, range: ScoreRange) -> f64 {
+    const TOLERANCE: f64 = 0.49998;
+    score.clamp(range.min as f64 - TOLERANCE, range.max as f64 + TOLERANCE)
+}
+
+/// Cut points that give the raw scores, in order, the human levels' proportions: the cut
+/// above level `k` lies halfway between the raw scores ranked just below and just above the
+/// share of humans at `k` or lower.
+pub fn distribution_matching(raw: &[f64], human: &[i64], range: ScoreRange) -> Thresholds {
+    if raw.is_empty() {
+        return Thresholds::rounding(range);
+    }
+    let mut sorted = raw.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let mut at_or_below = 0;
+    let cuts = (range.min..range.max)
+        .map(|level| {
+            at_or_below += human.iter().filter(|&&h| h == level).count();
+            match at_or_below {
+                0 => sorted[0] - 1e-9,
+                k if k >= n => sorted[n - 1] + 1e-9,
+                k => (sorted[k - 1] + sorted[k]) / 2.0,
+            }
+        })
+        .collect();
+    Thresholds { range, cuts }
+}
+
+/// Each response's level under `method` fitted on the other `folds − 1` folds (responses dealt
+/// to folds in turn after a seeded shuffle), so no response is scored by a calibration fitted
+/// on itself.
+pub fn out_of_fold(
+    raw: &[f64],
+    human: &[i64],
+    range: ScoreRange,
+    method: Method,
+    folds: usize,
+    seed: u64,
+) -> Vec<i64> {
+    let folds = folds.clamp(2, raw.len().max(2));
+    let fold_of = shuffled_folds(raw.len(), folds, seed);
+    let mut levels = vec![range.min; raw.len()];
+    for fold in 0..folds {
+        let (mut fit_raw, mut fit_human) = (Vec::new(), Vec::new());
+        for i in (0..raw.len()).filter(|&i| fold_of[i] != fold) {
+            fit_raw.push(raw[i]);
+            fit_human.push(human[i]);
+        }
+        let calibration = method.fit(&fit_raw, &fit_human, range);
+        for i in (0..raw.len()).filter(|&i| fold_of[i] == fold) {
+            levels[i] = calibration.level(raw[i]);
+        }
+    }
+    levels
+}
+
+/// Fold numbers for `n` items: dealt in turn after a seeded Fisher-Yates shuffle.
+fn shuffled_folds(n: usize, folds: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut state = seed;
+    for i in (1..n).rev() {
+        // SplitMix64: the same sequence on every platform.
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        order.swap(i, (z % (i as u64 + 1)) as usize);
+    }
+    let mut fold_of = vec![0; n];
+    for (rank, &item) in order.iter().enumerate() {
+        fold_of[item] = rank % folds;
+    }
+    fold_of
+}
+
+/// Mean over targets of each target's RMSE: `targets[t][i]` against `predictions[t][i]`.
+/// `None` when there are no targets or the lengths disagree.
+pub fn mcrmse(targets: &[Vec<f64>], predictions: &[Vec<f64>]) -> Option<f64> {
+    if targets.is_empty()
+        || targets.len() != predictions.len()
+        || targets
+            .iter()
+            .zip(predictions)
+            .any(|(t, p)| t.len() != p.len())
+    {
+        return None;
+    }
+    let rmses: Vec<f64> = targets
+        .iter()
+        .zip(predictions)
+        .map(|(t, p)| crate::metrics::rmse(t, p))
+        .collect();
+    Some(mean(&rmses))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_TO_SIX: ScoreRange = ScoreRange { min: 1, max: 6 };
+
+    #[test]
+    fn linear_scale_maps_raw_mean_and_sd_onto_the_humans() {
+        // Raw 1, 2, 3 (mean 2) against humans 2, 4, 6 (mean 4, twice the spread).
+        let scale = LinearScale::fit(&[1.0, 2.0, 3.0], &[2, 4, 6]);
+        assert!((scale.apply(3.0) - 6.0).abs() < 1e-12);
+        assert!((scale.apply(2.0) - 4.0).abs() < 1e-12);
+        assert!((scale.apply(2.5) - 5.0).abs() < 1e-12);
+        // A constant raw score goes to the human mean.
+        assert_eq!(LinearScale::fit(&[3.0, 3.0], &[1, 5]).apply(3.0), 3.0);
+    }
+
+    #[test]
+    fn scale_trim_round_stays_in_range() {
+        assert_eq!(trim(7.2, ONE_TO_SIX), 6.49998);
+        assert_eq!(trim(-1.0, ONE_TO_SIX), 0.50002);
+        let calibration = Method::ScaleTrimRound.fit(&[1.0, 2.0, 3.0], &[2, 4, 6], ONE_TO_SIX);
+        assert_eq!(calibration.level(10.0), 6);
+        assert_eq!(calibration.level(-10.0), 1);
+        assert_eq!(calibration.level(2.5), 5);
+    }
+
+    #[test]
+    fn distribution_matching_reproduces_the_human_proportions() {
+        let raw = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
+        // Humans: two 1s, one 2, three 3s; cuts fall between ranks 2|3 and 3|4.
+        let human = [3, 1, 3, 2, 1, 3];
+        let range = ScoreRange { min: 1, max: 3 };
+        let thresholds = distribution_matching(&raw, &human, range);
+        assert_eq!(thresholds.cuts.len(), 2);
+        assert!((thresholds.cuts[0] - 0.25).abs() < 1e-12);
+        assert!((thresholds.cuts[1] - 0.35).abs() < 1e-12);
+        let levels: Vec<i64> = raw.iter().map(|&r| thresholds.level(r)).collect();
+        assert_eq!(levels, [1, 1, 2, 3, 3, 3]);
+        // A level no human gave gets no raw scores.
+        let empty_middle = distribution_matching(&raw, &[1, 1, 1, 3, 3, 3], range);
+        let levels: Vec<i64> = raw.iter().map(|&r| empty_middle.level(r)).collect();
+        assert_eq!(levels, [1, 1, 1, 3, 3, 3]);
+    }
+
+    #[test]
+    fn out_of_fold_never_fits_on_the_response_it_scores() {
+        // Humans track raw exactly except one outlier; rounding needs no fit, so out-of-fold
+        // rounding equals plain rounding.
+        let raw: Vec<f64> = (0..20).map(|i| 1.0 + (i % 6) as f64).collect();
+        let human: Vec<i64> = raw.iter().map(|&r| r as i64).collect();
+        let rounded = out_of_fold(&raw, &human, ONE_TO_SIX, Method::Rounding, 5, 7);
+        assert_eq!(rounded, human);
+        // Every fold is used and the split repeats with the seed.
+        let folds = shuffled_folds(20, 5, 7);
+        assert_eq!(folds, shuffled_folds(20, 5, 7));
+        for fold in 0..5 {
+            assert_eq!(folds.iter().filter(|&&f| f == fold).count(), 4);
+        }
+        // With a perfect raw-human relation every method recovers the human levels.
+        for method in Method::ALL {
+            assert_eq!(
+                out_of_fold(&raw, &human, ONE_TO_SIX, method, 5, 7),
+                human,
+                "{}",
+                method.name()
+            );
+        }
+    }
+
+    #[test]
+    fn mcrmse_is_the_mean_of_per_target_rmse() {
+        let targets = vec![vec![1.0, 3.0], vec![2.0, 4.0]];
+        let predictions = vec![vec![1.0, 3.0], vec![2.0, 6.0]];
+        // RMSEs 0 and √2 → mean √2 / 2.
+        let value = mcrmse(&targets, &predictions).unwrap();
+        assert!((value - std::f64::consts::SQRT_2 / 2.0).abs() < 1e-12);
+        assert_eq!(mcrmse(&[], &[]), None);
+        assert_eq!(mcrmse(&targets, &predictions[..1]), None);
+    }
+}
