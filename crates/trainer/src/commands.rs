@@ -585,11 +585,15 @@ const CALIBRATION_FOLDS: usize = 5;
 const CALIBRATION_MIN_RESPONSES: usize = 30;
 
 /// Every calibration method, fitted out-of-fold on `raw` and `human`.
-fn compare_calibrations(raw: &[f64], human: &[i64], range: ScoreRange) -> Vec<CalibrationResult> {
+fn compare_calibrations(
+    raw: &[f64],
+    human: &[i64],
+    human_values: &[f64],
+    range: ScoreRange,
+) -> Vec<CalibrationResult> {
     if raw.len() < CALIBRATION_MIN_RESPONSES {
         return Vec::new();
     }
-    let human_values: Vec<f64> = human.iter().map(|&h| h as f64).collect();
     calibration::Method::ALL
         .iter()
         .map(|&method| {
@@ -601,7 +605,7 @@ fn compare_calibrations(raw: &[f64], human: &[i64], range: ScoreRange) -> Vec<Ca
                 qwk: a.qwk,
                 exact: a.exact,
                 adjacent: a.adjacent,
-                smd: fairness::smd(&human_values, &level_values),
+                smd: fairness::smd(human_values, &level_values),
             }
         })
         .collect()
@@ -689,7 +693,7 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
     let smd = fairness::smd(&human_values, &machine_values);
     let raw: Vec<f64> = scores.iter().map(|s| s.raw).collect();
     let result = Evaluation {
-        calibration: compare_calibrations(&raw, &human, range),
+        calibration: compare_calibrations(&raw, &human, &human_values, range),
         spearman: fairness::spearman(&human_values, &machine_values),
         qwk_ci95: (args.bootstrap > 0)
             .then(|| qwk_interval(&human, &machine, range, args.bootstrap, 1))
