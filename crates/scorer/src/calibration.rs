@@ -179,6 +179,120 @@ pub fn out_of_fold(
     levels
 }
 
+/// QWK-optimal thresholds plus one raw-score offset per group: the smallest that brings the
+/// group's SMD (machine − human levels, over the pooled SD of all human and machine levels)
+/// within `limit`. This is group-aware scoring — a group's members are scored with its
+/// offset — so it answers what equal treatment would cost in agreement, not how to deploy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupOffsets {
+    /// The cuts, fitted without offsets.
+    pub thresholds: Thresholds,
+    /// Each group's offset, in raw-score points (groups absent from the fit get 0).
+    pub offsets: std::collections::BTreeMap<String, f64>,
+}
+
+impl GroupOffsets {
+    /// Fits thresholds to `raw`/`human`, then each group's offset in turn, searching in steps
+    /// of a fiftieth of a level for the smallest one that meets `limit` (or the one closest
+    /// to meeting it within a whole range either way).
+    pub fn fit(
+        raw: &[f64],
+        human: &[i64],
+        groups: &[String],
+        range: ScoreRange,
+        limit: f64,
+    ) -> Self {
+        let thresholds = Thresholds::fit(raw, human, range);
+        let mut fitted = GroupOffsets {
+            thresholds,
+            offsets: Default::default(),
+        };
+        let mut names: Vec<&String> = groups.iter().collect();
+        names.sort();
+        names.dedup();
+        let width = (range.max - range.min) as f64;
+        let steps = (width * 50.0).round() as i64;
+        for name in names {
+            let smd_with = |fitted: &GroupOffsets, offset: f64| -> f64 {
+                let mut trial = fitted.clone();
+                trial.offsets.insert(name.clone(), offset);
+                let levels = trial.levels(raw, groups);
+                group_smd(human, &levels, groups, name).unwrap_or(0.0)
+            };
+            if smd_with(&fitted, 0.0).abs() <= limit {
+                continue;
+            }
+            let mut best = (f64::INFINITY, 0.0);
+            for k in 1..=steps {
+                let mut met = false;
+                for offset in [k as f64 / 50.0, -(k as f64) / 50.0] {
+                    let excess = (smd_with(&fitted, offset).abs() - limit).max(0.0);
+                    if excess < best.0 {
+                        best = (excess, offset);
+                    }
+                    met |= excess == 0.0;
+                }
+                if met {
+                    break;
+                }
+            }
+            fitted.offsets.insert(name.clone(), best.1);
+        }
+        fitted
+    }
+
+    /// The level of each response, its group's offset added to its raw score.
+    pub fn levels(&self, raw: &[f64], groups: &[String]) -> Vec<i64> {
+        raw.iter()
+            .zip(groups)
+            .map(|(&r, g)| {
+                self.thresholds
+                    .level(r + self.offsets.get(g).copied().unwrap_or(0.0))
+            })
+            .collect()
+    }
+}
+
+/// The SMD of `group`'s levels: mean machine − mean human within it, over the pooled
+/// population SD of all human and machine levels.
+fn group_smd(human: &[i64], machine: &[i64], groups: &[String], group: &str) -> Option<f64> {
+    let as_f64 = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+    let sd = crate::fairness::pooled_sd(&as_f64(human), &as_f64(machine));
+    let members: Vec<usize> = (0..groups.len()).filter(|&i| groups[i] == group).collect();
+    if sd == 0.0 || members.is_empty() {
+        return None;
+    }
+    let mean_of =
+        |v: &[i64]| members.iter().map(|&i| v[i] as f64).sum::<f64>() / members.len() as f64;
+    Some((mean_of(machine) - mean_of(human)) / sd)
+}
+
+/// Each response's level under [`GroupOffsets`] fitted out-of-fold (as [`out_of_fold`]).
+pub fn out_of_fold_group_offsets(
+    raw: &[f64],
+    human: &[i64],
+    groups: &[String],
+    range: ScoreRange,
+    limit: f64,
+    folds: usize,
+    seed: u64,
+) -> Vec<i64> {
+    let folds = folds.clamp(2, raw.len().max(2));
+    let fold_of = shuffled_folds(raw.len(), folds, seed);
+    let mut levels = vec![range.min; raw.len()];
+    for fold in 0..folds {
+        let fit: Vec<usize> = (0..raw.len()).filter(|&i| fold_of[i] != fold).collect();
+        let pick_raw: Vec<f64> = fit.iter().map(|&i| raw[i]).collect();
+        let pick_human: Vec<i64> = fit.iter().map(|&i| human[i]).collect();
+        let pick_groups: Vec<String> = fit.iter().map(|&i| groups[i].clone()).collect();
+        let fitted = GroupOffsets::fit(&pick_raw, &pick_human, &pick_groups, range, limit);
+        for i in (0..raw.len()).filter(|&i| fold_of[i] == fold) {
+            levels[i] = fitted.levels(&raw[i..=i], &groups[i..=i])[0];
+        }
+    }
+    levels
+}
+
 /// Fold numbers for `n` items: dealt in turn after a seeded Fisher-Yates shuffle.
 fn shuffled_folds(n: usize, folds: usize, seed: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
@@ -217,6 +331,43 @@ pub fn mcrmse(targets: &[Vec<f64>], predictions: &[Vec<f64>]) -> Option<f64> {
         .map(|(t, p)| crate::metrics::rmse(t, p))
         .collect();
     Some(mean(&rmses))
+}
+
+#[cfg(test)]
+mod group_offset_tests {
+    use super::*;
+
+    #[test]
+    fn an_offset_removes_a_groups_underscoring_and_spares_the_others() {
+        // Group b (a quarter of the responses) has raw scores a point low; group a's are
+        // right, so the thresholds follow a. Levels 1-5, all present in both groups.
+        let range = ScoreRange { min: 1, max: 5 };
+        let mut raw = Vec::new();
+        let mut human = Vec::new();
+        let mut groups = Vec::new();
+        for i in 0..200 {
+            let level = 1 + ((i / 4) % 5) as i64;
+            human.push(level);
+            let (group, shift) = if i % 4 != 0 { ("a", 0.0) } else { ("b", -1.0) };
+            raw.push(level as f64 + shift);
+            groups.push(group.to_string());
+        }
+        let before = Thresholds::fit(&raw, &human, range);
+        let plain: Vec<i64> = raw.iter().map(|&r| before.level(r)).collect();
+        assert!(group_smd(&human, &plain, &groups, "b").unwrap() < -0.3);
+        let fitted = GroupOffsets::fit(&raw, &human, &groups, range, 0.10);
+        assert_eq!(fitted.offsets.get("a"), None, "a was within the limit");
+        let offset_b = fitted.offsets["b"];
+        assert!(offset_b > 0.0 && offset_b <= 1.0, "{offset_b}");
+        let after = fitted.levels(&raw, &groups);
+        for g in ["a", "b"] {
+            let smd = group_smd(&human, &after, &groups, g).unwrap();
+            assert!(smd.abs() <= 0.10, "{g}: {smd}");
+        }
+        // Held out, the constrained levels still keep b within reach of the limit.
+        let held_out = out_of_fold_group_offsets(&raw, &human, &groups, range, 0.10, 5, 1);
+        assert!(group_smd(&human, &held_out, &groups, "b").unwrap().abs() < 0.2);
+    }
 }
 
 #[cfg(test)]

@@ -46,8 +46,14 @@ pub struct DataSummary {
     /// Row filters applied (`COL=VALUE`).
     #[serde(default)]
     pub filters: Vec<String>,
-    /// Responses the student was trained on.
+    /// Human-scored responses the student was trained on.
     pub train_rows: usize,
+    /// Responses a teacher scored for the student, beside the human-scored ones.
+    #[serde(default)]
+    pub teacher_rows: usize,
+    /// The teacher that scored them, and its settings.
+    #[serde(default)]
+    pub teacher: Option<String>,
     /// Responses used for early stopping and threshold fitting.
     pub dev_rows: usize,
     /// Share of the available training rows kept as human labels.

@@ -3,16 +3,19 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use cyborg_scorer::metrics::ScoreRange;
+use anyhow::{bail, Context, Result};
+use cyborg_scorer::metrics::{agreement, ScoreRange};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{BenchAsapArgs, BenchEncodeArgs, StudentArgs};
-use crate::commands::{evaluate_fitted, fit_student, format_kappa, load_base, sample_fraction};
+use crate::commands::{
+    evaluate_fitted, fit_student, format_kappa, load_base, sample_fraction, TrainingRow,
+};
 use crate::data::{read_id_list, read_table, Filter, ReadSpec, Row};
 use crate::output::write_atomically;
 use crate::progress::Progress;
+use crate::teacher::{LabelledPool, Teacher};
 
 /// One speed measurement.
 #[derive(Serialize)]
@@ -138,18 +141,50 @@ fn asap_range(prompt: u32) -> Option<ScoreRange> {
 const PEER_100: [f64; 8] = [0.834, 0.657, 0.737, 0.800, 0.827, 0.811, 0.780, 0.672];
 const PEER_10: [f64; 8] = [0.831, 0.668, 0.681, 0.747, 0.773, 0.759, 0.745, 0.529];
 
+/// What was trained and tested in one cell of the ASAP table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Arm {
+    /// A student on the human scores alone.
+    Student,
+    /// The local teacher fitted on those human scores.
+    Teacher,
+    /// A student on the human scores and the teacher's labels for the other training ids.
+    StudentWithPool,
+}
+
+impl Arm {
+    fn heading(self, fraction: f64) -> String {
+        let percent = fraction * 100.0;
+        match self {
+            Arm::Student => format!("Cyborg {percent:.0}%"),
+            Arm::Teacher => format!("teacher {percent:.0}%"),
+            Arm::StudentWithPool => format!("{percent:.0}% + teacher pool"),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct AsapResult {
     prompt: u32,
+    arm: Arm,
     human_fraction: f64,
     train_rows: usize,
+    teacher_rows: usize,
     dev_rows: usize,
     test_rows: usize,
     test_qwk: Option<f64>,
     dev_qwk: Option<f64>,
-    best_epoch: usize,
-    epochs_run: usize,
     seconds: f64,
+}
+
+/// The arms run at `fraction`.
+fn arms(args: &BenchAsapArgs, fraction: f64) -> Vec<Arm> {
+    if fraction < 1.0 && args.teacher.teacher.is_some() {
+        vec![Arm::Student, Arm::Teacher, Arm::StudentWithPool]
+    } else {
+        vec![Arm::Student]
+    }
 }
 
 /// `cyborg bench asap`
@@ -187,36 +222,105 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
         let (train_all, dev, test) = (pick(&train_ids), pick(&dev_ids), pick(&test_ids));
         for &fraction in &args.fractions {
             let fit_start = Instant::now();
-            let train = sample_fraction(&train_all, fraction, args.student.seed)?;
+            let human = sample_fraction(&train_all, fraction, args.student.seed)?;
             progress.note(&format!(
                 "prompt {prompt}, {:.0}% human: {} train, {} dev, {} test",
                 fraction * 100.0,
-                train.len(),
+                human.len(),
                 dev.len(),
                 test.len()
             ));
-            let outcome = fit_student(&base, &train, &dev, range, &args.student, progress)?;
-            let test_agreement = evaluate_fitted(&base, &outcome, &test, progress)?;
-            let result = AsapResult {
+            let result = |arm, teacher_rows, test_qwk, dev_qwk, seconds| AsapResult {
                 prompt,
+                arm,
                 human_fraction: fraction,
-                train_rows: train.len(),
+                train_rows: human.len(),
+                teacher_rows,
                 dev_rows: dev.len(),
                 test_rows: test.len(),
-                test_qwk: test_agreement.qwk,
-                dev_qwk: outcome.trained.dev_fitted.qwk,
-                best_epoch: outcome.trained.best_epoch,
-                epochs_run: outcome.trained.history.len(),
-                seconds: fit_start.elapsed().as_secs_f64(),
+                test_qwk,
+                dev_qwk,
+                seconds,
             };
-            progress.note(&format!(
-                "prompt {prompt}, {:.0}% human: test QWK {} (dev {}), {:.0}s",
-                fraction * 100.0,
-                format_kappa(result.test_qwk),
-                format_kappa(result.dev_qwk),
-                result.seconds
-            ));
-            results.push(result);
+            let mut cells = Vec::new();
+            if arms(&args, fraction).contains(&Arm::Teacher) {
+                let pool: Vec<&Row> = train_all
+                    .iter()
+                    .copied()
+                    .filter(|r| !human.iter().any(|h| std::ptr::eq(*h, *r)))
+                    .collect();
+                let labelled = LabelledPool::fit_and_label(
+                    Some(&base),
+                    &human,
+                    &dev,
+                    &pool,
+                    range,
+                    &args.teacher,
+                    &args.student,
+                    progress,
+                )?;
+                let Teacher::Local(local) = &labelled.teacher else {
+                    bail!("bench asap measures the local teacher; --teacher llm is not benchmarked here");
+                };
+                // The teacher's first member is the plain student: same rows, seed, settings.
+                let first = local.first_student();
+                cells.push(result(
+                    Arm::Student,
+                    0,
+                    evaluate_fitted(&base, first, &test, progress)?.qwk,
+                    first.trained.dev_fitted.qwk,
+                    first.seconds,
+                ));
+                let test_levels: Vec<i64> = local
+                    .label(&base, &test, progress)?
+                    .iter()
+                    .map(|l| l.level)
+                    .collect();
+                let test_human: Vec<i64> = test.iter().filter_map(|r| r.score).collect();
+                cells.push(result(
+                    Arm::Teacher,
+                    0,
+                    agreement(&test_human, &test_levels, range).qwk,
+                    labelled.dev_qwk,
+                    labelled.fit_seconds + labelled.label_seconds,
+                ));
+                let student_start = Instant::now();
+                let rows = labelled.training_rows(&human, args.teacher.teacher_weight);
+                let outcome = fit_student(&base, &rows, &dev, range, &args.student, progress)?;
+                cells.push(result(
+                    Arm::StudentWithPool,
+                    labelled.rows.len(),
+                    evaluate_fitted(&base, &outcome, &test, progress)?.qwk,
+                    outcome.trained.dev_fitted.qwk,
+                    student_start.elapsed().as_secs_f64(),
+                ));
+            } else {
+                let outcome = fit_student(
+                    &base,
+                    &TrainingRow::human(&human),
+                    &dev,
+                    range,
+                    &args.student,
+                    progress,
+                )?;
+                cells.push(result(
+                    Arm::Student,
+                    0,
+                    evaluate_fitted(&base, &outcome, &test, progress)?.qwk,
+                    outcome.trained.dev_fitted.qwk,
+                    fit_start.elapsed().as_secs_f64(),
+                ));
+            }
+            for cell in &cells {
+                progress.note(&format!(
+                    "prompt {prompt}, {}: test QWK {} (dev {}), {:.0}s",
+                    cell.arm.heading(fraction),
+                    format_kappa(cell.test_qwk),
+                    format_kappa(cell.dev_qwk),
+                    cell.seconds
+                ));
+            }
+            results.extend(cells);
         }
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -251,27 +355,27 @@ fn markdown(args: &BenchAsapArgs, results: &[AsapResult], seconds: f64) -> Strin
         seconds / 60.0,
         rayon_threads()
     );
-    let header: Vec<String> = args
+    let columns: Vec<(f64, Arm)> = args
         .fractions
         .iter()
-        .map(|f| format!("Cyborg {:.0}%", f * 100.0))
+        .flat_map(|&f| arms(args, f).into_iter().map(move |arm| (f, arm)))
         .collect();
+    let header: Vec<String> = columns.iter().map(|(f, arm)| arm.heading(*f)).collect();
     out.push_str(&format!(
         "| prompt | {} | peer ridge MiniLM+len3 100% | peer 10% |\n|---|{}---|---|\n",
         header.join(" | "),
         "---|".repeat(header.len())
     ));
-    let mut sums = vec![(0.0, 0usize); args.fractions.len()];
+    let mut sums = vec![(0.0, 0usize); columns.len()];
     let (mut peer_100, mut peer_10, mut peers) = (0.0, 0.0, 0);
     for &prompt in &args.prompts {
-        let cells: Vec<String> = args
-            .fractions
+        let cells: Vec<String> = columns
             .iter()
             .enumerate()
-            .map(|(i, &f)| {
+            .map(|(i, &(f, arm))| {
                 let qwk = results
                     .iter()
-                    .find(|r| r.prompt == prompt && r.human_fraction == f)
+                    .find(|r| r.prompt == prompt && r.human_fraction == f && r.arm == arm)
                     .and_then(|r| r.test_qwk);
                 if let Some(q) = qwk {
                     sums[i].0 += q;

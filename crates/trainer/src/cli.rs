@@ -52,8 +52,22 @@ pub enum Command {
     ///   cyborg train training_set_rel3.utf8.tsv --no-quoting --text essay --score domain1_score
     ///   --id essay_id --where essay_set=3 --train-ids fold_0/train_ids.txt --dev-ids
     ///   fold_0/dev_ids.txt --out set3.cyborg
+    ///
+    /// With a teacher (Cyborg Data): --pool FILE gives responses no human scored; the teacher
+    /// (an ensemble fitted on the human scores) labels them, and the student trains on the
+    /// human scores and the teacher's expected scores together:
+    ///
+    ///   cyborg train scored.csv --text essay --score score --pool unscored.csv --teacher local
+    ///   --out essays.cyborg
+    ///
+    /// To measure what a teacher is worth, --human-fraction 0.1 --teacher local keeps 10% of
+    /// the training rows' scores and hands the other 90% to the teacher as the pool, their
+    /// scores hidden.
     #[command(verbatim_doc_comment)]
     Train(TrainArgs),
+    /// Teachers: label unscored responses, or write new ones, for a student.
+    #[command(subcommand)]
+    Teach(TeachCommand),
     /// Measure agreement between a model and human scores: QWK (with a bootstrap 95%
     /// interval), linear kappa, exact and adjacent agreement, Pearson and Spearman r, RMSE, the
     /// confusion matrix, standardised mean difference (SMD), per-group statistics, and the
@@ -78,6 +92,21 @@ pub enum Command {
     Score(ScoreArgs),
     /// Show a model bundle's card: data, training settings, development metrics.
     Info(InfoArgs),
+    /// Run a grid of students and compare them: human fraction × augmentation (none, teacher
+    /// pool labels, synthetic responses at ratios) × temperature × seed.
+    ///
+    /// Every student is tested on the same held-out responses; each arm is compared with the
+    /// human-only arm at the same fraction and seeds by a paired bootstrap. Writes
+    /// OUT/results.csv (one row per cell), OUT/results.md and OUT/learning-curve.svg; each
+    /// finished cell is kept in OUT/cells/, so a stopped run resumes where it stopped.
+    ///
+    ///   cyborg experiment essays.csv --text essay --score score --id id --out-dir exp
+    ///   --fractions 0.05,0.1,0.2,0.5,1 --arms none,pool --seeds 1,2,3
+    ///
+    /// Synthetic arms (synthetic:0.8 = 80% of the training rows written by the LLM) need
+    /// --base-url and --llm-model.
+    #[command(verbatim_doc_comment)]
+    Experiment(ExperimentArgs),
     /// Benchmarks (not tests): speed and accuracy measured on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -149,6 +178,39 @@ pub struct TrainArgs {
     /// Where to write the model bundle (*.cyborg).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Which rows train, which are held out, which keep their human scores.
+    #[command(flatten)]
+    pub split: SplitArgs,
+    /// Unscored responses for the teacher to label (read with FILE's --text, --id, --where and
+    /// --format; a score column there is ignored).
+    #[arg(long, value_name = "FILE")]
+    pub pool: Option<PathBuf>,
+    /// The teacher that labels the pool.
+    #[command(flatten)]
+    pub teacher: TeacherArgs,
+    /// Also write every training row with its provenance (human or teacher) here, as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub labels_out: Option<PathBuf>,
+    /// FILE was written by `teach label` or `teach generate`: its human rows train and are
+    /// held out as usual; its teacher and synthetic rows only train, with their
+    /// expected_score as a soft target, weighted by --teacher-weight; failed and dropped rows
+    /// are counted and skipped. --text and --score name its text and score columns.
+    #[arg(long, conflicts_with_all = ["pool", "labels_out"])]
+    pub from_labels: bool,
+    /// How the student is trained.
+    #[command(flatten)]
+    pub student: StudentArgs,
+    /// Precision of the weights stored in the bundle: f16 halves its size.
+    #[arg(long, value_enum, default_value_t = WeightPrecision::F32)]
+    pub weights: WeightPrecision,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which rows train a student and which are held out: shared by `train` and `teach label`.
+#[derive(Args, Clone)]
+pub struct SplitArgs {
     /// Score range MIN:MAX [default: the lowest and highest score in the data].
     #[arg(long, value_parser = parse_range, value_name = "MIN:MAX")]
     pub range: Option<ScoreRange>,
@@ -162,18 +224,299 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.2, value_name = "F")]
     pub dev_fraction: f64,
     /// Keep only this share of the training rows' human scores (e.g. 0.1 to simulate having
-    /// scored 10%); the development rows stay as they are.
+    /// scored 10%); the development rows stay as they are. With --teacher, the other training
+    /// rows become the teacher's pool, their scores hidden.
     #[arg(long, default_value_t = 1.0, value_name = "F")]
     pub human_fraction: f64,
-    /// How the student is trained.
+}
+
+/// Which teacher labels a pool, and how much its labels count.
+#[derive(Args, Clone)]
+pub struct TeacherArgs {
+    /// The teacher [default: local]. `local` needs no network: an ensemble of students (as
+    /// --tune etc. say, with seeds --seed, --seed+1, …) and a TF-IDF ridge model, blended by
+    /// development QWK. `llm` asks an OpenAI-compatible chat-completions endpoint
+    /// (--base-url, --llm-model) to score each response, and the development rows too, to
+    /// measure it; responses leave this machine.
+    #[arg(long, value_enum)]
+    pub teacher: Option<TeacherKind>,
+    /// Students in the local teacher's ensemble.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub teacher_members: usize,
+    /// Weight of a teacher-labelled row in the student's loss (a human row weighs 1).
+    #[arg(long, default_value_t = 1.0, value_name = "W")]
+    pub teacher_weight: f64,
+    /// How to reach the LLM, when the teacher is one.
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+/// How to reach and ask an OpenAI-compatible chat-completions endpoint.
+#[derive(Args, Clone)]
+pub struct LlmArgs {
+    /// The API root; `/chat/completions` is appended (OpenAI:
+    /// Https://api.openai.com/v1; Ollama: http://127.0.0.1:11434/v1).
+    #[arg(long, value_name = "URL", help_heading = "LLM")]
+    pub base_url: Option<String>,
+    /// The model name.
+    #[arg(long, value_name = "NAME", help_heading = "LLM")]
+    pub llm_model: Option<String>,
+    /// The environment variable holding the API key (unset: no key is sent).
+    #[arg(
+        long,
+        default_value = "OPENAI_API_KEY",
+        value_name = "VAR",
+        help_heading = "LLM"
+    )]
+    pub api_key_env: String,
+    /// A text file with the scoring guide (rubric) put in the prompt.
+    #[arg(long, value_name = "FILE", help_heading = "LLM")]
+    pub rubric: Option<PathBuf>,
+    /// Human-scored examples per score level shown in the prompt.
+    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "LLM")]
+    pub examples_per_level: usize,
+    /// Sampling temperature [default: 0 for scoring, 0.3 for generating, which
+    /// Borchers et al. found stable; 0.7 and above was noisy].
+    #[arg(long, value_name = "T", help_heading = "LLM")]
+    pub temperature: Option<f64>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4, value_name = "N", help_heading = "LLM")]
+    pub concurrency: usize,
+    /// Retries of a request after 408, 409, 429, 5xx or a reply that is not
+    /// JSON (waiting as Retry-After says, else backing off exponentially).
+    #[arg(long, default_value_t = 5, value_name = "N", help_heading = "LLM")]
+    pub retries: u32,
+    /// Seconds to wait for one reply.
+    #[arg(long, default_value_t = 120.0, value_name = "S", help_heading = "LLM")]
+    pub request_timeout: f64,
+    /// US dollars per million prompt and completion tokens, for the printed
+    /// Cost estimate.
+    #[arg(long, value_name = "IN:OUT", value_parser = parse_prices, default_value = "0:0", help_heading = "LLM")]
+    pub prices: (f64, f64),
+    /// Where answers are cached, so a rerun costs nothing for what was answered
+    /// [default: llm/ in the --cache folder].
+    #[arg(long, value_name = "DIR", help_heading = "LLM")]
+    pub llm_cache: Option<PathBuf>,
+}
+
+fn parse_prices(s: &str) -> Result<(f64, f64), String> {
+    let (input, output) = s
+        .split_once(':')
+        .ok_or_else(|| format!("\"{s}\" is not IN:OUT (e.g. 2.5:10)"))?;
+    let price = |p: &str| {
+        p.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| *v >= 0.0)
+            .ok_or_else(|| format!("\"{p}\" is not a price (a number ≥ 0)"))
+    };
+    Ok((price(input)?, price(output)?))
+}
+
+/// The teachers there are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TeacherKind {
+    /// An ensemble fitted here on the human scores; no network.
+    Local,
+    /// An OpenAI-compatible chat-completions endpoint.
+    Llm,
+}
+
+/// `cyborg teach …`
+#[derive(Subcommand)]
+pub enum TeachCommand {
+    /// Write synthetic responses at each score level with an LLM (Borchers et al., 2025).
+    ///
+    /// The LLM sees --examples-per-level human responses per level (from FILE) and writes
+    /// new ones at each level: --per-level N each, or --synthetic-ratio R of the human and
+    /// synthetic total (0.8 was best in the paper), spread over the levels as the human
+    /// scores are. --filter consistent has the LLM score each sample again and drops those
+    /// it scores at another level (the paper found this did not help); near-duplicates of a
+    /// human response or of an earlier sample are dropped (--max-similarity).
+    ///
+    /// Writes CSV in the `teach label` format: the human rows, then each sample with source
+    /// `synthetic`, or `dropped` with the reason. `cyborg train FILE --from-labels` trains
+    /// on it.
+    ///
+    ///   cyborg teach generate scored.csv --text essay --score score --base-url URL
+    ///   --llm-model NAME --synthetic-ratio 0.8 --out augmented.csv
+    #[command(verbatim_doc_comment)]
+    Generate(Box<TeachGenerateArgs>),
+    /// Fit a teacher on human-scored responses and label a pool of unscored ones.
+    ///
+    /// Writes CSV with every row's provenance: id, text, score (the level), expected_score
+    /// (the teacher's soft label), source (human, teacher, or failed), teacher (which, with
+    /// its settings), confidence (the local teacher: the share of its members that agree
+    /// with the level; an LLM: the level's probability among the score token's
+    /// alternatives) and error (why a failed row has no label). Human rows are included, so
+    /// `cyborg train FILE --from-labels` trains on the file as it is.
+    ///
+    /// Examples:
+    ///
+    ///   cyborg teach label scored.csv --text essay --score score --pool unscored.csv
+    ///   --out labelled.csv
+    ///
+    ///   cyborg teach label scored.csv --text essay --score score --pool unscored.csv
+    ///   --teacher llm --base-url http://127.0.0.1:11434/v1 --llm-model qwen2.5:7b
+    ///   --rubric rubric.txt --out labelled.csv
+    ///
+    /// It prints the teacher's development QWK and its cost per 1,000 pool responses
+    /// (seconds here; for an LLM also tokens and dollars at --prices).
+    #[command(verbatim_doc_comment)]
+    Label(Box<TeachLabelArgs>),
+}
+
+/// `cyborg teach label`
+#[derive(Args)]
+pub struct TeachLabelArgs {
+    /// Human-scored responses the teacher learns from.
+    pub file: PathBuf,
+    /// What to read (--score is required).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Which rows teach, which are held out.
+    #[command(flatten)]
+    pub split: SplitArgs,
+    /// Unscored responses to label (read with FILE's --text, --id, --where and --format).
+    #[arg(long, value_name = "FILE")]
+    pub pool: Option<PathBuf>,
+    /// The teacher (default: local).
+    #[command(flatten)]
+    pub teacher: TeacherArgs,
+    /// How the teacher's students are trained.
     #[command(flatten)]
     pub student: StudentArgs,
-    /// Precision of the weights stored in the bundle: f16 halves its size.
-    #[arg(long, value_enum, default_value_t = WeightPrecision::F32)]
-    pub weights: WeightPrecision,
+    /// Where to write the labelled rows (CSV).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// LLM teacher, for large pools: write the requests for the development and pool rows
+    /// (those not already answered) as OpenAI Batch API input here, and stop.
+    #[arg(long, value_name = "FILE", conflicts_with = "batch_read")]
+    pub batch_write: Option<PathBuf>,
+    /// LLM teacher: read a Batch API output file (joined on custom_id) into the answer
+    /// cache first; rows it does not answer are asked of the endpoint as usual.
+    #[arg(long, value_name = "FILE")]
+    pub batch_read: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `cyborg teach generate`
+#[derive(Args)]
+pub struct TeachGenerateArgs {
+    /// Human-scored responses: the examples the LLM is shown, and the level proportions.
+    pub file: PathBuf,
+    /// What to read (--score is required).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Score range MIN:MAX [default: the lowest and highest score in the data].
+    #[arg(long, value_parser = parse_range, value_name = "MIN:MAX")]
+    pub range: Option<ScoreRange>,
+    /// New responses per score level.
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with = "synthetic_ratio",
+        required_unless_present = "synthetic_ratio"
+    )]
+    pub per_level: Option<usize>,
+    /// Synthetic share of the human and synthetic total, below 1 (0.8: four synthetic
+    /// responses per human one), spread over levels in the human data's proportions.
+    #[arg(long, value_name = "R")]
+    pub synthetic_ratio: Option<f64>,
+    /// `consistent`: the LLM scores each sample again; a sample scored at another level than
+    /// it was written for is dropped.
+    #[arg(long, value_enum, value_name = "FILTER")]
+    pub filter: Option<SampleFilter>,
+    /// Drop a sample whose word-trigram Jaccard similarity to a human response or an earlier
+    /// sample reaches this.
+    #[arg(long, default_value_t = 0.8, value_name = "S")]
+    pub max_similarity: f64,
+    /// The LLM.
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Seed for the examples shown and the requests.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where answers are cached is --llm-cache, else llm/ here [default: $CYBORG_CACHE, else
+    /// ~/.cache/cyborg].
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Where to write the human and synthetic rows (CSV).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Filters for synthetic responses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SampleFilter {
+    /// Keep a sample only if the LLM, scoring it, gives the level it was written for.
+    Consistent,
+}
+
+/// `cyborg experiment`
+#[derive(Args)]
+pub struct ExperimentArgs {
+    /// Human-scored responses.
+    pub file: PathBuf,
+    /// What to read (--score is required).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Score range MIN:MAX [default: the lowest and highest score in the data].
+    #[arg(long, value_parser = parse_range, value_name = "MIN:MAX")]
+    pub range: Option<ScoreRange>,
+    /// Training rows (ids, one per line); with --dev-ids and --test-ids.
+    #[arg(long, value_name = "FILE", requires_all = ["dev_ids", "test_ids"])]
+    pub train_ids: Option<PathBuf>,
+    /// Development rows (ids): early stopping, thresholds, the teacher's blend.
+    #[arg(long, value_name = "FILE", requires_all = ["train_ids", "test_ids"])]
+    pub dev_ids: Option<PathBuf>,
+    /// Test rows (ids): what every cell is judged on.
+    #[arg(long, value_name = "FILE", requires_all = ["train_ids", "dev_ids"])]
+    pub test_ids: Option<PathBuf>,
+    /// Without id lists: the share of each score level held out for testing.
+    #[arg(long, default_value_t = 0.2, value_name = "F")]
+    pub test_fraction: f64,
+    /// Without id lists: the share of the rest held out for development.
+    #[arg(long, default_value_t = 0.2, value_name = "F")]
+    pub dev_fraction: f64,
+    /// Seed of the test and development split, the same for every cell.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub split_seed: u64,
+    /// Shares of the training rows that keep their human scores.
+    #[arg(long, value_delimiter = ',', default_value = "0.05,0.1,0.2,0.5,1")]
+    pub fractions: Vec<f64>,
+    /// Arms: none, pool (teacher labels for the other training rows) and synthetic:R.
+    #[arg(long, value_delimiter = ',', default_value = "none,pool")]
+    pub arms: Vec<crate::experiment::Arm>,
+    /// Seeds: each picks its own human subset and trains with its own shuffles.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub seeds: Vec<u64>,
+    /// Sampling temperatures for synthetic arms.
+    #[arg(long, value_delimiter = ',', default_value = "0.3")]
+    pub temperatures: Vec<f64>,
+    /// Synthetic arms: `consistent` drops samples the LLM scores at another level.
+    #[arg(long, value_enum, value_name = "FILTER")]
+    pub filter: Option<SampleFilter>,
+    /// Synthetic arms: drop samples this similar (word-trigram Jaccard) to another.
+    #[arg(long, default_value_t = 0.8, value_name = "S")]
+    pub max_similarity: f64,
+    /// Bootstrap resamples for the paired comparisons.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap: usize,
+    /// The teacher of pool arms and the LLM of synthetic arms.
+    #[command(flatten)]
+    pub teacher: TeacherArgs,
+    /// How every student (and the local teacher's) is trained.
+    #[command(flatten)]
+    pub student: StudentArgs,
+    /// Where the cells, tables and plot go.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
 }
 
 /// How a student is trained: shared by `train` and `bench asap`.
@@ -225,6 +568,9 @@ pub struct StudentArgs {
     /// Do not read or write the cache.
     #[arg(long, conflicts_with = "cache")]
     pub no_cache: bool,
+    /// Keep a fine-tuned epoch even if the linear probe was better (for teacher members).
+    #[arg(skip)]
+    pub fine_tuned_only: bool,
 }
 
 /// How bundle weights are stored.
@@ -317,8 +663,9 @@ pub enum BenchCommand {
     /// numbers compare with scripts/bench-encode.sh's PyTorch run on the same texts.
     Encode(BenchEncodeArgs),
     /// ASAP-AES accuracy: train and test one student per prompt on an NEA fold, at 100% and
-    /// 10% of the training ids, beside published and simple-peer results.
-    Asap(BenchAsapArgs),
+    /// 10% of the training ids, beside published and simple-peer results; with --teacher
+    /// local, also the teacher and the student trained on its pool labels.
+    Asap(Box<BenchAsapArgs>),
 }
 
 /// `cyborg bench encode`
@@ -356,6 +703,11 @@ pub struct BenchAsapArgs {
     /// Human fractions of the training ids to run.
     #[arg(long, value_delimiter = ',', default_value = "1.0,0.1")]
     pub fractions: Vec<f64>,
+    /// With --teacher local, each fraction below 1 also runs the teacher fitted on that
+    /// fraction, and a student trained on it plus the teacher's labels for the other training
+    /// ids (their scores hidden).
+    #[command(flatten)]
+    pub teacher: TeacherArgs,
     /// How each student is trained.
     #[command(flatten)]
     pub student: StudentArgs,

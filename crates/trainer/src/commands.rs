@@ -24,13 +24,16 @@ use serde_json::json;
 
 use crate::cache::StateCache;
 use crate::cli::{
-    BenchCommand, CheckArgs, Cli, Command, DataArgs, DataCommand, EvalArgs, InfoArgs, ScoreArgs,
-    StudentArgs, TrainArgs, WeightPrecision,
+    BenchCommand, CheckArgs, Cli, Command, DataArgs, DataCommand, EvalArgs, InfoArgs, SampleFilter,
+    ScoreArgs, SplitArgs, StudentArgs, TeachCommand, TeachGenerateArgs, TeachLabelArgs,
+    TeacherKind, TrainArgs, WeightPrecision,
 };
-use crate::data::{read_id_list, read_table, ReadSpec, Row, Table};
+use crate::data::{read_id_list, read_table, DataError, ReadSpec, Row, Table};
 use crate::output::{check_writable, write_atomically};
 use crate::progress::Progress;
-use crate::train::{train, Example, TrainSettings, Trained};
+use crate::teacher::llm::LlmTeacher;
+use crate::teacher::{provenance_csv, synthetic, LabelledPool, Source};
+use crate::train::{self, Example, TrainSettings, Trained};
 
 /// Runs the command `cli` names.
 pub fn run(cli: Cli) -> Result<()> {
@@ -38,11 +41,14 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Data(DataCommand::Check(args)) => check(args),
         Command::Train(args) => train_command(args, &progress),
+        Command::Teach(TeachCommand::Label(args)) => teach_label(*args, &progress),
+        Command::Teach(TeachCommand::Generate(args)) => teach_generate(*args, &progress),
+        Command::Experiment(args) => crate::experiment::run(args, &progress),
         Command::Eval(args) => eval(args, &progress),
         Command::Score(args) => score(args, &progress),
         Command::Info(args) => info(args),
         Command::Bench(BenchCommand::Encode(args)) => crate::bench::encode(args, &progress),
-        Command::Bench(BenchCommand::Asap(args)) => crate::bench::asap(args, &progress),
+        Command::Bench(BenchCommand::Asap(args)) => crate::bench::asap(*args, &progress),
     }
 }
 
@@ -222,21 +228,8 @@ fn split_rows<'a>(
     if !(0.0..1.0).contains(&dev_fraction) || dev_fraction == 0.0 {
         bail!("--dev-fraction must be between 0 and 1 (exclusive), not {dev_fraction}");
     }
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut by_score: BTreeMap<i64, Vec<&Row>> = BTreeMap::new();
-    for row in &table.rows {
-        by_score
-            .entry(row.score.expect("scores were read"))
-            .or_default()
-            .push(row);
-    }
-    let (mut train, mut dev) = (Vec::new(), Vec::new());
-    for rows in by_score.values_mut() {
-        rows.shuffle(&mut rng);
-        let held_out = (rows.len() as f64 * dev_fraction).round() as usize;
-        dev.extend_from_slice(&rows[..held_out]);
-        train.extend_from_slice(&rows[held_out..]);
-    }
+    let all: Vec<&Row> = table.rows.iter().collect();
+    let (train, dev) = stratified_split(&all, dev_fraction, seed);
     if train.len() < 2 || dev.is_empty() {
         bail!(
             "{}: {} rows are too few to split into training and development data",
@@ -245,6 +238,31 @@ fn split_rows<'a>(
         );
     }
     Ok((train, dev))
+}
+
+/// Splits scored `rows` into those kept and a seeded random `fraction` of each score level
+/// held out.
+pub fn stratified_split<'a>(
+    rows: &[&'a Row],
+    fraction: f64,
+    seed: u64,
+) -> (Vec<&'a Row>, Vec<&'a Row>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut by_score: BTreeMap<i64, Vec<&Row>> = BTreeMap::new();
+    for &row in rows {
+        by_score
+            .entry(row.score.expect("scores were read"))
+            .or_default()
+            .push(row);
+    }
+    let (mut kept, mut held_out) = (Vec::new(), Vec::new());
+    for rows in by_score.values_mut() {
+        rows.shuffle(&mut rng);
+        let out = (rows.len() as f64 * fraction).round() as usize;
+        held_out.extend_from_slice(&rows[..out]);
+        kept.extend_from_slice(&rows[out..]);
+    }
+    (kept, held_out)
 }
 
 /// Keeps a seeded random `fraction` of `rows` (at least two).
@@ -289,10 +307,35 @@ pub fn load_base(student: &StudentArgs, progress: &Progress) -> Result<BaseModel
     Ok(BaseModel::load(&dir, windows, &device()?)?)
 }
 
-/// Trains a student on `train_rows`, with `dev_rows` for early stopping and thresholds.
+/// A training response and what the student learns from it.
+#[derive(Clone, Copy)]
+pub struct TrainingRow<'a> {
+    /// The response.
+    pub row: &'a Row,
+    /// Its target on the score scale: the human score, or a teacher's expected score.
+    pub target: f64,
+    /// Its weight in the loss, relative to the other rows.
+    pub weight: f64,
+}
+
+impl<'a> TrainingRow<'a> {
+    /// Human-scored rows, each with weight 1.
+    pub fn human(rows: &[&'a Row]) -> Vec<Self> {
+        rows.iter()
+            .map(|&row| TrainingRow {
+                row,
+                target: row.score.expect("scores were read") as f64,
+                weight: 1.0,
+            })
+            .collect()
+    }
+}
+
+/// Trains a student on `train`, with the human-scored `dev_rows` for early stopping and
+/// thresholds.
 pub fn fit_student(
     base: &BaseModel,
-    train_rows: &[&Row],
+    train: &[TrainingRow],
     dev_rows: &[&Row],
     range: ScoreRange,
     student: &StudentArgs,
@@ -310,18 +353,21 @@ pub fn fit_student(
         warmup_fraction: 0.1,
         head_hidden: student.head_hidden,
         seed: student.seed,
+        fine_tuned_only: student.fine_tuned_only,
     };
-    let examples = |rows: &[&Row]| -> Result<Vec<Example>> {
+    let examples = |rows: &[TrainingRow]| -> Result<Vec<Example>> {
         rows.iter()
-            .map(|r| {
+            .map(|t| {
                 Ok(Example {
-                    prepared: base.text_encoder.prepare(&r.text)?,
-                    score: r.score.expect("scores were read"),
+                    prepared: base.text_encoder.prepare(&t.row.text)?,
+                    target: t.target,
+                    weight: t.weight,
                 })
             })
             .collect()
     };
-    let (train_set, dev_set) = (examples(train_rows)?, examples(dev_rows)?);
+    let train_set = examples(train)?;
+    let dev_set = examples(&TrainingRow::human(dev_rows))?;
     let cache_root = if student.no_cache {
         None
     } else {
@@ -331,7 +377,7 @@ pub fn fit_student(
         .tune
         .frozen_layers(base.text_encoder.encoder.layers().len());
     let cache = StateCache::new(cache_root.as_deref(), &base.weights_sha256, frozen);
-    let trained = train(
+    let trained = train::train(
         base, &train_set, &dev_set, range, &settings, &cache, progress,
     )?;
     Ok(FitOutcome {
@@ -346,58 +392,274 @@ pub fn fit_student(
     })
 }
 
-fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
-    check_writable(&args.out)?;
-    let mut spec = read_spec(&args.data, true, "train")?;
-    spec.range = args.range;
-    let table = read_table(&args.file, &spec)?;
-    let (train_all, dev_rows) = split_rows(
-        &table,
-        args.train_ids.as_deref(),
-        args.dev_ids.as_deref(),
-        args.dev_fraction,
-        args.student.seed,
-    )?;
-    let train_rows = sample_fraction(&train_all, args.human_fraction, args.student.seed)?;
-    let observed = ScoreRange {
-        min: train_rows
-            .iter()
-            .chain(&dev_rows)
-            .filter_map(|r| r.score)
-            .min()
-            .expect("rows"),
-        max: train_rows
-            .iter()
-            .chain(&dev_rows)
-            .filter_map(|r| r.score)
-            .max()
-            .expect("rows"),
+/// The rows a student or teacher learns from, as [`SplitArgs`] say.
+pub struct Split<'a> {
+    /// Training rows that keep their human scores.
+    pub human: Vec<&'a Row>,
+    /// Training rows whose scores `--human-fraction` set aside.
+    pub set_aside: Vec<&'a Row>,
+    /// Development rows (human-scored): early stopping and thresholds.
+    pub dev: Vec<&'a Row>,
+    /// The score range.
+    pub range: ScoreRange,
+}
+
+impl<'a> Split<'a> {
+    /// Splits `table` (read with scores) as `split` says, with `seed` for the random parts.
+    pub fn new(table: &'a Table, split: &SplitArgs, seed: u64) -> Result<Split<'a>> {
+        let (train_all, dev) = split_rows(
+            table,
+            split.train_ids.as_deref(),
+            split.dev_ids.as_deref(),
+            split.dev_fraction,
+            seed,
+        )?;
+        let human = sample_fraction(&train_all, split.human_fraction, seed)?;
+        let kept: HashSet<*const Row> = human.iter().map(|&r| r as *const Row).collect();
+        let set_aside = train_all
+            .into_iter()
+            .filter(|&r| !kept.contains(&(r as *const Row)))
+            .collect();
+        let scores = || human.iter().chain(&dev).filter_map(|r| r.score);
+        let observed = ScoreRange {
+            min: scores().min().expect("rows"),
+            max: scores().max().expect("rows"),
+        };
+        let range = split.range.unwrap_or(observed);
+        if range.min == range.max {
+            bail!(
+                "every score is {}: there is nothing to learn (give --range if the scale is wider)",
+                range.min
+            );
+        }
+        Ok(Split {
+            human,
+            set_aside,
+            dev,
+            range,
+        })
+    }
+
+    /// What a teacher labels: the rows of `pool_file` (read as `data` says, scores ignored) and,
+    /// with a teacher, the set-aside rows.
+    pub fn pool<'p>(&self, pool_file: Option<&'p Table>) -> Vec<&'p Row>
+    where
+        'a: 'p,
+    {
+        let mut pool: Vec<&Row> = pool_file
+            .map(|t| t.rows.iter().collect())
+            .unwrap_or_default();
+        pool.extend(self.set_aside.iter().copied());
+        pool
+    }
+}
+
+/// A provenance file read for training.
+struct LabelsFile {
+    /// Its human-scored rows, as a table of their own.
+    human: Table,
+    /// Rows a teacher or an LLM labelled, with their soft targets.
+    labelled: Vec<(Row, f64)>,
+    /// Failed and dropped rows.
+    skipped: usize,
+    /// The teachers and generators named in the file.
+    teachers: Vec<String>,
+}
+
+/// Reads a `teach label` / `teach generate` output, checking every row's source and scores.
+fn read_labels_file(path: &Path, data: &DataArgs, range: Option<ScoreRange>) -> Result<LabelsFile> {
+    let score_column = data.score.clone().expect("checked by read_spec");
+    let mut spec = read_spec(data, true, "train --from-labels")?;
+    spec.score = None;
+    spec.groups = vec![
+        score_column.clone(),
+        "expected_score".into(),
+        "source".into(),
+        "teacher".into(),
+    ];
+    let table = read_table(path, &spec)?;
+    let at = |row: &Row, message: String| DataError {
+        path: path.to_path_buf(),
+        line: Some(row.line),
+        column: None,
+        message,
     };
-    let range = args.range.unwrap_or(observed);
-    if range.min == range.max {
+    let mut labels = LabelsFile {
+        human: Table {
+            rows: Vec::new(),
+            ..table.clone()
+        },
+        labelled: Vec::new(),
+        skipped: 0,
+        teachers: Vec::new(),
+    };
+    for row in table.rows {
+        let [score, expected, source, teacher] = &row.groups[..] else {
+            unreachable!("four columns were asked for")
+        };
+        match Source::parse(source) {
+            Some(Source::Human) => {
+                let score = score
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|s| range.is_none_or(|r| (r.min..=r.max).contains(s)))
+                    .ok_or_else(|| {
+                        at(
+                            &row,
+                            format!(
+                                "column \"{score_column}\": \"{score}\" is not a score in range"
+                            ),
+                        )
+                    })?;
+                labels.human.rows.push(Row {
+                    score: Some(score),
+                    groups: Vec::new(),
+                    ..row.clone()
+                });
+            }
+            Some(Source::Teacher | Source::Synthetic) => {
+                let target = expected
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|e| e.is_finite())
+                    .ok_or_else(|| {
+                        at(
+                            &row,
+                            format!("column \"expected_score\": \"{expected}\" is not a number"),
+                        )
+                    })?;
+                if !labels.teachers.contains(teacher) {
+                    labels.teachers.push(teacher.clone());
+                }
+                labels.labelled.push((
+                    Row {
+                        groups: Vec::new(),
+                        ..row.clone()
+                    },
+                    target,
+                ));
+            }
+            Some(Source::Failed | Source::Dropped) => labels.skipped += 1,
+            None => {
+                return Err(at(
+                    &row,
+                    format!(
+                        "column \"source\": \"{source}\" is not human, teacher, synthetic, \
+                         failed or dropped"
+                    ),
+                )
+                .into())
+            }
+        }
+    }
+    if labels.human.rows.is_empty() {
         bail!(
-            "every score is {}: there is nothing to learn (give --range if the scale is wider)",
-            range.min
+            "{}: no row has source human; a student needs human scores to hold out",
+            path.display()
         );
     }
+    Ok(labels)
+}
+
+/// Reads the pool of unscored responses at `path`, if any, as `data` says for the scored
+/// file, without scores.
+fn read_pool(path: Option<&Path>, data: &DataArgs) -> Result<Option<Table>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let mut spec = read_spec(data, false, "the pool")?;
+    spec.score = None;
+    Ok(Some(read_table(path, &spec)?))
+}
+
+fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
+    check_writable(&args.out)?;
+    if let Some(labels) = &args.labels_out {
+        if args.teacher.teacher.is_none() && args.pool.is_none() {
+            bail!("--labels-out needs a teacher: give --pool FILE and/or --teacher local");
+        }
+        check_writable(labels)?;
+    }
+    let (table, from_file) = if args.from_labels {
+        let labels = read_labels_file(&args.file, &args.data, args.split.range)?;
+        progress.note(&format!(
+            "{}: {} human rows, {} labelled by a teacher or written by an LLM, {} failed or \
+             dropped (skipped)",
+            args.file.display(),
+            labels.human.rows.len(),
+            labels.labelled.len(),
+            labels.skipped
+        ));
+        (labels.human.clone(), Some(labels))
+    } else {
+        let mut spec = read_spec(&args.data, true, "train")?;
+        spec.range = args.split.range;
+        (read_table(&args.file, &spec)?, None)
+    };
+    let split = Split::new(&table, &args.split, args.student.seed)?;
+    let pool_table = read_pool(args.pool.as_deref(), &args.data)?;
+    let with_teacher = args.teacher.teacher.is_some() || pool_table.is_some();
+    let range = split.range;
     progress.note(&format!(
-        "{}: {} training rows ({} human-scored), {} development rows, scores {range}",
+        "{}: {} human-scored training rows, {} development rows, scores {range}{}",
         args.file.display(),
-        train_all.len(),
-        train_rows.len(),
-        dev_rows.len()
+        split.human.len(),
+        split.dev.len(),
+        if with_teacher {
+            format!(
+                "; the teacher labels {} more",
+                split.pool(pool_table.as_ref()).len()
+            )
+        } else {
+            String::new()
+        }
     ));
     let base = load_base(&args.student, progress)?;
+    let labelled = if with_teacher {
+        Some(LabelledPool::fit_and_label(
+            Some(&base),
+            &split.human,
+            &split.dev,
+            &split.pool(pool_table.as_ref()),
+            range,
+            &args.teacher,
+            &args.student,
+            progress,
+        )?)
+    } else {
+        None
+    };
+    if let (Some(path), Some(labelled)) = (&args.labels_out, &labelled) {
+        write_atomically(path, &labelled.to_csv(&split.human)?)?;
+    }
+    let mut training_rows = match &labelled {
+        Some(l) => l.training_rows(&split.human, args.teacher.teacher_weight),
+        None => TrainingRow::human(&split.human),
+    };
+    if let Some(file) = &from_file {
+        training_rows.extend(file.labelled.iter().map(|(row, target)| TrainingRow {
+            row,
+            target: *target,
+            weight: args.teacher.teacher_weight,
+        }));
+    }
+    let teacher_rows = training_rows.len() - split.human.len();
+    let teacher = match (&labelled, &from_file) {
+        (Some(l), _) => Some(l.teacher.describe()),
+        (None, Some(file)) if !file.teachers.is_empty() => Some(file.teachers.join("; ")),
+        _ => None,
+    };
+    let (train_rows, dev_rows) = (&split.human, &split.dev);
     let outcome = fit_student(
         &base,
-        &train_rows,
-        &dev_rows,
+        &training_rows,
+        dev_rows,
         range,
         &args.student,
         progress,
     )?;
     let mut train_counts = BTreeMap::new();
-    for row in &train_rows {
+    for row in train_rows {
         *train_counts.entry(row.score.expect("scores")).or_insert(0) += 1;
     }
     let mut words: Vec<usize> = train_rows.iter().map(|r| word_count(&r.text)).collect();
@@ -416,7 +678,9 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
             filters: args.data.filters.iter().map(|f| f.to_string()).collect(),
             train_rows: train_rows.len(),
             dev_rows: dev_rows.len(),
-            human_fraction: args.human_fraction,
+            human_fraction: args.split.human_fraction,
+            teacher_rows,
+            teacher,
             train_score_counts: train_counts,
             median_words: median(&mut words),
         },
@@ -455,6 +719,7 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
                 "bundle_bytes": bytes.len(),
                 "range": range,
                 "train_rows": train_rows.len(),
+                "teacher_rows": teacher_rows,
                 "dev_rows": dev_rows.len(),
                 "dev": trained.dev_fitted,
                 "dev_rounding": trained.dev_rounding,
@@ -463,9 +728,13 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
                 "settings": outcome.settings,
                 "encode_seconds": trained.encode_seconds,
                 "seconds": outcome.seconds,
+                "teacher": labelled.as_ref().map(LabelledPool::summary),
             })
         );
     } else {
+        if let Some(labelled) = &labelled {
+            println!("{}", labelled.summary_line());
+        }
         println!(
             "wrote {} ({:.1} MB): dev QWK {} with fitted thresholds ({} with rounding), \
              best epoch {} of {}, {:.0}s",
@@ -476,6 +745,167 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
             trained.best_epoch,
             trained.history.len(),
             outcome.seconds
+        );
+    }
+    Ok(())
+}
+
+fn teach_label(args: TeachLabelArgs, progress: &Progress) -> Result<()> {
+    check_writable(&args.out)?;
+    let mut spec = read_spec(&args.data, true, "teach label")?;
+    spec.range = args.split.range;
+    let table = read_table(&args.file, &spec)?;
+    let split = Split::new(&table, &args.split, args.student.seed)?;
+    let pool_table = read_pool(args.pool.as_deref(), &args.data)?;
+    let is_llm = args.teacher.teacher == Some(TeacherKind::Llm);
+    if (args.batch_write.is_some() || args.batch_read.is_some()) && !is_llm {
+        bail!("--batch-write and --batch-read are for --teacher llm");
+    }
+    if let Some(path) = &args.batch_write {
+        let llm = LlmTeacher::new(
+            args.teacher
+                .llm
+                .settings(args.student.seed, args.student.cache.as_deref(), 0.0)?,
+            &split.human,
+            split.range,
+            progress,
+        )?;
+        let rows: Vec<&Row> = split
+            .dev
+            .iter()
+            .copied()
+            .chain(split.pool(pool_table.as_ref()))
+            .collect();
+        let (lines, cached) = llm.batch_requests(&rows);
+        write_atomically(path, lines.as_bytes())?;
+        println!(
+            "wrote {} requests to {} ({cached} rows already answered in the cache); submit \
+             it to the Batch API, then run this command again with --batch-read OUTPUT.jsonl \
+             in place of --batch-write",
+            lines.lines().count(),
+            path.display()
+        );
+        return Ok(());
+    }
+    if let Some(path) = &args.batch_read {
+        let settings =
+            args.teacher
+                .llm
+                .settings(args.student.seed, args.student.cache.as_deref(), 0.0)?;
+        let (stored, problems) = crate::teacher::llm::import_batch(&settings.cache, path)?;
+        progress.note(&format!(
+            "{}: {stored} answers put in the cache, {} without one{}",
+            path.display(),
+            problems.len(),
+            problems
+                .first()
+                .map_or(String::new(), |p| format!(" (first: {p})"))
+        ));
+    }
+    // Only the local teacher runs an encoder here.
+    let base = match args.teacher.teacher {
+        Some(TeacherKind::Llm) => None,
+        _ => Some(load_base(&args.student, progress)?),
+    };
+    let labelled = LabelledPool::fit_and_label(
+        base.as_ref(),
+        &split.human,
+        &split.dev,
+        &split.pool(pool_table.as_ref()),
+        split.range,
+        &args.teacher,
+        &args.student,
+        progress,
+    )?;
+    write_atomically(&args.out, &labelled.to_csv(&split.human)?)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "out": args.out.display().to_string(),
+                "human_rows": split.human.len(),
+                "dev_rows": split.dev.len(),
+                "teacher": labelled.summary(),
+            })
+        );
+    } else {
+        println!("{}", labelled.summary_line());
+        println!(
+            "wrote {}: {} human rows and {} teacher rows",
+            args.out.display(),
+            split.human.len(),
+            labelled.rows.len()
+        );
+    }
+    Ok(())
+}
+
+fn teach_generate(args: TeachGenerateArgs, progress: &Progress) -> Result<()> {
+    check_writable(&args.out)?;
+    let mut spec = read_spec(&args.data, true, "teach generate")?;
+    spec.range = args.range;
+    let table = read_table(&args.file, &spec)?;
+    let range = match args.range.or_else(|| table.observed_range()) {
+        Some(range) if range.min < range.max => range,
+        _ => bail!(
+            "{}: every score is the same; give the scale with --range MIN:MAX",
+            args.file.display()
+        ),
+    };
+    let human: Vec<&Row> = table.rows.iter().collect();
+    let counts = synthetic::plan(
+        args.per_level,
+        args.synthetic_ratio,
+        &table.score_counts(),
+        range,
+    )?;
+    let writer = synthetic::Writer::new(
+        args.llm.settings(args.seed, args.cache.as_deref(), 0.3)?,
+        &human,
+        range,
+        progress,
+    )?;
+    let samples = synthetic::generate(
+        &writer,
+        &human,
+        &counts,
+        args.filter == Some(SampleFilter::Consistent),
+        args.max_similarity,
+    )?;
+    let by = writer.describe();
+    write_atomically(
+        &args.out,
+        &provenance_csv(&human, samples.iter().map(|s| s.provenance(&by)))?,
+    )?;
+    let llm = &writer.llm;
+    let kept = samples.iter().filter(|s| s.dropped.is_none()).count();
+    let usage = llm.usage();
+    let dropped: Vec<serde_json::Value> = samples
+        .iter()
+        .filter_map(|s| Some(json!({"id": s.id, "reason": s.dropped.as_ref()?})))
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "out": args.out.display().to_string(),
+                "human_rows": human.len(),
+                "requested": counts,
+                "kept": kept,
+                "dropped": dropped,
+                "usage": usage,
+                "cost_usd": llm.cost(),
+            })
+        );
+    } else {
+        println!(
+            "wrote {}: {} human rows, {kept} synthetic kept, {} dropped (reasons in its error \
+             column); {} tokens, ${:.4} at the given prices",
+            args.out.display(),
+            human.len(),
+            dropped.len(),
+            usage.prompt_tokens + usage.completion_tokens,
+            llm.cost()
         );
     }
     Ok(())
@@ -499,14 +929,32 @@ pub fn score_rows(
     Ok(scores)
 }
 
-/// Agreement of a student just fitted on `base` with the human scores of `rows`, running
-/// only its trained layers: the frozen ones' outputs come from (and go to) the fit's cache.
+/// Agreement of a student just fitted on `base` with the human scores of `rows`.
 pub fn evaluate_fitted(
     base: &BaseModel,
     outcome: &FitOutcome,
     rows: &[&Row],
     progress: &Progress,
 ) -> Result<Agreement> {
+    let machine: Vec<i64> = score_fitted(base, outcome, rows, progress)?
+        .iter()
+        .map(|s| s.score)
+        .collect();
+    Ok(agreement(
+        &human_scores(rows.iter().copied()),
+        &machine,
+        outcome.trained.scorer.range(),
+    ))
+}
+
+/// Scores `rows` with a student just fitted on `base`, running only its trained layers: the
+/// frozen ones' outputs come from (and go to) the fit's cache.
+pub fn score_fitted(
+    base: &BaseModel,
+    outcome: &FitOutcome,
+    rows: &[&Row],
+    progress: &Progress,
+) -> Result<Vec<cyborg_scorer::Score>> {
     let scorer = &outcome.trained.scorer;
     let texts = rows
         .iter()
@@ -517,19 +965,14 @@ pub fn evaluate_fitted(
         .cache
         .states(&base.text_encoder, &texts, frozen, progress)?;
     let bar = progress.bar(rows.len() as u64, "scoring", "responses");
-    let mut machine = Vec::with_capacity(rows.len());
+    let mut scores = Vec::with_capacity(rows.len());
     for (group, group_states) in texts.chunks(32).zip(states.chunks(32)) {
         let windows: Vec<_> = group_states.iter().flatten().cloned().collect();
-        let scores = scorer.score_states(group, &windows, frozen)?;
-        machine.extend(scores.iter().map(|s| s.score));
+        scores.extend(scorer.score_states(group, &windows, frozen)?);
         bar.inc(group.len() as u64);
     }
     bar.finish_and_clear();
-    Ok(agreement(
-        &human_scores(rows.iter().copied()),
-        &machine,
-        scorer.range(),
-    ))
+    Ok(scores)
 }
 
 /// The human scores of rows read with a score column.
@@ -562,6 +1005,80 @@ pub struct Evaluation {
     /// Each way of turning raw scores into levels, fitted out-of-fold on these responses
     /// (empty when there are too few of them).
     pub calibration: Vec<CalibrationResult>,
+    /// QWK-optimal thresholds with per-group offsets that hold every group of the first
+    /// `--group` column within the subgroup SMD gate, and what that costs in QWK.
+    pub smd_constrained: Option<SmdConstrained>,
+}
+
+/// Calibration constrained to subgroup |SMD| ≤ [`SmdConstrained::limit`] on one group
+/// column, beside the unconstrained QWK-optimal thresholds, both fitted out-of-fold.
+#[derive(Serialize)]
+pub struct SmdConstrained {
+    /// The group column.
+    pub column: String,
+    /// The largest |SMD| allowed per group.
+    pub limit: f64,
+    /// Each group's raw-score offset, fitted on all the responses.
+    pub offsets: BTreeMap<String, f64>,
+    /// QWK with the offsets.
+    pub qwk: Option<f64>,
+    /// The largest |SMD| of a group (of at least the small-group size) with the offsets.
+    pub max_abs_smd: Option<f64>,
+    /// QWK without them.
+    pub unconstrained_qwk: Option<f64>,
+    /// The largest |SMD| without them.
+    pub unconstrained_max_abs_smd: Option<f64>,
+}
+
+/// Out-of-fold QWK and largest subgroup |SMD| with and without group offsets on `column`.
+fn constrain_smd(
+    raw: &[f64],
+    human: &[i64],
+    column: &(String, Vec<String>),
+    range: ScoreRange,
+) -> Option<SmdConstrained> {
+    if raw.len() < CALIBRATION_MIN_RESPONSES {
+        return None;
+    }
+    let limit = 0.10;
+    let groups = &column.1;
+    let judge = |levels: &[i64]| {
+        let stats = group_stats(human, levels, range, std::slice::from_ref(column));
+        let largest = stats
+            .iter()
+            .filter(|g| !g.small)
+            .filter_map(|g| g.smd.map(f64::abs))
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        (agreement(human, levels, range).qwk, largest)
+    };
+    let plain = calibration::out_of_fold(
+        raw,
+        human,
+        range,
+        calibration::Method::QwkThresholds,
+        CALIBRATION_FOLDS,
+        1,
+    );
+    let constrained = calibration::out_of_fold_group_offsets(
+        raw,
+        human,
+        groups,
+        range,
+        limit,
+        CALIBRATION_FOLDS,
+        1,
+    );
+    let (unconstrained_qwk, unconstrained_max_abs_smd) = judge(&plain);
+    let (qwk, max_abs_smd) = judge(&constrained);
+    Some(SmdConstrained {
+        column: column.0.clone(),
+        limit,
+        offsets: calibration::GroupOffsets::fit(raw, human, groups, range, limit).offsets,
+        qwk,
+        max_abs_smd,
+        unconstrained_qwk,
+        unconstrained_max_abs_smd,
+    })
 }
 
 /// One calibration method's agreement, fitted on four fifths of the evaluated responses and
@@ -694,6 +1211,9 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
     let raw: Vec<f64> = scores.iter().map(|s| s.raw).collect();
     let result = Evaluation {
         calibration: compare_calibrations(&raw, &human, &human_values, range),
+        smd_constrained: columns
+            .first()
+            .and_then(|column| constrain_smd(&raw, &human, column, range)),
         spearman: fairness::spearman(&human_values, &machine_values),
         qwk_ci95: (args.bootstrap > 0)
             .then(|| qwk_interval(&human, &machine, range, args.bootstrap, 1))
@@ -797,6 +1317,9 @@ fn print_fairness(result: &Evaluation) {
             let [method, qwk, exact, adjacent, smd] = crate::report::calibration_cells(row);
             println!("  {method:<24} QWK {qwk}  exact {exact}  adjacent {adjacent}  SMD {smd}");
         }
+    }
+    if let Some(c) = &result.smd_constrained {
+        println!("{}", crate::report::smd_constrained_text(c));
     }
     if let Some(hh) = &result.human_human {
         println!(

@@ -6,10 +6,12 @@ mod cache;
 mod cli;
 mod commands;
 mod data;
+mod experiment;
 mod output;
 mod progress;
 mod report;
 mod ridge;
+mod teacher;
 mod train;
 
 use clap::Parser;

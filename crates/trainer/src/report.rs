@@ -4,7 +4,7 @@
 use cyborg_scorer::fairness::{Gate, GroupStats};
 use cyborg_scorer::metrics::Agreement;
 
-use crate::commands::{CalibrationResult, Comparison, Evaluation};
+use crate::commands::{CalibrationResult, Comparison, Evaluation, SmdConstrained};
 
 /// Escapes text for HTML and SVG.
 fn escape(text: &str) -> String {
@@ -276,6 +276,35 @@ const CALIBRATION_NOTE: &str = "Each method fitted on four fifths of these respo
      scores and human scores and applied to the fifth left out, in turn; the bundle's own \
      thresholds (above) were fitted on its development data.";
 
+/// The SMD-constrained calibration and its cost, in words.
+pub fn smd_constrained_text(c: &SmdConstrained) -> String {
+    let offsets: Vec<String> = if c.offsets.is_empty() {
+        vec!["none needed".into()]
+    } else {
+        c.offsets
+            .iter()
+            .map(|(g, o)| format!("{} {o:+.2}", if g.is_empty() { "(empty)" } else { g }))
+            .collect()
+    };
+    let cost = c
+        .unconstrained_qwk
+        .zip(c.qwk)
+        .map_or("undefined".into(), |(u, q)| format!("{:.3}", u - q));
+    let largest = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.2}"));
+    format!(
+        "Constrained to |SMD| ≤ {:.2} in every group of {} (group-aware raw-score offsets on \
+         QWK-optimal thresholds, fitted out-of-fold): QWK {} against {} unconstrained, a cost \
+         of {cost}; largest group |SMD| {} against {}. Offsets: {}.",
+        c.limit,
+        c.column,
+        kappa(c.qwk),
+        kappa(c.unconstrained_qwk),
+        largest(c.max_abs_smd),
+        largest(c.unconstrained_max_abs_smd),
+        offsets.join(", ")
+    )
+}
+
 /// The other model's QWK and the paired difference, in words.
 pub fn comparison_text(c: &Comparison) -> String {
     let interval = c.difference_ci95.map_or(String::new(), |ci| {
@@ -311,6 +340,9 @@ pub fn html(model: &str, data: &str, generated: &str, e: &Evaluation) -> String 
             escape(&c.model),
             escape(&comparison_text(c))
         )
+    });
+    let smd_constrained = e.smd_constrained.as_ref().map_or(String::new(), |c| {
+        format!("<p>{}</p>", escape(&smd_constrained_text(c)))
     });
     let calibration = if e.calibration.is_empty() {
         "<p>Too few responses to compare calibrations out-of-fold.</p>".to_string()
@@ -380,6 +412,7 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
 </table>
 <h2>Calibration: raw score to level</h2>
 {calibration}
+{smd_constrained}
 <h2>Score distributions</h2>
 {distribution}
 <h2>Confusion matrix</h2>
@@ -473,6 +506,9 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
             out.push_str(&format!("| {} |\n", calibration_cells(c).join(" | ")));
         }
         out.push_str(&format!("\n{CALIBRATION_NOTE}\n"));
+    }
+    if let Some(c) = &e.smd_constrained {
+        out.push_str(&format!("\n{}\n", smd_constrained_text(c)));
     }
     if !e.groups.is_empty() {
         out.push_str(

@@ -39,24 +39,33 @@ pub struct RidgeProblem {
     gram: Vec<f64>,
     /// Zᵀ(y - ȳ).
     rhs: Vec<f64>,
-    rows: usize,
+    /// The rows' total weight (their number when unweighted).
+    rows: f64,
 }
 
 impl RidgeProblem {
     /// Prepares the regression of `y` on the rows of `x` (all equally wide).
+    #[cfg(test)]
     pub fn new(x: &[Vec<f32>], y: &[f64]) -> Self {
-        let n = x.len();
+        Self::weighted(x, y, &vec![1.0; x.len()])
+    }
+
+    /// Prepares the weighted regression of `y` on the rows of `x`: row `i` counts `w[i]`
+    /// times in the squared error (and in the means and deviations that standardise).
+    pub fn weighted(x: &[Vec<f32>], y: &[f64], w: &[f64]) -> Self {
+        let total: f64 = w.iter().sum();
         let columns = x.first().map_or(0, Vec::len);
         let mean: Vec<f64> = (0..columns)
-            .map(|j| x.iter().map(|r| r[j] as f64).sum::<f64>() / n as f64)
+            .map(|j| x.iter().zip(w).map(|(r, w)| w * r[j] as f64).sum::<f64>() / total)
             .collect();
         let deviation: Vec<f64> = (0..columns)
             .map(|j| {
                 let var = x
                     .iter()
-                    .map(|r| (r[j] as f64 - mean[j]).powi(2))
+                    .zip(w)
+                    .map(|(r, w)| w * (r[j] as f64 - mean[j]).powi(2))
                     .sum::<f64>()
-                    / n as f64;
+                    / total;
                 var.sqrt()
             })
             .collect();
@@ -78,16 +87,18 @@ impl RidgeProblem {
                 }
             })
             .collect();
-        let y_mean = y.iter().sum::<f64>() / n as f64;
+        let y_mean = y.iter().zip(w).map(|(y, w)| w * y).sum::<f64>() / total;
         let mut gram = vec![0f64; columns * columns];
         let mut rhs = vec![0f64; columns];
         let mut z = vec![0f64; columns];
-        for (row, &target) in x.iter().zip(y) {
+        for ((row, &target), &weight) in x.iter().zip(y).zip(w) {
+            // √w on both sides of each product gives w in ZᵀWZ and ZᵀW(y - ȳ).
+            let root = weight.sqrt();
             for j in 0..columns {
-                z[j] = (row[j] as f64 - mean[j]) / scale[j];
+                z[j] = root * (row[j] as f64 - mean[j]) / scale[j];
             }
             for a in 0..columns {
-                rhs[a] += z[a] * (target - y_mean);
+                rhs[a] += z[a] * root * (target - y_mean);
                 let za = z[a];
                 let gram_row = &mut gram[a * columns..(a + 1) * columns];
                 for b in 0..=a {
@@ -106,7 +117,7 @@ impl RidgeProblem {
             y_mean,
             gram,
             rhs,
-            rows: n,
+            rows: total,
         }
     }
 
@@ -116,7 +127,7 @@ impl RidgeProblem {
         let columns = self.rhs.len();
         let mut system = self.gram.clone();
         for j in 0..columns {
-            system[j * columns + j] += lambda * self.rows as f64 * multiplier[j];
+            system[j * columns + j] += lambda * self.rows * multiplier[j];
         }
         let standardised = solve_positive_definite(&mut system, &self.rhs, columns);
         let weights: Vec<f64> = standardised
@@ -136,7 +147,7 @@ impl RidgeProblem {
 
 /// Solves `A w = b` for symmetric positive definite `A` (row-major, overwritten) by Cholesky
 /// decomposition.
-fn solve_positive_definite(a: &mut [f64], b: &[f64], n: usize) -> Vec<f64> {
+pub fn solve_positive_definite(a: &mut [f64], b: &[f64], n: usize) -> Vec<f64> {
     for j in 0..n {
         let mut diagonal = a[j * n + j];
         for k in 0..j {
@@ -206,6 +217,29 @@ mod tests {
         let fit = RidgeProblem::new(&x, &y).solve(1e-9, &[1.0, 1.0]);
         assert!((fit.weights[0] - 2.0).abs() < 1e-6);
         assert!(fit.weights[1].abs() < 1e-6);
+    }
+}
+
+#[cfg(test)]
+mod weight_tests {
+    use super::*;
+
+    #[test]
+    fn a_weight_of_two_is_the_row_twice() {
+        let x: Vec<Vec<f32>> = (0..12)
+            .map(|i| vec![i as f32, ((i * 5) % 7) as f32])
+            .collect();
+        let y: Vec<f64> = (0..12).map(|i| (i * i % 9) as f64).collect();
+        let weights: Vec<f64> = (0..12).map(|i| if i < 3 { 2.0 } else { 1.0 }).collect();
+        let (mut x2, mut y2) = (x.clone(), y.clone());
+        x2.extend_from_slice(&x[..3]);
+        y2.extend_from_slice(&y[..3]);
+        let weighted = RidgeProblem::weighted(&x, &y, &weights).solve(0.1, &[1.0, 1.0]);
+        let repeated = RidgeProblem::new(&x2, &y2).solve(0.1, &[1.0, 1.0]);
+        for (a, b) in weighted.weights.iter().zip(&repeated.weights) {
+            assert!((a - b).abs() < 1e-9, "{weighted:?} vs {repeated:?}");
+        }
+        assert!((weighted.intercept - repeated.intercept).abs() < 1e-9);
     }
 }
 

@@ -1,5 +1,5 @@
 //! Training a student: the top layers of a BERT encoder and a regression head, on human
-//! scores, with early stopping on development QWK.
+//! scores and teacher labels, with early stopping on development QWK (human scores only).
 
 use std::time::Instant;
 
@@ -92,18 +92,31 @@ pub struct TrainSettings {
     pub head_hidden: usize,
     /// Seed for shuffling and initialisation.
     pub seed: u64,
+    /// Keep a fine-tuned epoch even when the linear probe it started from scored better on
+    /// development data: ensemble members differ only if they are fine-tuned.
+    pub fine_tuned_only: bool,
 }
 
 fn display<T: std::fmt::Display, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(value)
 }
 
-/// A response and its human score.
+/// A response and the score the student should learn for it.
 pub struct Example {
     /// Windows and features.
     pub prepared: PreparedText,
-    /// The human score.
-    pub score: i64,
+    /// The target on the score scale: a human score, or a teacher's expected score, which
+    /// need not be a whole number (a soft label keeps the teacher's uncertainty).
+    pub target: f64,
+    /// How much the response counts in the loss and the linear probe, relative to others.
+    pub weight: f64,
+}
+
+impl Example {
+    /// The human score a development example carries.
+    fn human_score(&self) -> i64 {
+        self.target.round() as i64
+    }
 }
 
 /// One epoch's record.
@@ -324,9 +337,10 @@ impl Session<'_> {
         let targets: Vec<f64> = self
             .train
             .iter()
-            .map(|e| self.range.normalise(e.score as f64))
+            .map(|e| self.range.normalise(e.target))
             .collect();
-        let problem = RidgeProblem::new(&train_inputs, &targets);
+        let weights: Vec<f64> = self.train.iter().map(|e| e.weight).collect();
+        let problem = RidgeProblem::weighted(&train_inputs, &targets, &weights);
         let columns = train_inputs[0].len();
         let embedding = columns - FEATURE_COUNT;
         let mut best: Option<(f64, LinearFit)> = None;
@@ -407,7 +421,7 @@ pub fn train(
         train_states,
         dev_states,
         range,
-        dev_human: dev.iter().map(|e| e.score).collect(),
+        dev_human: dev.iter().map(Example::human_score).collect(),
         frozen,
     };
 
@@ -446,12 +460,17 @@ pub fn train(
     };
 
     let mut history = Vec::new();
-    let mut best: (f64, usize, Vec<Tensor>) = (probe_qwk, 0, student.snapshot()?);
     let max_epochs = if frozen == layers && linear_head {
         0 // A linear head on a frozen encoder: the probe is already its least-squares fit.
     } else {
         settings.max_epochs
     };
+    let probe_score = if settings.fine_tuned_only && max_epochs > 0 {
+        f64::NEG_INFINITY
+    } else {
+        probe_qwk
+    };
+    let mut best: (f64, usize, Vec<Tensor>) = (probe_score, 0, student.snapshot()?);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut step = 0;
     for epoch in 1..=max_epochs {
@@ -472,11 +491,18 @@ pub fn train(
                 batch.iter().map(|&i| train_states[i].as_slice()).collect();
             let targets: Vec<f32> = batch
                 .iter()
-                .map(|&i| range.normalise(train[i].score as f64) as f32)
+                .map(|&i| range.normalise(train[i].target) as f32)
                 .collect();
-            let targets = Tensor::from_vec(targets, batch.len(), &base.text_encoder.device)?;
+            let weight_sum: f64 = batch.iter().map(|&i| train[i].weight).sum();
+            let weights: Vec<f32> = batch
+                .iter()
+                .map(|&i| (train[i].weight / weight_sum) as f32)
+                .collect();
+            let device = &base.text_encoder.device;
+            let targets = Tensor::from_vec(targets, batch.len(), device)?;
+            let weights = Tensor::from_vec(weights, batch.len(), device)?;
             let predictions = student.predict(&texts, &states)?;
-            let loss = (predictions - targets)?.sqr()?.mean_all()?;
+            let loss = ((predictions - targets)?.sqr()? * weights)?.sum_all()?;
             loss_sum += loss.to_scalar::<f32>()? as f64;
             let grads = loss.backward()?;
             let factor = schedule(step);

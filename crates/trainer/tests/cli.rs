@@ -1,7 +1,11 @@
 //! The `cyborg` command end to end: real files in, real files out.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use support::{base_model, demo_rows, repo, shared_data};
 
 fn cyborg(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cyborg"))
@@ -16,58 +20,6 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The base model folder, or `None` (with the reason printed) when absent and not required.
-fn base_model() -> Option<PathBuf> {
-    let dir = repo().join("models/all-MiniLM-L6-v2");
-    if dir.join("model.safetensors").is_file() {
-        return Some(dir);
-    }
-    if std::env::var_os("CYBORG_REQUIRE_MODEL").is_some() {
-        panic!(
-            "CYBORG_REQUIRE_MODEL is set but {} is missing",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "skipped: {} is not installed (scripts/setup.sh)",
-        dir.display()
-    );
-    None
-}
-
-/// `../shared/data/<name>`, or `None` (with the reason printed) when absent and not required.
-fn shared_data(name: &str) -> Option<PathBuf> {
-    let dir = repo().join("../shared/data").join(name);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CYBORG_REQUIRE_DATA").is_some() {
-        panic!(
-            "CYBORG_REQUIRE_DATA is set but {} is missing",
-            dir.display()
-        );
-    }
-    eprintln!("skipped: {} is absent", dir.display());
-    None
-}
-
-/// The first `n` rows of a demo file, as a new CSV in `dir`.
-fn demo_rows(dir: &Path, file: &str, n: usize) -> PathBuf {
-    let mut reader = csv::Reader::from_path(repo().join("data/demo").join(file)).unwrap();
-    let out = dir.join(format!("{n}-{file}"));
-    let mut writer = csv::Writer::from_path(&out).unwrap();
-    writer.write_record(reader.headers().unwrap()).unwrap();
-    for record in reader.records().take(n) {
-        writer.write_record(&record.unwrap()).unwrap();
-    }
-    writer.flush().unwrap();
-    out
 }
 
 #[test]
@@ -300,6 +252,13 @@ fn eval_reports_fairness_gates_and_human_human_agreement(dir: &Path, model: &str
             "scale/trim/round"
         ]
     );
+    // The SMD-constrained calibration on the first group column, beside the unconstrained.
+    let constrained = &v["smd_constrained"];
+    assert_eq!(constrained["column"], "group");
+    assert_eq!(constrained["limit"], 0.1);
+    let offsets = constrained["offsets"].as_object().unwrap();
+    assert!(offsets.keys().all(|k| ["", "a", "b"].contains(&k.as_str())));
+    assert_eq!(constrained["unconstrained_qwk"], v["calibration"][1]["qwk"]);
     // A model compared with itself differs by exactly 0 on every paired resample.
     let o = cyborg(&[&args[..], &["--compare", model, "--json"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
@@ -590,4 +549,384 @@ fn asap_aes_reads_all_essays_only_with_quoting_off() {
         summary["score_range"],
         serde_json::json!({"min": 0, "max": 3})
     );
+}
+
+/// Rows `skip..skip + n` of a demo file as a new CSV in `dir`, with every score replaced by
+/// `score` (a pool's scores must never be read).
+fn demo_pool(dir: &Path, file: &str, skip: usize, n: usize, score: &str) -> PathBuf {
+    let mut reader = csv::Reader::from_path(repo().join("data/demo").join(file)).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let score_column = headers.iter().position(|h| h == "score").unwrap();
+    let out = dir.join(format!("pool-{skip}-{n}-{file}"));
+    let mut writer = csv::Writer::from_path(&out).unwrap();
+    writer.write_record(&headers).unwrap();
+    for record in reader.records().skip(skip).take(n) {
+        let record = record.unwrap();
+        let fields: Vec<&str> = record
+            .iter()
+            .enumerate()
+            .map(|(i, f)| if i == score_column { score } else { f })
+            .collect();
+        writer.write_record(&fields).unwrap();
+    }
+    writer.flush().unwrap();
+    out
+}
+
+fn read_labels(path: &Path) -> Vec<csv::StringRecord> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "id",
+            "text",
+            "score",
+            "expected_score",
+            "source",
+            "teacher",
+            "confidence",
+            "error"
+        ]
+    );
+    reader.records().map(Result::unwrap).collect()
+}
+
+#[test]
+fn a_teacher_labels_the_pool_with_provenance_and_the_student_trains_on_it() {
+    let Some(base) = base_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let human = demo_rows(dir.path(), "train.csv", 60);
+    // Scores that are not numbers: reading them would fail, so the test shows they are not.
+    let pool = demo_pool(dir.path(), "train.csv", 60, 40, "hidden");
+    let labels = dir.path().join("labels.csv");
+    let cache = dir.path().join("cache");
+    let common = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--text",
+            "full_text",
+            "--score",
+            "score",
+            "--id",
+            "essay_id",
+            "--range",
+            "1:6",
+            "--base",
+            base.to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+            "--tune",
+            "head",
+            "--teacher-members",
+            "2",
+            "--json",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |command: &[&str], extra: &[&str]| {
+        let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        args.extend(common(extra));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        cyborg(&refs)
+    };
+
+    let labelled = run(
+        &["teach", "label", human.to_str().unwrap()],
+        &[
+            "--pool",
+            pool.to_str().unwrap(),
+            "--out",
+            labels.to_str().unwrap(),
+        ],
+    );
+    assert!(labelled.status.success(), "{}", stderr(&labelled));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&labelled)).unwrap();
+    assert_eq!(summary["teacher"]["pool_rows"], 40);
+    assert!(summary["teacher"]["seconds_per_1000"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        summary["teacher"]["fit"]["student_dev_qwk"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let human_rows = summary["human_rows"].as_u64().unwrap() as usize;
+    assert_eq!(
+        human_rows + summary["dev_rows"].as_u64().unwrap() as usize,
+        60
+    );
+
+    let records = read_labels(&labels);
+    assert_eq!(records.len(), human_rows + 40);
+    let original: std::collections::HashMap<String, String> = {
+        let mut reader = csv::Reader::from_path(&human).unwrap();
+        let headers = reader.headers().unwrap().clone();
+        let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+        let (id, score) = (column("essay_id"), column("score"));
+        reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[id].to_string(), r[score].to_string())
+            })
+            .collect()
+    };
+    let (from_humans, from_teacher): (Vec<_>, Vec<_>) =
+        records.iter().partition(|r| &r[4] == "human");
+    assert_eq!(from_humans.len(), human_rows);
+    for r in &from_humans {
+        assert_eq!(r[2], original[&r[0]], "a human row keeps its own score");
+        assert_eq!(r[3].parse::<f64>().unwrap(), r[2].parse::<f64>().unwrap());
+    }
+    assert_eq!(from_teacher.len(), 40);
+    for r in &from_teacher {
+        assert_eq!(&r[4], "teacher");
+        assert!(r[5].starts_with("local: 2 students (head)"), "{}", &r[5]);
+        assert!(!original.contains_key(&r[0]), "pool ids come from the pool");
+        let expected: f64 = r[3].parse().unwrap();
+        let level: i64 = r[2].parse().unwrap();
+        assert!((1.0..=6.0).contains(&expected), "{expected}");
+        assert!((1..=6).contains(&level));
+        let confidence: f64 = r[6].parse().unwrap();
+        assert!((0.0..=1.0).contains(&confidence));
+    }
+
+    // The whole path in one command; the bundle's card records the teacher.
+    let model = dir.path().join("pooled.cyborg");
+    let trained = run(
+        &["train", human.to_str().unwrap()],
+        &[
+            "--pool",
+            pool.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&trained)).unwrap();
+    assert_eq!(summary["teacher"]["pool_rows"], 40);
+    let info = cyborg(&["info", model.to_str().unwrap(), "--json"]);
+    let card: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+    assert_eq!(card["data"]["teacher_rows"], 40);
+    assert_eq!(
+        card["data"]["train_rows"].as_u64().unwrap() as usize,
+        human_rows
+    );
+    assert!(card["data"]["teacher"]
+        .as_str()
+        .unwrap()
+        .starts_with("local:"));
+
+    // --human-fraction with a teacher: the set-aside rows become the pool.
+    let half = dir.path().join("half.csv");
+    let halved = run(
+        &["teach", "label", human.to_str().unwrap()],
+        &[
+            "--teacher",
+            "local",
+            "--human-fraction",
+            "0.5",
+            "--out",
+            half.to_str().unwrap(),
+        ],
+    );
+    assert!(halved.status.success(), "{}", stderr(&halved));
+    let records = read_labels(&half);
+    let teacher_ids: Vec<&str> = records
+        .iter()
+        .filter(|r| &r[4] == "teacher")
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    let human_ids: Vec<&str> = records
+        .iter()
+        .filter(|r| &r[4] == "human")
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    assert_eq!(human_ids.len() + teacher_ids.len(), human_rows);
+    assert!((human_ids.len() as i64 - teacher_ids.len() as i64).abs() <= 1);
+    assert!(teacher_ids.iter().all(|id| original.contains_key(*id)));
+    assert!(teacher_ids.iter().all(|id| !human_ids.contains(id)));
+}
+
+#[test]
+fn a_teacher_without_a_pool_or_with_a_bad_pool_says_so_and_writes_nothing() {
+    let Some(base) = base_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let human = demo_rows(dir.path(), "train.csv", 30);
+    let out = dir.path().join("labels.csv");
+    let base = base.to_str().unwrap();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "teach",
+            "label",
+            human.to_str().unwrap(),
+            "--text",
+            "full_text",
+            "--score",
+            "score",
+            "--base",
+            base,
+            "--no-cache",
+            "--tune",
+            "head",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |extra: &[&str]| {
+        let args = args(extra);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        cyborg(&refs)
+    };
+    let nothing = run(&[]);
+    assert!(!nothing.status.success());
+    assert!(
+        stderr(&nothing).contains("nothing to label"),
+        "{}",
+        stderr(&nothing)
+    );
+
+    let pool = dir.path().join("pool.csv");
+    std::fs::write(&pool, "full_text,score\nA fine answer.,\n   ,\n").unwrap();
+    let bad = run(&["--pool", pool.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    let message = stderr(&bad);
+    assert!(
+        message.contains("pool.csv:3") && message.contains("empty"),
+        "{message}"
+    );
+    assert!(!out.exists(), "nothing is written when the input is bad");
+}
+
+#[test]
+fn a_student_trains_from_a_provenance_file_and_bad_sources_are_located() {
+    let Some(base) = base_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut reader = csv::Reader::from_path(repo().join("data/demo/train.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (id, text, score) = (column("essay_id"), column("full_text"), column("score"));
+    let labels = dir.path().join("labels.csv");
+    let mut writer = csv::Writer::from_path(&labels).unwrap();
+    writer
+        .write_record([
+            "id",
+            "text",
+            "score",
+            "expected_score",
+            "source",
+            "teacher",
+            "confidence",
+            "error",
+        ])
+        .unwrap();
+    for (i, record) in reader.records().take(73).enumerate() {
+        let r = record.unwrap();
+        let s: f64 = r[score].parse().unwrap();
+        let row: [String; 8] = match i {
+            0..50 => {
+                [&r[id], &r[text], &r[score], &r[score], "human", "", "1", ""].map(String::from)
+            }
+            50..70 => [
+                r[id].to_string(),
+                r[text].to_string(),
+                r[score].to_string(),
+                format!("{:.3}", s - 0.25),
+                "teacher".into(),
+                "local: test".into(),
+                "0.5".into(),
+                String::new(),
+            ],
+            70..72 => [
+                &r[id],
+                &r[text],
+                "",
+                "",
+                "failed",
+                "llm: test",
+                "",
+                "refused",
+            ]
+            .map(String::from),
+            _ => [
+                &r[id],
+                &r[text],
+                &r[score],
+                "",
+                "dropped",
+                "llm: test",
+                "",
+                "near-duplicate",
+            ]
+            .map(String::from),
+        };
+        writer.write_record(&row).unwrap();
+    }
+    writer.flush().unwrap();
+    let model = dir.path().join("from-labels.cyborg");
+    let args = |file: &Path| -> Vec<String> {
+        [
+            "train",
+            file.to_str().unwrap(),
+            "--from-labels",
+            "--text",
+            "text",
+            "--score",
+            "score",
+            "--id",
+            "id",
+            "--range",
+            "1:6",
+            "--tune",
+            "head",
+            "--no-cache",
+            "--base",
+            base.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap(),
+            "--json",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        cyborg(&refs)
+    };
+    let trained = run(args(&labels));
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&trained)).unwrap();
+    assert_eq!(summary["teacher_rows"], 20);
+    assert_eq!(
+        summary["train_rows"].as_u64().unwrap() + summary["dev_rows"].as_u64().unwrap(),
+        50,
+        "only human rows are split into training and development rows"
+    );
+    let info = cyborg(&["info", model.to_str().unwrap(), "--json"]);
+    let card: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+    assert_eq!(card["data"]["teacher_rows"], 20);
+    assert_eq!(card["data"]["teacher"], "local: test");
+
+    let text = std::fs::read_to_string(&labels).unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        text.replacen(",teacher,local: test,", ",robot,local: test,", 1),
+    )
+    .unwrap();
+    std::fs::remove_file(&model).unwrap();
+    let refused = run(args(&bad));
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    assert!(
+        message.contains("bad.csv:") && message.contains("\"robot\" is not human, teacher"),
+        "{message}"
+    );
+    assert!(!model.exists());
 }

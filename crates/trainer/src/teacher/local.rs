@@ -1,0 +1,246 @@
+//! The local teacher: needs no network and is stronger than one student on the same human
+//! scores, because it is an ensemble of several students and a TF-IDF ridge model that reads
+//! the exact words. The first student is the one `train` would fit; the others have their
+//! own seeds (so their own shuffles) and are always fine-tuned: with early stopping alone,
+//! all of them could fall back to the same linear probe and agree for nothing. Members are
+//! blended with a weight chosen on the human-scored development responses.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use cyborg_scorer::base::BaseModel;
+use cyborg_scorer::features::FEATURE_COUNT;
+use cyborg_scorer::metrics::{agreement, ScoreRange, Thresholds};
+use serde::Serialize;
+
+use super::tfidf::TfidfRidge;
+use super::TeacherLabel;
+use crate::cli::StudentArgs;
+use crate::commands::{fit_student, score_fitted, FitOutcome, TrainingRow};
+use crate::data::Row;
+use crate::progress::Progress;
+
+/// Blend weights tried for the students' mean against the TF-IDF model.
+const BLENDS: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
+/// What the fit measured on the development responses.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalTeacherReport {
+    /// Development QWK of each student member, with its own fitted thresholds.
+    pub student_dev_qwk: Vec<Option<f64>>,
+    /// Development QWK of the TF-IDF member.
+    pub tfidf_dev_qwk: Option<f64>,
+    /// The students' share of the blend (the TF-IDF model has the rest).
+    pub student_share: f64,
+    /// Development QWK of the blend: the teacher's.
+    pub dev_qwk: Option<f64>,
+    /// Seconds the fit took.
+    pub seconds: f64,
+}
+
+/// A fitted local teacher.
+pub struct LocalTeacher {
+    students: Vec<FitOutcome>,
+    tfidf: TfidfRidge,
+    student_share: f64,
+    /// Cuts of the blend into levels, fitted on development data.
+    thresholds: Thresholds,
+    /// Each member's own cuts (students first, then TF-IDF), for the confidence.
+    member_thresholds: Vec<Thresholds>,
+    /// What the fit measured.
+    pub report: LocalTeacherReport,
+}
+
+/// Each response's raw score from every member: students first, then TF-IDF.
+struct MemberScores(Vec<Vec<f64>>);
+
+impl LocalTeacher {
+    /// Fits `members` students (seeds `student.seed`, `+1`, …) and the TF-IDF model on the
+    /// human-scored `human` rows, and the blend on `dev`.
+    pub fn fit(
+        base: &BaseModel,
+        human: &[&Row],
+        dev: &[&Row],
+        range: ScoreRange,
+        student: &StudentArgs,
+        members: usize,
+        progress: &Progress,
+    ) -> Result<LocalTeacher> {
+        let start = Instant::now();
+        let mut students = Vec::new();
+        for k in 0..members.max(1) {
+            progress.note(&format!(
+                "teacher: student member {} of {}",
+                k + 1,
+                members.max(1)
+            ));
+            let args = StudentArgs {
+                seed: student.seed + k as u64,
+                fine_tuned_only: k > 0,
+                ..student.clone()
+            };
+            students.push(fit_student(
+                base,
+                &TrainingRow::human(human),
+                dev,
+                range,
+                &args,
+                progress,
+            )?);
+        }
+        progress.note("teacher: TF-IDF ridge member");
+        let with_features = |rows: &[&Row]| -> Result<Vec<[f32; FEATURE_COUNT]>> {
+            rows.iter()
+                .map(|r| Ok(base.text_encoder.prepare(&r.text)?.features))
+                .collect()
+        };
+        let human_features = with_features(human)?;
+        let dev_features = with_features(dev)?;
+        let score = |r: &Row| r.score.expect("scores were read");
+        let train: Vec<(&str, [f32; FEATURE_COUNT], f64)> = human
+            .iter()
+            .zip(&human_features)
+            .map(|(r, f)| (r.text.as_str(), *f, score(r) as f64))
+            .collect();
+        let dev_set: Vec<(&str, [f32; FEATURE_COUNT], i64)> = dev
+            .iter()
+            .zip(&dev_features)
+            .map(|(r, f)| (r.text.as_str(), *f, score(r)))
+            .collect();
+        let tfidf = TfidfRidge::fit(&train, &dev_set, range);
+
+        let mut teacher = LocalTeacher {
+            students,
+            tfidf,
+            student_share: 1.0,
+            thresholds: Thresholds::rounding(range),
+            member_thresholds: Vec::new(),
+            report: LocalTeacherReport {
+                student_dev_qwk: Vec::new(),
+                tfidf_dev_qwk: None,
+                student_share: 1.0,
+                dev_qwk: None,
+                seconds: 0.0,
+            },
+        };
+        let dev_human: Vec<i64> = dev.iter().map(|r| score(r)).collect();
+        let members = teacher.member_scores(base, dev, &dev_features, progress)?;
+        let fitted_qwk = |raw: &[f64]| -> (Option<f64>, Thresholds) {
+            let thresholds = Thresholds::fit(raw, &dev_human, range);
+            let levels: Vec<i64> = raw.iter().map(|&r| thresholds.level(r)).collect();
+            (agreement(&dev_human, &levels, range).qwk, thresholds)
+        };
+        let mut member_qwk = Vec::new();
+        for raw in &members.0 {
+            let (qwk, thresholds) = fitted_qwk(raw);
+            member_qwk.push(qwk);
+            teacher.member_thresholds.push(thresholds);
+        }
+        let mut best: Option<(f64, f64, Thresholds)> = None;
+        for share in BLENDS {
+            teacher.student_share = share;
+            let (qwk, thresholds) = fitted_qwk(&teacher.blend(&members));
+            let qwk = qwk.unwrap_or(f64::NEG_INFINITY);
+            // Ties go to the larger share of students, the stronger members on their own.
+            if best.as_ref().is_none_or(|b| qwk >= b.0) {
+                best = Some((qwk, share, thresholds));
+            }
+        }
+        let (qwk, share, thresholds) = best.expect("blends to try");
+        teacher.student_share = share;
+        teacher.thresholds = thresholds;
+        let tfidf_dev_qwk = member_qwk.pop().flatten();
+        teacher.report = LocalTeacherReport {
+            student_dev_qwk: member_qwk,
+            tfidf_dev_qwk,
+            student_share: share,
+            dev_qwk: Some(qwk).filter(|q| q.is_finite()),
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        Ok(teacher)
+    }
+
+    /// The first student member: trained on the human rows with the student's own seed.
+    pub fn first_student(&self) -> &FitOutcome {
+        &self.students[0]
+    }
+
+    /// Settings worth recording beside each label.
+    pub fn describe(&self) -> String {
+        format!(
+            "local: {} students ({}) + TF-IDF ridge, students' share {:.1}",
+            self.students.len(),
+            self.students[0].settings.tune,
+            self.student_share
+        )
+    }
+
+    /// Labels `rows`: expected score, level and how many members agree with that level.
+    pub fn label(
+        &self,
+        base: &BaseModel,
+        rows: &[&Row],
+        progress: &Progress,
+    ) -> Result<Vec<TeacherLabel>> {
+        let features = rows
+            .iter()
+            .map(|r| Ok(base.text_encoder.prepare(&r.text)?.features))
+            .collect::<Result<Vec<_>>>()?;
+        let members = self.member_scores(base, rows, &features, progress)?;
+        let blended = self.blend(&members);
+        Ok(blended
+            .iter()
+            .enumerate()
+            .map(|(i, &blend)| {
+                let range = self.thresholds.range;
+                // A regression can overshoot the scale; a label outside it would only teach
+                // the student to overshoot too.
+                let expected = blend.clamp(range.min as f64, range.max as f64);
+                let level = self.thresholds.level(expected);
+                let agreeing = members
+                    .0
+                    .iter()
+                    .zip(&self.member_thresholds)
+                    .filter(|(raw, cuts)| cuts.level(raw[i]) == level)
+                    .count();
+                TeacherLabel {
+                    expected,
+                    level,
+                    confidence: Some(agreeing as f64 / members.0.len() as f64),
+                }
+            })
+            .collect())
+    }
+
+    fn member_scores(
+        &self,
+        base: &BaseModel,
+        rows: &[&Row],
+        features: &[[f32; FEATURE_COUNT]],
+        progress: &Progress,
+    ) -> Result<MemberScores> {
+        let mut scores = Vec::new();
+        for student in &self.students {
+            let raw = score_fitted(base, student, rows, progress)?;
+            scores.push(raw.iter().map(|s| s.raw).collect());
+        }
+        scores.push(
+            rows.iter()
+                .zip(features)
+                .map(|(r, f)| self.tfidf.predict(&self.tfidf.vector(&r.text, *f)))
+                .collect(),
+        );
+        Ok(MemberScores(scores))
+    }
+
+    /// The students' mean and the TF-IDF model, blended.
+    fn blend(&self, members: &MemberScores) -> Vec<f64> {
+        let (students, tfidf) = members.0.split_at(members.0.len() - 1);
+        (0..tfidf[0].len())
+            .map(|i| {
+                let mean = students.iter().map(|s| s[i]).sum::<f64>() / students.len() as f64;
+                self.student_share * mean + (1.0 - self.student_share) * tfidf[0][i]
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,58 @@
+//! Helpers shared by the integration tests; each test file uses some of them.
+#![allow(dead_code)]
+
+pub mod chat_double;
+
+use std::path::{Path, PathBuf};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The base model folder, or `None` (with the reason printed) when absent and not required.
+pub fn base_model() -> Option<PathBuf> {
+    let dir = repo().join("models/all-MiniLM-L6-v2");
+    if dir.join("model.safetensors").is_file() {
+        return Some(dir);
+    }
+    if std::env::var_os("CYBORG_REQUIRE_MODEL").is_some() {
+        panic!(
+            "CYBORG_REQUIRE_MODEL is set but {} is missing",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "skipped: {} is not installed (scripts/setup.sh)",
+        dir.display()
+    );
+    None
+}
+
+/// `../shared/data/<name>`, or `None` (with the reason printed) when absent and not required.
+pub fn shared_data(name: &str) -> Option<PathBuf> {
+    let dir = repo().join("../shared/data").join(name);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var_os("CYBORG_REQUIRE_DATA").is_some() {
+        panic!(
+            "CYBORG_REQUIRE_DATA is set but {} is missing",
+            dir.display()
+        );
+    }
+    eprintln!("skipped: {} is absent", dir.display());
+    None
+}
+
+/// The first `n` rows of a demo file, as a new CSV in `dir`.
+pub fn demo_rows(dir: &Path, file: &str, n: usize) -> PathBuf {
+    let mut reader = csv::Reader::from_path(repo().join("data/demo").join(file)).unwrap();
+    let out = dir.join(format!("{n}-{file}"));
+    let mut writer = csv::Writer::from_path(&out).unwrap();
+    writer.write_record(reader.headers().unwrap()).unwrap();
+    for record in reader.records().take(n) {
+        writer.write_record(&record.unwrap()).unwrap();
+    }
+    writer.flush().unwrap();
+    out
+}
