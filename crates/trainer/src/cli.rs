@@ -254,6 +254,14 @@ pub struct TeacherArgs {
 /// How to reach and ask an OpenAI-compatible chat-completions endpoint.
 #[derive(Args, Clone)]
 pub struct LlmArgs {
+    /// A local quantized chat model (Llama architecture, ChatML template) to run here instead
+    /// of an endpoint: scripts/setup.sh installs SmolLM2-135M-Instruct, which is small enough
+    /// to test the path and far too small to grade.
+    #[arg(long, value_name = "FILE", help_heading = "LLM")]
+    pub gguf: Option<PathBuf>,
+    /// Most tokens a local model writes for one synthetic response.
+    #[arg(long, default_value_t = 400, value_name = "N", help_heading = "LLM")]
+    pub max_tokens: usize,
     /// The API root; `/chat/completions` is appended (OpenAI:
     /// Https://api.openai.com/v1; Ollama: http://127.0.0.1:11434/v1).
     #[arg(long, value_name = "URL", help_heading = "LLM")]
@@ -320,6 +328,8 @@ pub enum TeacherKind {
     Local,
     /// An OpenAI-compatible chat-completions endpoint.
     Llm,
+    /// A quantized Llama-family chat model run here (--gguf FILE).
+    Gguf,
 }
 
 /// `cyborg teach …`

@@ -860,7 +860,10 @@ fn teach_generate(args: TeachGenerateArgs, progress: &Progress) -> Result<()> {
         range,
     )?;
     let writer = synthetic::Writer::new(
-        args.llm.settings(args.seed, args.cache.as_deref(), 0.3)?,
+        &args.llm,
+        args.seed,
+        args.cache.as_deref(),
+        args.llm.temperature.unwrap_or(0.3),
         &human,
         range,
         progress,
@@ -871,15 +874,18 @@ fn teach_generate(args: TeachGenerateArgs, progress: &Progress) -> Result<()> {
         &counts,
         args.filter == Some(SampleFilter::Consistent),
         args.max_similarity,
+        args.llm.max_tokens,
     )?;
     let by = writer.describe();
     write_atomically(
         &args.out,
         &provenance_csv(&human, samples.iter().map(|s| s.provenance(&by)))?,
     )?;
-    let llm = &writer.llm;
     let kept = samples.iter().filter(|s| s.dropped.is_none()).count();
-    let usage = llm.usage();
+    let (usage, cost) = match &writer.author {
+        synthetic::Author::Llm(llm) => (Some(llm.usage()), llm.cost()),
+        synthetic::Author::Gguf(_) => (None, 0.0),
+    };
     let dropped: Vec<serde_json::Value> = samples
         .iter()
         .filter_map(|s| Some(json!({"id": s.id, "reason": s.dropped.as_ref()?})))
@@ -894,18 +900,22 @@ fn teach_generate(args: TeachGenerateArgs, progress: &Progress) -> Result<()> {
                 "kept": kept,
                 "dropped": dropped,
                 "usage": usage,
-                "cost_usd": llm.cost(),
+                "cost_usd": cost,
             })
         );
     } else {
+        let spent = usage.map_or("run here".into(), |u| {
+            format!(
+                "{} tokens, ${cost:.4} at the given prices",
+                u.prompt_tokens + u.completion_tokens
+            )
+        });
         println!(
             "wrote {}: {} human rows, {kept} synthetic kept, {} dropped (reasons in its error \
-             column); {} tokens, ${:.4} at the given prices",
+             column); {spent}",
             args.out.display(),
             human.len(),
             dropped.len(),
-            usage.prompt_tokens + usage.completion_tokens,
-            llm.cost()
         );
     }
     Ok(())

@@ -230,11 +230,10 @@ pub fn run(args: ExperimentArgs, progress: &Progress) -> Result<()> {
             }
             Arm::Synthetic(ratio) => {
                 let writer = synthetic::Writer::new(
-                    args.teacher.llm.settings(
-                        seed,
-                        student.cache.as_deref(),
-                        temperature.expect("synthetic cells have one"),
-                    )?,
+                    &args.teacher.llm,
+                    seed,
+                    student.cache.as_deref(),
+                    temperature.expect("synthetic cells have one"),
                     &human,
                     range,
                     progress,
@@ -250,6 +249,7 @@ pub fn run(args: ExperimentArgs, progress: &Progress) -> Result<()> {
                     &wanted,
                     args.filter == Some(SampleFilter::Consistent),
                     args.max_similarity,
+                    args.teacher.llm.max_tokens,
                 )?;
                 extra = samples
                     .into_iter()

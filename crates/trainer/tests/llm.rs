@@ -621,3 +621,85 @@ fn a_batch_api_round_trip_joins_answers_on_custom_id() {
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("forged.jsonl:1: custom_id"));
 }
+
+#[test]
+fn a_local_gguf_model_labels_and_writes_with_provenance() {
+    let Some(gguf) = support::gguf_model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let texts: Vec<String> = (0..3).map(|n| essay(n as i64 * 2 + 1, 400 + n)).collect();
+    let pool = pool_file(dir.path(), &texts);
+    let mut args = teach_args(
+        dir.path(),
+        "unused",
+        &pool,
+        &["--gguf", gguf.to_str().unwrap()],
+    );
+    let at = args.iter().position(|a| a == "llm").unwrap();
+    args[at] = "gguf".into();
+    let first = cyborg(&args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let summary: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert!(summary["teacher"]["dev_qwk"].is_number() || summary["teacher"]["dev_qwk"].is_null());
+    let by_id = labels(dir.path());
+    for i in 0..texts.len() {
+        let record = &by_id[&format!("p{i}")];
+        assert_eq!(&record[4], "teacher");
+        assert!(record[5].starts_with("gguf: SmolLM2-135M-Instruct.Q4_1.gguf"));
+        let level: i64 = record[2].parse().unwrap();
+        let expected: f64 = record[3].parse().unwrap();
+        let confidence: f64 = record[6].parse().unwrap();
+        assert!((1..=6).contains(&level));
+        assert!((1.0..=6.0).contains(&expected));
+        assert!(confidence > 0.0 && confidence <= 1.0);
+    }
+    // Greedy and seeded: the same labels again.
+    let labels_before = std::fs::read(dir.path().join("labels.csv")).unwrap();
+    let second = cyborg(&args);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(
+        std::fs::read(dir.path().join("labels.csv")).unwrap(),
+        labels_before
+    );
+
+    let out = dir.path().join("written.csv");
+    let generate: Vec<String> = [
+        "teach",
+        "generate",
+        human_file(dir.path()).to_str().unwrap(),
+        "--text",
+        "text",
+        "--score",
+        "score",
+        "--id",
+        "id",
+        "--per-level",
+        "1",
+        "--gguf",
+        gguf.to_str().unwrap(),
+        "--max-tokens",
+        "40",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]
+    .map(String::from)
+    .to_vec();
+    let written = cyborg(&generate);
+    assert!(written.status.success(), "{}", stderr(&written));
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let samples: Vec<csv::StringRecord> = reader
+        .records()
+        .map(Result::unwrap)
+        .filter(|r| r[0].starts_with("synthetic-"))
+        .collect();
+    assert_eq!(samples.len(), 6, "one per level");
+    for s in &samples {
+        assert!(["synthetic", "dropped"].contains(&&s[4]));
+        assert!(s[5].contains("gguf: SmolLM2") && s[5].contains("temperature 0.3"));
+        if &s[4] == "synthetic" {
+            assert!(!s[1].trim().is_empty());
+        }
+    }
+}

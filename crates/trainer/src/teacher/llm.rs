@@ -128,7 +128,7 @@ impl LlmTeacher {
             .timeout_global(Some(settings.timeout))
             .build()
             .into();
-        let examples = examples(&settings, human, range);
+        let examples = examples(settings.seed, settings.examples_per_level, human, range);
         let preamble = preamble(&settings, &examples, range);
         Ok(LlmTeacher {
             settings,
@@ -368,7 +368,7 @@ impl LlmTeacher {
         let system = format!(
             "You write realistic student responses for assessment research. The scoring \
              guide: {}\nScores run from {} to {}.",
-            guide(&self.settings),
+            guide(self.settings.rubric.as_deref()),
             self.range.min,
             self.range.max
         );
@@ -567,23 +567,27 @@ pub fn import_batch(cache: &Path, output: &Path) -> Result<(usize, Vec<String>)>
 }
 
 /// The rubric, or a plain holistic instruction without one.
-fn guide(settings: &LlmSettings) -> String {
-    settings.rubric.clone().unwrap_or_else(|| {
+pub fn guide(rubric: Option<&str>) -> String {
+    rubric.map(str::to_string).unwrap_or_else(|| {
         "Score the student's response holistically: how well it answers the task, with \
          evidence, organisation and control of language."
             .into()
     })
 }
 
-/// `examples_per_level` human responses per level, chosen with the seed, cut to
-/// [`EXAMPLE_WORDS`] words.
-fn examples(settings: &LlmSettings, human: &[&Row], range: ScoreRange) -> Vec<(i64, String)> {
-    let mut rng = StdRng::seed_from_u64(settings.seed);
+/// `per_level` human responses per level, chosen with `seed`, cut to [`EXAMPLE_WORDS`] words.
+pub fn examples(
+    seed: u64,
+    per_level: usize,
+    human: &[&Row],
+    range: ScoreRange,
+) -> Vec<(i64, String)> {
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut chosen = Vec::new();
     for level in range.min..=range.max {
         let mut at_level: Vec<&&Row> = human.iter().filter(|r| r.score == Some(level)).collect();
         at_level.shuffle(&mut rng);
-        for row in at_level.into_iter().take(settings.examples_per_level) {
+        for row in at_level.into_iter().take(per_level) {
             let words: Vec<&str> = row.text.split_whitespace().collect();
             let mut shown = words[..words.len().min(EXAMPLE_WORDS)].join(" ");
             if words.len() > EXAMPLE_WORDS {
@@ -600,7 +604,7 @@ fn preamble(settings: &LlmSettings, examples: &[(i64, String)], range: ScoreRang
     let system = format!(
         "You are an experienced rater of student writing. {}\n\nGive one whole-number \
          score from {} to {}. Reply with JSON only: {{\"score\": N}}.",
-        guide(settings),
+        guide(settings.rubric.as_deref()),
         range.min,
         range.max
     );

@@ -5,6 +5,7 @@
 //! soft label) and a level, and the student then trains on both; every label carries its
 //! provenance, so what a human said and what a teacher said are never confused.
 
+pub mod gguf;
 pub mod llm;
 pub mod local;
 pub mod synthetic;
@@ -22,6 +23,7 @@ use crate::cli::{LlmArgs, StudentArgs, TeacherArgs, TeacherKind};
 use crate::commands::{format_kappa, TrainingRow};
 use crate::data::Row;
 use crate::progress::Progress;
+use gguf::{GgufModel, GgufTeacher};
 use llm::LlmTeacher;
 use local::LocalTeacher;
 
@@ -44,6 +46,8 @@ pub enum Teacher {
     Local(LocalTeacher),
     /// An OpenAI-compatible endpoint.
     Llm(LlmTeacher),
+    /// A local quantized chat model.
+    Gguf(Box<GgufTeacher>),
 }
 
 impl Teacher {
@@ -52,6 +56,7 @@ impl Teacher {
         match self {
             Teacher::Local(t) => t.describe(),
             Teacher::Llm(t) => t.describe(),
+            Teacher::Gguf(t) => t.describe(),
         }
     }
 
@@ -74,6 +79,7 @@ impl Teacher {
                 .map(Ok)
                 .collect()),
             Teacher::Llm(t) => t.label(rows),
+            Teacher::Gguf(t) => t.label(rows),
         }
     }
 }
@@ -135,6 +141,18 @@ impl LabelledPool {
                 args.teacher_members,
                 progress,
             )?),
+            TeacherKind::Gguf => Teacher::Gguf(Box::new(
+                args.llm.gguf_teacher(
+                    args.llm
+                        .gguf
+                        .as_deref()
+                        .context("--teacher gguf needs --gguf FILE")?,
+                    student.seed,
+                    human,
+                    range,
+                    progress,
+                )?,
+            )),
             TeacherKind::Llm => Teacher::Llm(LlmTeacher::new(
                 args.llm
                     .settings(student.seed, student.cache.as_deref(), 0.0)?,
@@ -145,7 +163,7 @@ impl LabelledPool {
         };
         let dev_qwk = match &teacher {
             Teacher::Local(local) => local.report.dev_qwk,
-            Teacher::Llm(_) => {
+            Teacher::Llm(_) | Teacher::Gguf(_) => {
                 let labels = teacher.label(base, dev, progress)?;
                 let (human_levels, teacher_levels): (Vec<i64>, Vec<i64>) = dev
                     .iter()
@@ -204,6 +222,7 @@ impl LabelledPool {
         });
         match &self.teacher {
             Teacher::Local(local) => summary["fit"] = serde_json::json!(local.report),
+            Teacher::Gguf(_) => {}
             Teacher::Llm(llm) => {
                 let usage = llm.usage();
                 let answered = (self.rows.len() as u64).max(1);
@@ -221,7 +240,7 @@ impl LabelledPool {
     pub fn summary_line(&self) -> String {
         let failed = self.labels.iter().filter(|l| l.is_err()).count();
         let cost = match &self.teacher {
-            Teacher::Local(_) => String::new(),
+            Teacher::Local(_) | Teacher::Gguf(_) => String::new(),
             Teacher::Llm(llm) => {
                 let usage = llm.usage();
                 let tokens = usage.prompt_tokens + usage.completion_tokens;
@@ -416,6 +435,38 @@ pub fn provenance_csv<'a>(
 }
 
 impl LlmArgs {
+    /// The gguf teacher for the model at `path`, shown `human`'s examples and the rubric.
+    pub fn gguf_teacher(
+        &self,
+        path: &Path,
+        seed: u64,
+        human: &[&Row],
+        range: ScoreRange,
+        progress: &Progress,
+    ) -> Result<GgufTeacher> {
+        let rubric = self.rubric()?;
+        progress.note(&format!("loading the GGUF model {}", path.display()));
+        GgufTeacher::new(
+            GgufModel::load(path)?,
+            &llm::guide(rubric.as_deref()),
+            llm::examples(seed, self.examples_per_level, human, range),
+            range,
+            seed,
+            progress,
+        )
+    }
+
+    /// The rubric's text, if one was given.
+    fn rubric(&self) -> Result<Option<String>> {
+        self.rubric
+            .as_deref()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the rubric {}", path.display()))
+            })
+            .transpose()
+    }
+
     /// The LLM's settings, checked: endpoint and model given, rubric readable. `temperature`
     /// applies unless --temperature was given; answers are cached in --llm-cache, else in
     /// `llm/` under `cache` or the default cache folder.
@@ -428,14 +479,7 @@ impl LlmArgs {
         let (Some(base_url), Some(model)) = (&self.base_url, &self.llm_model) else {
             bail!("--teacher llm needs --base-url URL and --llm-model NAME");
         };
-        let rubric = self
-            .rubric
-            .as_deref()
-            .map(|path| {
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the rubric {}", path.display()))
-            })
-            .transpose()?;
+        let rubric = self.rubric()?;
         let cache = match &self.llm_cache {
             Some(dir) => dir.clone(),
             None => cache

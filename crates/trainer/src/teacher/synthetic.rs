@@ -2,15 +2,19 @@
 //! level from human examples; the student then trains on human and synthetic responses.
 //!
 //! How many to write (per level, or as a share of the total), the optional consistency filter
-//! and the near-duplicate check are here; the LLM conversation is in [`super::llm`].
+//! and the near-duplicate check are here; the conversations are in [`super::llm`] and
+//! [`super::gguf`].
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 
 use anyhow::{bail, Result};
 use cyborg_scorer::metrics::ScoreRange;
 
+use super::gguf::GgufTeacher;
 use super::llm::{LlmSettings, LlmTeacher};
-use super::{Provenance, Source};
+use super::{Provenance, Source, TeacherLabel};
+use crate::cli::LlmArgs;
 use crate::data::Row;
 use crate::progress::Progress;
 
@@ -108,44 +112,80 @@ fn jaccard(a: &HashSet<[String; 3]>, b: &HashSet<[String; 3]>) -> f64 {
     a.intersection(b).count() as f64 / union as f64
 }
 
-/// The LLM that writes samples at its settings' temperature and, for the consistency
-/// filter, scores them again greedily: re-scoring is a rater's job, whatever the writing
-/// temperature.
+/// The model that writes samples: an LLM endpoint or a local GGUF model.
+pub enum Author {
+    /// An OpenAI-compatible endpoint, set to score at temperature 0.
+    Llm(Box<LlmTeacher>),
+    /// A local quantized model.
+    Gguf(Box<GgufTeacher>),
+}
+
+/// The model that writes samples at `temperature` and, for the consistency filter, scores
+/// them again greedily: re-scoring is a rater's job, whatever the writing temperature.
 pub struct Writer {
-    /// The LLM, set to score at temperature 0.
-    pub llm: LlmTeacher,
+    /// The model.
+    pub author: Author,
     /// The temperature samples are written at.
     pub temperature: f64,
 }
 
 impl Writer {
-    /// A writer shown `human`'s examples.
+    /// The writer `args` name (`--gguf FILE`, else the endpoint), shown `human`'s examples,
+    /// writing at `temperature`.
     pub fn new(
-        settings: LlmSettings,
+        args: &LlmArgs,
+        seed: u64,
+        cache: Option<&Path>,
+        temperature: f64,
         human: &[&Row],
         range: ScoreRange,
         progress: &Progress,
     ) -> Result<Writer> {
-        let temperature = settings.temperature;
-        let llm = LlmTeacher::new(
-            LlmSettings {
-                temperature: 0.0,
-                ..settings
-            },
-            human,
-            range,
-            progress,
-        )?;
-        Ok(Writer { llm, temperature })
+        let author = match &args.gguf {
+            Some(path) => Author::Gguf(Box::new(
+                args.gguf_teacher(path, seed, human, range, progress)?,
+            )),
+            None => Author::Llm(Box::new(LlmTeacher::new(
+                LlmSettings {
+                    temperature: 0.0,
+                    ..args.settings(seed, cache, 0.0)?
+                },
+                human,
+                range,
+                progress,
+            )?)),
+        };
+        Ok(Writer {
+            author,
+            temperature,
+        })
     }
 
     /// The writer and its settings, for provenance.
     pub fn describe(&self) -> String {
-        format!(
-            "{}; writing at temperature {}",
-            self.llm.describe(),
-            self.temperature
-        )
+        let model = match &self.author {
+            Author::Llm(llm) => llm.describe(),
+            Author::Gguf(gguf) => gguf.describe(),
+        };
+        format!("{model}; writing at temperature {}", self.temperature)
+    }
+
+    fn write(
+        &self,
+        jobs: &[(i64, usize)],
+        max_tokens: usize,
+    ) -> Result<Vec<Result<String, String>>> {
+        match &self.author {
+            Author::Llm(llm) => llm.generate(jobs, self.temperature),
+            Author::Gguf(gguf) => gguf.write(jobs, self.temperature, max_tokens),
+        }
+    }
+
+    fn rescore(&self, rows: &[&Row]) -> Result<Vec<Result<TeacherLabel, String>>> {
+        match &self.author {
+            Author::Llm(llm) => llm.label(rows),
+            Author::Gguf(gguf) => gguf.label(rows),
+        }
     }
 }
 
@@ -159,13 +199,13 @@ pub fn generate(
     counts: &BTreeMap<i64, usize>,
     consistent: bool,
     max_similarity: f64,
+    max_tokens: usize,
 ) -> Result<Vec<Sample>> {
-    let llm = &writer.llm;
     let jobs: Vec<(i64, usize)> = counts
         .iter()
         .flat_map(|(&level, &n)| (0..n).map(move |k| (level, k)))
         .collect();
-    let written = llm.generate(&jobs, writer.temperature)?;
+    let written = writer.write(&jobs, max_tokens)?;
     let mut samples: Vec<Sample> = jobs
         .iter()
         .zip(written)
@@ -219,7 +259,7 @@ pub fn generate(
             })
             .collect();
         let refs: Vec<&Row> = rows.iter().collect();
-        for (&i, label) in kept.iter().zip(llm.label(&refs)?) {
+        for (&i, label) in kept.iter().zip(writer.rescore(&refs)?) {
             let sample = &mut samples[i];
             match label {
                 Ok(label) if label.level == sample.level => sample.confidence = label.confidence,

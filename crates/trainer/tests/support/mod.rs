@@ -28,6 +28,25 @@ pub fn base_model() -> Option<PathBuf> {
     None
 }
 
+/// The tiny GGUF chat model, or `None` (with the reason printed) when absent and not required.
+pub fn gguf_model() -> Option<PathBuf> {
+    let path = repo().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var_os("CYBORG_REQUIRE_MODEL").is_some() {
+        panic!(
+            "CYBORG_REQUIRE_MODEL is set but {} is missing",
+            path.display()
+        );
+    }
+    eprintln!(
+        "skipped: {} is not installed (scripts/setup.sh)",
+        path.display()
+    );
+    None
+}
+
 /// `../shared/data/<name>`, or `None` (with the reason printed) when absent and not required.
 pub fn shared_data(name: &str) -> Option<PathBuf> {
     let dir = repo().join("../shared/data").join(name);
