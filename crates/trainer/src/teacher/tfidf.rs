@@ -271,6 +271,9 @@ mod tests {
         let high = model.predict(&model.vector("cloud table evidence here", features));
         let low = model.predict(&model.vector("cloud table nothing here", features));
         // Unseen word pairs pull both towards the mean (1), but the key word separates them.
-        assert!(high > 1.4 && low < 0.8 && high - low > 0.8, "high {high}, low {low}");
+        assert!(
+            high > 1.4 && low < 0.8 && high - low > 0.8,
+            "high {high}, low {low}"
+        );
     }
 }
