@@ -162,18 +162,33 @@ pub fn out_of_fold(
     folds: usize,
     seed: u64,
 ) -> Vec<i64> {
-    let folds = folds.clamp(2, raw.len().max(2));
-    let fold_of = shuffled_folds(raw.len(), folds, seed);
-    let mut levels = vec![range.min; raw.len()];
-    for fold in 0..folds {
-        let (mut fit_raw, mut fit_human) = (Vec::new(), Vec::new());
-        for i in (0..raw.len()).filter(|&i| fold_of[i] != fold) {
-            fit_raw.push(raw[i]);
-            fit_human.push(human[i]);
-        }
+    by_folds(raw.len(), range, folds, seed, |fit, held_out| {
+        let fit_raw: Vec<f64> = fit.iter().map(|&i| raw[i]).collect();
+        let fit_human: Vec<i64> = fit.iter().map(|&i| human[i]).collect();
         let calibration = method.fit(&fit_raw, &fit_human, range);
-        for i in (0..raw.len()).filter(|&i| fold_of[i] == fold) {
-            levels[i] = calibration.level(raw[i]);
+        held_out
+            .iter()
+            .map(|&i| calibration.level(raw[i]))
+            .collect()
+    })
+}
+
+/// The levels `level_fold(fit, held_out)` gives each fold's held-out items (indices into
+/// `0..n`), fitting on the items of the other folds.
+fn by_folds(
+    n: usize,
+    range: ScoreRange,
+    folds: usize,
+    seed: u64,
+    level_fold: impl Fn(&[usize], &[usize]) -> Vec<i64>,
+) -> Vec<i64> {
+    let folds = folds.clamp(2, n.max(2));
+    let fold_of = shuffled_folds(n, folds, seed);
+    let mut levels = vec![range.min; n];
+    for fold in 0..folds {
+        let (held_out, fit): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| fold_of[i] == fold);
+        for (&i, level) in held_out.iter().zip(level_fold(&fit, &held_out)) {
+            levels[i] = level;
         }
     }
     levels
@@ -277,20 +292,15 @@ pub fn out_of_fold_group_offsets(
     folds: usize,
     seed: u64,
 ) -> Vec<i64> {
-    let folds = folds.clamp(2, raw.len().max(2));
-    let fold_of = shuffled_folds(raw.len(), folds, seed);
-    let mut levels = vec![range.min; raw.len()];
-    for fold in 0..folds {
-        let fit: Vec<usize> = (0..raw.len()).filter(|&i| fold_of[i] != fold).collect();
+    by_folds(raw.len(), range, folds, seed, |fit, held_out| {
         let pick_raw: Vec<f64> = fit.iter().map(|&i| raw[i]).collect();
         let pick_human: Vec<i64> = fit.iter().map(|&i| human[i]).collect();
         let pick_groups: Vec<String> = fit.iter().map(|&i| groups[i].clone()).collect();
         let fitted = GroupOffsets::fit(&pick_raw, &pick_human, &pick_groups, range, limit);
-        for i in (0..raw.len()).filter(|&i| fold_of[i] == fold) {
-            levels[i] = fitted.levels(&raw[i..=i], &groups[i..=i])[0];
-        }
-    }
-    levels
+        let held_raw: Vec<f64> = held_out.iter().map(|&i| raw[i]).collect();
+        let held_groups: Vec<String> = held_out.iter().map(|&i| groups[i].clone()).collect();
+        fitted.levels(&held_raw, &held_groups)
+    })
 }
 
 /// Fold numbers for `n` items: dealt in turn after a seeded Fisher-Yates shuffle.
