@@ -16,6 +16,9 @@ use crate::train::Tune;
 ///
 ///   cyborg train essays.csv --text essay --score score --out essays.cyborg
 ///
+///   (with unscored responses too, a teacher labels them for the student:
+///   cyborg train essays.csv --text essay --score score --pool unscored.csv --out essays.cyborg)
+///
 ///   cyborg eval essays.cyborg held-out.csv --text essay --score score
 ///
 ///   cyborg score essays.cyborg new.csv --text essay --out scores.csv

@@ -286,15 +286,15 @@ pub fn smd_constrained_text(c: &SmdConstrained) -> String {
             .map(|(g, o)| format!("{} {o:+.2}", if g.is_empty() { "(empty)" } else { g }))
             .collect()
     };
-    let cost = c
+    let change = c
         .unconstrained_qwk
         .zip(c.qwk)
-        .map_or("undefined".into(), |(u, q)| format!("{:.3}", u - q));
+        .map_or("undefined".into(), |(u, q)| format!("{:+.3}", q - u));
     let largest = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.2}"));
     format!(
         "Constrained to |SMD| ≤ {:.2} in every group of {} (group-aware raw-score offsets on \
-         QWK-optimal thresholds, fitted out-of-fold): QWK {} against {} unconstrained, a cost \
-         of {cost}; largest group |SMD| {} against {}. Offsets: {}.",
+         QWK-optimal thresholds, fitted out-of-fold): QWK {} against {} unconstrained \
+         ({change}); largest group |SMD| {} against {}. Offsets: {}.",
         c.limit,
         c.column,
         kappa(c.qwk),
