@@ -14,6 +14,7 @@ use cyborg_scorer::fairness::{
     SMALL_GROUP,
 };
 use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange};
+use cyborg_scorer::model::PreparedText;
 use cyborg_scorer::tokenize::WindowConfig;
 use cyborg_scorer::Scorer;
 use rand::rngs::StdRng;
@@ -965,17 +966,27 @@ pub fn score_fitted(
     rows: &[&Row],
     progress: &Progress,
 ) -> Result<Vec<cyborg_scorer::Score>> {
-    let scorer = &outcome.trained.scorer;
     let texts = rows
         .iter()
         .map(|r| base.text_encoder.prepare(&r.text))
         .collect::<cyborg_scorer::Result<Vec<_>>>()?;
+    score_prepared_fitted(base, outcome, &texts, progress)
+}
+
+/// [`score_fitted`] for texts already prepared (tokenized, with their features).
+pub fn score_prepared_fitted(
+    base: &BaseModel,
+    outcome: &FitOutcome,
+    texts: &[PreparedText],
+    progress: &Progress,
+) -> Result<Vec<cyborg_scorer::Score>> {
+    let scorer = &outcome.trained.scorer;
     let frozen = outcome.cache.layer();
     let states = outcome
         .cache
-        .states(&base.text_encoder, &texts, frozen, progress)?;
-    let bar = progress.bar(rows.len() as u64, "scoring", "responses");
-    let mut scores = Vec::with_capacity(rows.len());
+        .states(&base.text_encoder, texts, frozen, progress)?;
+    let bar = progress.bar(texts.len() as u64, "scoring", "responses");
+    let mut scores = Vec::with_capacity(texts.len());
     for (group, group_states) in texts.chunks(32).zip(states.chunks(32)) {
         let windows: Vec<_> = group_states.iter().flatten().cloned().collect();
         scores.extend(scorer.score_states(group, &windows, frozen)?);

@@ -11,12 +11,13 @@ use anyhow::Result;
 use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::features::FEATURE_COUNT;
 use cyborg_scorer::metrics::{agreement, ScoreRange, Thresholds};
+use cyborg_scorer::model::PreparedText;
 use serde::Serialize;
 
 use super::tfidf::TfidfRidge;
 use super::TeacherLabel;
 use crate::cli::StudentArgs;
-use crate::commands::{fit_student, score_fitted, FitOutcome, TrainingRow};
+use crate::commands::{fit_student, score_prepared_fitted, FitOutcome, TrainingRow};
 use crate::data::Row;
 use crate::progress::Progress;
 
@@ -49,6 +50,14 @@ pub struct LocalTeacher {
     member_thresholds: Vec<Thresholds>,
     /// What the fit measured.
     pub report: LocalTeacherReport,
+}
+
+/// `rows` tokenized into windows, with their surface features.
+fn prepare(base: &BaseModel, rows: &[&Row]) -> Result<Vec<PreparedText>> {
+    Ok(rows
+        .iter()
+        .map(|r| base.text_encoder.prepare(&r.text))
+        .collect::<cyborg_scorer::Result<Vec<_>>>()?)
 }
 
 /// Each response's raw score from every member: students first, then TF-IDF.
@@ -89,23 +98,18 @@ impl LocalTeacher {
             )?);
         }
         progress.note("teacher: TF-IDF ridge member");
-        let with_features = |rows: &[&Row]| -> Result<Vec<[f32; FEATURE_COUNT]>> {
-            rows.iter()
-                .map(|r| Ok(base.text_encoder.prepare(&r.text)?.features))
-                .collect()
-        };
-        let human_features = with_features(human)?;
-        let dev_features = with_features(dev)?;
+        let human_texts = prepare(base, human)?;
+        let dev_texts = prepare(base, dev)?;
         let score = |r: &Row| r.score.expect("scores were read");
         let train: Vec<(&str, [f32; FEATURE_COUNT], f64)> = human
             .iter()
-            .zip(&human_features)
-            .map(|(r, f)| (r.text.as_str(), *f, score(r) as f64))
+            .zip(&human_texts)
+            .map(|(r, t)| (r.text.as_str(), t.features, score(r) as f64))
             .collect();
         let dev_set: Vec<(&str, [f32; FEATURE_COUNT], i64)> = dev
             .iter()
-            .zip(&dev_features)
-            .map(|(r, f)| (r.text.as_str(), *f, score(r)))
+            .zip(&dev_texts)
+            .map(|(r, t)| (r.text.as_str(), t.features, score(r)))
             .collect();
         let tfidf = TfidfRidge::fit(&train, &dev_set, range);
 
@@ -124,7 +128,7 @@ impl LocalTeacher {
             },
         };
         let dev_human: Vec<i64> = dev.iter().map(|r| score(r)).collect();
-        let members = teacher.member_scores(base, dev, &dev_features, progress)?;
+        let members = teacher.member_scores(base, dev, &dev_texts, progress)?;
         let fitted_qwk = |raw: &[f64]| -> (Option<f64>, Thresholds) {
             let thresholds = Thresholds::fit(raw, &dev_human, range);
             let levels: Vec<i64> = raw.iter().map(|&r| thresholds.level(r)).collect();
@@ -182,11 +186,8 @@ impl LocalTeacher {
         rows: &[&Row],
         progress: &Progress,
     ) -> Result<Vec<TeacherLabel>> {
-        let features = rows
-            .iter()
-            .map(|r| Ok(base.text_encoder.prepare(&r.text)?.features))
-            .collect::<Result<Vec<_>>>()?;
-        let members = self.member_scores(base, rows, &features, progress)?;
+        let texts = prepare(base, rows)?;
+        let members = self.member_scores(base, rows, &texts, progress)?;
         let blended = self.blend(&members);
         Ok(blended
             .iter()
@@ -212,22 +213,23 @@ impl LocalTeacher {
             .collect())
     }
 
+    /// Every member's raw scores for `rows`, tokenized once as `texts`.
     fn member_scores(
         &self,
         base: &BaseModel,
         rows: &[&Row],
-        features: &[[f32; FEATURE_COUNT]],
+        texts: &[PreparedText],
         progress: &Progress,
     ) -> Result<MemberScores> {
         let mut scores = Vec::new();
         for student in &self.students {
-            let raw = score_fitted(base, student, rows, progress)?;
+            let raw = score_prepared_fitted(base, student, texts, progress)?;
             scores.push(raw.iter().map(|s| s.raw).collect());
         }
         scores.push(
             rows.iter()
-                .zip(features)
-                .map(|(r, f)| self.tfidf.predict(&self.tfidf.vector(&r.text, *f)))
+                .zip(texts)
+                .map(|(r, t)| self.tfidf.predict(&self.tfidf.vector(&r.text, t.features)))
                 .collect(),
         );
         Ok(MemberScores(scores))
