@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::cli::{BenchAsapArgs, BenchEncodeArgs, StudentArgs};
 use crate::commands::{
-    evaluate_fitted, fit_student, format_kappa, load_base, sample_fraction, TrainingRow,
+    evaluate_fitted, fit_student, format_kappa, load_base, sample_fraction, set_aside, TrainingRow,
 };
 use crate::data::{read_id_list, read_table, Filter, ReadSpec, Row};
 use crate::output::write_atomically;
@@ -244,11 +244,7 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
             };
             let mut cells = Vec::new();
             if arms(&args, fraction).contains(&Arm::Teacher) {
-                let pool: Vec<&Row> = train_all
-                    .iter()
-                    .copied()
-                    .filter(|r| !human.iter().any(|h| std::ptr::eq(*h, *r)))
-                    .collect();
+                let pool = set_aside(&train_all, &human);
                 let labelled = LabelledPool::fit_and_label(
                     Some(&base),
                     &human,

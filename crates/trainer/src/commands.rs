@@ -266,6 +266,16 @@ pub fn stratified_split<'a>(
     (kept, held_out)
 }
 
+/// The rows of `all` that are not among `kept` (the same rows, not equal ones): those whose
+/// human scores [`sample_fraction`] set aside.
+pub fn set_aside<'a>(all: &[&'a Row], kept: &[&Row]) -> Vec<&'a Row> {
+    let kept: HashSet<*const Row> = kept.iter().map(|&r| r as *const Row).collect();
+    all.iter()
+        .copied()
+        .filter(|&r| !kept.contains(&(r as *const Row)))
+        .collect()
+}
+
 /// Keeps a seeded random `fraction` of `rows` (at least two).
 pub fn sample_fraction<'a>(rows: &[&'a Row], fraction: f64, seed: u64) -> Result<Vec<&'a Row>> {
     if !(fraction > 0.0 && fraction <= 1.0) {
@@ -416,11 +426,7 @@ impl<'a> Split<'a> {
             seed,
         )?;
         let human = sample_fraction(&train_all, split.human_fraction, seed)?;
-        let kept: HashSet<*const Row> = human.iter().map(|&r| r as *const Row).collect();
-        let set_aside = train_all
-            .into_iter()
-            .filter(|&r| !kept.contains(&(r as *const Row)))
-            .collect();
+        let set_aside = set_aside(&train_all, &human);
         let scores = || human.iter().chain(&dev).filter_map(|r| r.score);
         let observed = ScoreRange {
             min: scores().min().expect("rows"),

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{ExperimentArgs, SampleFilter};
 use crate::commands::{
-    fit_student, format_kappa, load_base, read_spec, sample_fraction, score_fitted,
+    fit_student, format_kappa, load_base, read_spec, sample_fraction, score_fitted, set_aside,
     stratified_split, TrainingRow,
 };
 use crate::data::{read_id_list, read_table, Row};
@@ -210,16 +210,12 @@ pub fn run(args: ExperimentArgs, progress: &Progress) -> Result<()> {
         match arm {
             Arm::None => {}
             Arm::Pool => {
-                let set_aside: Vec<&Row> = train_all
-                    .iter()
-                    .copied()
-                    .filter(|r| !human.iter().any(|h| std::ptr::eq(*h, *r)))
-                    .collect();
+                let pool = set_aside(&train_all, &human);
                 labelled = LabelledPool::fit_and_label(
                     Some(base),
                     &human,
                     &dev,
-                    &set_aside,
+                    &pool,
                     range,
                     &args.teacher,
                     &student,
