@@ -22,5 +22,18 @@ if [ ! -f "$model" ] || [ "$cyborg" -nt "$model" ]; then
 fi
 $cyborg score "$model" data/demo/sample.csv --text full_text --id essay_id --out "$work/cli-scores.csv"
 
+traits=()
+if [ -d ../shared/data/asap-aes ]; then
+  printf '\n== A multi-trait model (ASAP-AES set 7: holistic score and four traits; linear head)\n'
+  python3 scripts/asap-traits.py ../shared/data/asap-aes 200 "$work/set7.csv"
+  python3 scripts/asap-traits.py ../shared/data/asap-aes 6 "$work/set7-few.csv"
+  $cyborg train "$work/set7.csv" --text essay --score score --id id \
+    --trait ideas,organization,style,conventions --tune head --out "$work/traits.cyborg"
+  $cyborg score "$work/traits.cyborg" "$work/set7-few.csv" --text essay --id id --out "$work/traits-scores.csv"
+  traits=("$work/traits.cyborg" "$work/set7-few.csv" "$work/traits-scores.csv")
+else
+  echo "skipped the multi-trait check: ../shared/data/asap-aes is absent"
+fi
+
 printf '\n== The app in headless Chromium\n'
-node tests/browser/app.mjs dist "$model" data/demo/sample.csv "$work/cli-scores.csv" target/artifacts
+node tests/browser/app.mjs dist "$model" data/demo/sample.csv "$work/cli-scores.csv" target/artifacts "${traits[@]}"

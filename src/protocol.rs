@@ -2,6 +2,7 @@
 
 use cyborg_scorer::card::ModelCard;
 use cyborg_scorer::metrics::Thresholds;
+use cyborg_scorer::Score;
 use serde::{Deserialize, Serialize};
 
 /// A request from the page; the worker answers each with a [`Reply`] carrying the same `id`.
@@ -66,19 +67,19 @@ pub struct LoadedModel {
     pub bytes: u64,
     /// Its model card.
     pub card: ModelCard,
-    /// Score range and the cut points from raw score to level.
+    /// The primary score's range and the cut points from raw score to level.
     pub thresholds: Thresholds,
+    /// The columns a scored table gets (the primary score's, then any further traits').
+    pub score_columns: Vec<String>,
     /// Milliseconds the worker took to check and load it.
     pub load_ms: f64,
 }
 
 /// One response's score.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoredResponse {
-    /// The integer score level.
-    pub score: i64,
-    /// The raw score, before thresholds.
-    pub raw: f64,
+    /// Its level, raw score and any further traits.
+    pub score: Score,
     /// Tokens the response was cut into (all windows).
     pub tokens: usize,
     /// Milliseconds the worker spent scoring it.

@@ -74,13 +74,18 @@ fn handle(event: &MessageEvent, model: &mut Option<Scorer>) -> Reply {
 
 fn load(name: &str, bytes: &[u8], model: &mut Option<Scorer>) -> ReplyBody {
     let started = now_ms();
-    match Scorer::from_bundle(bytes, name, &candle_core::Device::Cpu) {
-        Ok(scorer) => {
+    let loaded = Scorer::from_bundle(bytes, name, &candle_core::Device::Cpu).and_then(|scorer| {
+        let thresholds = scorer.thresholds()?.clone();
+        Ok((scorer, thresholds))
+    });
+    match loaded {
+        Ok((scorer, thresholds)) => {
             let loaded = LoadedModel {
                 name: name.to_string(),
                 bytes: bytes.len() as u64,
                 card: scorer.card.clone().expect("a bundle's scorer has its card"),
-                thresholds: scorer.thresholds.clone(),
+                thresholds,
+                score_columns: scorer.score_columns(),
                 load_ms: now_ms() - started,
             };
             *model = Some(scorer);
@@ -96,13 +101,14 @@ fn score(scorer: &Scorer, text: &str) -> ReplyBody {
     let started = now_ms();
     let scored = scorer.text_encoder.prepare(text).and_then(|prepared| {
         let tokens = prepared.tokens();
-        let score = scorer.score_prepared(std::slice::from_ref(&prepared))?[0];
+        let score = scorer
+            .score_prepared(std::slice::from_ref(&prepared))?
+            .remove(0);
         Ok((score, tokens))
     });
     match scored {
         Ok((score, tokens)) => ReplyBody::Scored(ScoredResponse {
-            score: score.score,
-            raw: score.raw,
+            score,
             tokens,
             ms: now_ms() - started,
         }),

@@ -1,5 +1,7 @@
 //! Batch scoring's table: a CSV or TSV file in, the same rows with scores out.
 
+use cyborg_scorer::Score;
+
 /// A table read from a file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
@@ -79,24 +81,21 @@ impl Table {
             .unwrap_or(0)
     }
 
-    /// The table as CSV with two more columns, `score` and `raw_score`; rows without a score
-    /// (not reached before a cancel) get empty cells.
-    pub fn with_scores(&self, scores: &[Option<(i64, f64)>]) -> String {
+    /// The table as CSV with the model's score columns added (`score`, `raw_score`, then any
+    /// traits: [`cyborg_scorer::Scorer::score_columns`]); rows without a score (not reached
+    /// before a cancel) get empty cells.
+    pub fn with_scores(&self, score_columns: &[String], scores: &[Option<Score>]) -> String {
         let mut writer = csv::Writer::from_writer(Vec::new());
         let mut header = self.headers.clone();
-        header.extend(["score".to_string(), "raw_score".to_string()]);
+        header.extend(score_columns.iter().cloned());
         writer.write_record(&header).expect("writing to memory");
         for (row, score) in self.rows.iter().zip(scores) {
-            let (level, raw) = match score {
-                Some((level, raw)) => (level.to_string(), format!("{raw:.6}")),
-                None => (String::new(), String::new()),
+            let cells = match score {
+                Some(score) => score.cells(),
+                None => vec![String::new(); score_columns.len()],
             };
             writer
-                .write_record(
-                    row.iter()
-                        .map(String::as_str)
-                        .chain([level.as_str(), raw.as_str()]),
-                )
+                .write_record(row.iter().cloned().chain(cells))
                 .expect("writing to memory");
         }
         String::from_utf8(writer.into_inner().expect("writing to memory"))
@@ -127,10 +126,45 @@ mod tests {
     #[test]
     fn scores_are_appended_and_missing_ones_left_empty() {
         let table = Table::parse("a.csv", b"id,text\n1,\"a, b\"\n2,c\n").unwrap();
-        let out = table.with_scores(&[Some((3, 2.5)), None]);
+        let columns = ["score".to_string(), "raw_score".to_string()];
+        let score = Score {
+            score: 3,
+            raw: 2.5,
+            traits: Vec::new(),
+        };
+        let out = table.with_scores(&columns, &[Some(score), None]);
         assert_eq!(
             out,
             "id,text,score,raw_score\n1,\"a, b\",3,2.500000\n2,c,,\n"
+        );
+    }
+
+    #[test]
+    fn each_trait_gets_its_columns() {
+        use cyborg_scorer::traits::TraitScore;
+        let table = Table::parse("a.csv", b"id,text\n1,x\n").unwrap();
+        let columns: Vec<String> = ["score", "raw_score", "ideas", "ideas_raw", "wording"]
+            .map(String::from)
+            .into();
+        let score = Score {
+            score: 3,
+            raw: 2.5,
+            traits: vec![
+                TraitScore {
+                    name: "ideas".into(),
+                    raw: 1.75,
+                    level: Some(2),
+                },
+                TraitScore {
+                    name: "wording".into(),
+                    raw: -0.25,
+                    level: None,
+                },
+            ],
+        };
+        assert_eq!(
+            table.with_scores(&columns, &[Some(score)]),
+            "id,text,score,raw_score,ideas,ideas_raw,wording\n1,x,3,2.500000,2,1.750000,-0.250000\n"
         );
     }
 

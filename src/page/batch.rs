@@ -9,6 +9,7 @@ use web_sys::HtmlInputElement;
 
 use super::store;
 use super::AppState;
+use cyborg_scorer::Score;
 use cyborg_web::table::Table;
 
 /// One batch run's state.
@@ -16,8 +17,8 @@ use cyborg_web::table::Table;
 struct Batch {
     table: RwSignal<Option<Arc<Table>>>,
     column: RwSignal<usize>,
-    /// One entry per row scored so far: level and raw score, or why it failed.
-    scores: RwSignal<Vec<Result<(i64, f64), String>>>,
+    /// One entry per row scored so far: its score, or why it failed.
+    scores: RwSignal<Vec<Result<Score, String>>>,
     running: RwSignal<bool>,
     cancelled: StoredValue<bool>,
     started_ms: StoredValue<f64>,
@@ -76,7 +77,7 @@ pub fn BatchPanel() -> impl IntoView {
                 if batch.cancelled.get_value() {
                     break;
                 }
-                let scored = worker.score(&row[column]).await.map(|s| (s.score, s.raw));
+                let scored = worker.score(&row[column]).await.map(|s| s.score);
                 batch.scores.update(|scores| scores.push(scored));
             }
             batch.running.set(false);
@@ -108,7 +109,10 @@ pub fn BatchPanel() -> impl IntoView {
                 <button
                     data-testid="batch-download"
                     disabled=move || batch.running.get() || batch.scores.get().is_empty()
-                    on:click=move |_| download(batch)
+                    on:click=move |_| {
+                        let columns = state.model.get_untracked().map(|m| m.score_columns);
+                        download(batch, &columns.unwrap_or_default())
+                    }
                 >
                     "Download scores (CSV)"
                 </button>
@@ -188,15 +192,15 @@ fn Progress(batch: Batch) -> impl IntoView {
 }
 
 /// Saves the table with its scores as a CSV file.
-fn download(batch: Batch) {
+fn download(batch: Batch, score_columns: &[String]) {
     let Some(table) = batch.table.get_untracked() else {
         return;
     };
     let scores = batch.scores.get_untracked();
-    let scores: Vec<Option<(i64, f64)>> = (0..table.rows.len())
+    let scores: Vec<Option<Score>> = (0..table.rows.len())
         .map(|i| scores.get(i).and_then(|s| s.clone().ok()))
         .collect();
-    let csv = table.with_scores(&scores);
+    let csv = table.with_scores(score_columns, &scores);
     let name = format!(
         "{}-scores.csv",
         table

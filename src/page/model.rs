@@ -65,6 +65,7 @@ fn ModelCard(model: LoadedModel) -> impl IntoView {
         .qwk
         .map_or_else(|| "undefined".to_string(), |q| format!("{q:.3}"));
     let gates = card.dev_metrics.gates.clone();
+    let traits: Vec<String> = card.dev_metrics.traits.iter().map(ToString::to_string).collect();
     view! {
         <div class="card" data-testid="model-card">
             <p>
@@ -87,6 +88,10 @@ fn ModelCard(model: LoadedModel) -> impl IntoView {
                 <dd>{card.base_model.name} " (" {card.training.tune} ")"</dd>
                 <dt>"Development QWK"</dt>
                 <dd>{qwk} " (exact agreement " {format!("{:.0}%", 100.0 * dev.exact)} ", n = " {dev.n} ")"</dd>
+                {(!traits.is_empty()).then(|| view! {
+                    <dt>"Also scores"</dt>
+                    <dd data-testid="model-traits">{traits.join("; ")}</dd>
+                })}
             </dl>
             <table class="gates">
                 <caption>"Operational gates on the development data"</caption>

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use cyborg_scorer::metrics::Thresholds;
+use cyborg_scorer::traits::TraitScore;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -80,16 +81,17 @@ fn Result() -> impl IntoView {
                 <div class="result" aria-live="polite">
                     <p class="score-line">
                         "Score "
-                        <output class="score" data-testid="score">{scored.score}</output>
+                        <output class="score" data-testid="score">{scored.score.score}</output>
                         " on " {thresholds.range.min} "–" {thresholds.range.max}
                         <span class="raw">" · raw score "
-                            <span data-testid="raw-score" data-raw=scored.raw.to_string()>
-                                {format!("{:.4}", scored.raw)}
+                            <span data-testid="raw-score" data-raw=scored.score.raw.to_string()>
+                                {format!("{:.4}", scored.score.raw)}
                             </span>
                         </span>
                     </p>
-                    <p class="margins">{margins(&thresholds, scored.raw)}</p>
-                    <Scale thresholds=thresholds.clone() raw=scored.raw />
+                    <p class="margins">{margins(&thresholds, scored.score.raw)}</p>
+                    <Scale thresholds=thresholds.clone() raw=scored.score.raw />
+                    <Traits traits=scored.score.traits.clone() />
                     <p class="timing">
                         {format!("Scored here in {:.0} ms ({} tokens).", scored.ms, scored.tokens)}
                     </p>
@@ -99,6 +101,31 @@ fn Result() -> impl IntoView {
             (Some(Ok(_)), None) => ().into_any(),
         }
     }
+}
+
+/// A multi-trait bundle's further traits: a level (with its raw score) or a value each.
+#[component]
+fn Traits(traits: Vec<TraitScore>) -> impl IntoView {
+    (!traits.is_empty()).then(|| {
+        let rows = traits
+            .into_iter()
+            .map(|t| {
+                let value = match t.level {
+                    Some(level) => format!("{level} (raw {:.4})", t.raw),
+                    None => format!("{:.4}", t.raw),
+                };
+                view! {
+                    <tr>
+                        <th scope="row">{t.name.clone()}</th>
+                        <td data-testid="trait-score" data-trait=t.name data-raw=t.raw.to_string()>
+                            {value}
+                        </td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! { <table class="traits" data-testid="traits"><tbody>{rows}</tbody></table> }
+    })
 }
 
 /// The distance from `raw` to the cut points on either side, in words.

@@ -1,7 +1,7 @@
 // End-to-end checks of the browser app in Debian's headless Chromium, against the built dist/
 // served on 127.0.0.1 by a plain Node HTTP server.
 //
-//   node app.mjs DIST BUNDLE ESSAYS_CSV CLI_SCORES_CSV ARTIFACTS_DIR
+//   node app.mjs DIST BUNDLE ESSAYS_CSV CLI_SCORES_CSV ARTIFACTS_DIR [TRAITS_BUNDLE TRAITS_CSV TRAITS_SCORES_CSV]
 //
 // ESSAYS_CSV has columns essay_id and full_text; CLI_SCORES_CSV is `cyborg score`'s output for
 // the same essays with the same BUNDLE (id, score, raw_score). Checks: a model loads from the
@@ -9,15 +9,17 @@
 // and used again with the network refused; cached models can be deleted; bad bundles give
 // clear messages; one response scores as it is typed and a whole file scores in a batch
 // (progress, cancel, CSV download); every browser score equals the command line's (same
-// integer, raw within 1e-4); scoring makes no network request. Screenshots go to
-// ARTIFACTS_DIR.
+// integer, raw within 1e-4); scoring makes no network request. With a multi-trait bundle, its
+// essays (columns id, essay) and `cyborg score`'s output for them: every trait shown and
+// downloaded equals the command line's. Screenshots go to ARTIFACTS_DIR.
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 
-const [distArg, bundlePath, essaysPath, cliScoresPath, artifacts] = process.argv.slice(2);
+const [distArg, bundlePath, essaysPath, cliScoresPath, artifacts, traitsBundlePath, traitsEssaysPath, traitsScoresPath] =
+  process.argv.slice(2);
 if (!artifacts) {
   console.error("usage: node app.mjs DIST BUNDLE ESSAYS_CSV CLI_SCORES_CSV ARTIFACTS_DIR");
   process.exit(2);
@@ -289,6 +291,56 @@ try {
     check(downloaded.length === essays.length && agree === essays.length && essays.length >= 50,
       `parity on ${essays.length} essays: ${agree} identical scores, largest raw difference ${maxRawDiff.toExponential(2)}`);
     console.log(`     batch: ${essays.length} essays in ${batchMs} ms (${(batchMs / essays.length).toFixed(0)} ms per essay)`);
+    await context.close();
+  }
+
+  // 5. A multi-trait bundle: every trait, typed and in a batch, equals the command line's.
+  if (traitsBundlePath) {
+    server.offerDefault = false;
+    const traitEssays = parseCsv(fs.readFileSync(traitsEssaysPath, "utf8"));
+    const traitCli = new Map(parseCsv(fs.readFileSync(traitsScoresPath, "utf8")).map((r) => [r.id, r]));
+    const traitNames = Object.keys(traitEssays[0]).slice(3);
+    // The CLI's level column and raw column for the primary score and for each trait.
+    const columns = (name) => (name === "score" ? ["score", "raw_score"] : [name, `${name}_raw`]);
+    const sameAsCli = (cli, name, level, raw) => {
+      const [levelColumn, rawColumn] = columns(name);
+      return Boolean(cli) && Number(cli[levelColumn]) === level &&
+        Math.abs(Number(cli[rawColumn]) - raw) <= RAW_TOLERANCE;
+    };
+    const { context, page } = await openPage("/");
+    await page.getByTestId("model-file").setInputFiles(traitsBundlePath);
+    await waitLoaded(page);
+    const essay = traitEssays[0];
+    const scored = await typeAndScore(page, essay.essay);
+    const shown = await page.$$eval("[data-testid=trait-score]", (cells) =>
+      cells.map((c) => ({ name: c.dataset.trait, raw: Number(c.dataset.raw), text: c.textContent })));
+    const cli = traitCli.get(essay.id);
+    check(JSON.stringify(shown.map((t) => t.name)) === JSON.stringify(traitNames),
+      `the page shows every trait: ${shown.map((t) => t.name).join(", ")}`);
+    check(sameAsCli(cli, "score", scored.score, scored.raw) &&
+      shown.every((t) => sameAsCli(cli, t.name, Number(t.text.split(" ")[0]), t.raw)),
+      `typed essay ${essay.id}: score and every trait equal cyborg score's (${shown.map((t) => t.text.trim()).join("; ")})`);
+    await shot(page, "traits");
+    await page.getByTestId("batch-file").setInputFiles(traitsEssaysPath);
+    await page.getByTestId("batch-run").click();
+    await page.waitForFunction(
+      (n) => Number(document.querySelector("[data-testid=batch-done]")?.textContent) === n &&
+        document.querySelector("[data-testid=batch-cancel]").disabled,
+      traitEssays.length,
+      { timeout: traitEssays.length * 10_000 },
+    );
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByTestId("batch-download").click(),
+    ]);
+    const rows = parseCsv(fs.readFileSync(await download.path(), "utf8"));
+    const agreeing = rows.filter((row) => {
+      const c = traitCli.get(row.id);
+      return sameAsCli(c, "score", Number(row.score), Number(row.raw_score)) &&
+        traitNames.every((name) => sameAsCli(c, name, Number(row[name]), Number(row[`${name}_raw`])));
+    }).length;
+    check(rows.length === traitEssays.length && agreeing === rows.length,
+      `batch download: every trait column of ${agreeing} of ${traitEssays.length} essays equals cyborg score's`);
     await context.close();
   }
 } catch (error) {

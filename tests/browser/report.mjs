@@ -29,7 +29,7 @@ try {
   await page.goto(pathToFileURL(resolve(report)).href, { waitUntil: 'load' });
   const plots = await page.$$eval('svg.plot', (svgs) => svgs.map((svg) => {
     const box = svg.getBoundingClientRect();
-    const marks = [...svg.querySelectorAll('rect')]
+    const marks = [...svg.querySelectorAll('rect:not(.background), circle')]
       .filter((r) => { const b = r.getBoundingClientRect(); return b.width > 0 && b.height > 0; });
     return { name: svg.dataset.plot, width: box.width, height: box.height, marks: marks.length };
   }));

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 pub const MAGIC: [u8; 8] = *b"\x89CYBORG\n";
 
 /// The bundle format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 const CHECKSUM_LEN: usize = 32;
@@ -241,10 +241,10 @@ mod tests {
     #[test]
     fn another_format_version_is_named_not_called_corrupt() {
         let mut bytes = sample();
-        bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
         let err = Sections::from_bytes(&bytes, "x").unwrap_err().to_string();
-        assert!(err.contains("bundle format version 2"), "{err}");
-        assert!(err.contains("reads version 1"), "{err}");
+        assert!(err.contains("bundle format version 1"), "{err}");
+        assert!(err.contains("reads version 2"), "{err}");
     }
 
     #[test]

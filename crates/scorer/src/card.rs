@@ -97,4 +97,43 @@ pub struct DevMetrics {
     /// (QWK and overall SMD; no second rater or groups there).
     #[serde(default)]
     pub gates: Vec<crate::fairness::Gate>,
+    /// How well each further trait (after the primary score) did on the development data.
+    #[serde(default)]
+    pub traits: Vec<TraitQuality>,
+}
+
+/// A further trait's development result: QWK with its fitted thresholds on a levelled trait,
+/// Pearson r on a continuous one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraitQuality {
+    /// The trait.
+    pub name: String,
+    /// `QWK` or `Pearson r`.
+    pub metric: String,
+    /// Its value; none when undefined (e.g. a constant prediction).
+    pub value: Option<f64>,
+}
+
+impl TraitQuality {
+    /// The result `value` for trait `config`.
+    pub fn new(config: &crate::traits::TraitConfig, value: Option<f64>) -> Self {
+        let metric = match config.scale {
+            crate::traits::Scale::Levels(_) => "QWK",
+            crate::traits::Scale::Continuous { .. } => "Pearson r",
+        };
+        TraitQuality {
+            name: config.name.clone(),
+            metric: metric.into(),
+            value,
+        }
+    }
+}
+
+impl std::fmt::Display for TraitQuality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.value {
+            Some(v) => write!(f, "{}: dev {} {v:.3}", self.name, self.metric),
+            None => write!(f, "{}: dev {} undefined", self.name, self.metric),
+        }
+    }
 }

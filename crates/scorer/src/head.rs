@@ -52,8 +52,8 @@ impl HeadConfig {
     }
 }
 
-/// Maps `[pooled embedding ; standardised features]` to one number on the normalised score
-/// scale (0 = lowest level, 1 = highest).
+/// Maps `[pooled embedding ; standardised features]` to one number per trait on that trait's
+/// normalised scale (0 = lowest level, 1 = highest).
 #[derive(Clone)]
 pub struct Head {
     config: HeadConfig,
@@ -64,21 +64,23 @@ pub struct Head {
 }
 
 impl Head {
-    /// Reads `head.hidden.*` (when `config.hidden > 0`) and `head.output.*` from `weights`.
+    /// Reads `head.hidden.*` (when `config.hidden > 0`) and `head.output.*`, with one output
+    /// per trait, from `weights`.
     pub fn load(
         weights: &Weights,
         config: &HeadConfig,
         embedding_size: usize,
+        traits: usize,
         device: &Device,
     ) -> Result<Self> {
         let inputs = embedding_size + FEATURE_COUNT;
         let (hidden, output) = if config.hidden > 0 {
             (
                 Some(Linear::load(weights, "head.hidden", inputs, config.hidden)?),
-                Linear::load(weights, "head.output", config.hidden, 1)?,
+                Linear::load(weights, "head.output", config.hidden, traits)?,
             )
         } else {
-            (None, Linear::load(weights, "head.output", inputs, 1)?)
+            (None, Linear::load(weights, "head.output", inputs, traits)?)
         };
         Self::new(config, hidden, output, device)
     }
@@ -106,7 +108,7 @@ impl Head {
     }
 
     /// `pooled`: (batch, embedding); `features`: (batch, FEATURE_COUNT) raw feature values.
-    /// Returns (batch,) normalised scores.
+    /// Returns (batch, traits) normalised scores.
     pub fn forward(&self, pooled: &Tensor, features: &Tensor) -> Result<Tensor> {
         let standardised = features
             .broadcast_sub(&self.feature_mean)?
@@ -116,7 +118,7 @@ impl Head {
             Some(layer) => crate::kernels::gelu(&layer.forward(&inputs)?)?,
             None => inputs,
         };
-        Ok(self.output.forward(&hidden)?.squeeze(1)?)
+        self.output.forward(&hidden)
     }
 
     /// Every learned tensor, under its bundle name.

@@ -3,7 +3,8 @@
 //! A response is cut into encoder windows ([`tokenize`]), encoded by a BERT encoder
 //! ([`encoder`]), mean-pooled over every token of every window, joined with surface features
 //! that windows cannot see ([`features`]), and mapped by a regression head ([`head`]) to a raw
-//! score, which thresholds fitted on development data turn into a score level ([`metrics`]).
+//! score per trait ([`traits`]), which thresholds fitted on development data turn into a score
+//! level ([`metrics`]).
 //! A [`bundle`] carries all of it, with a model [`card`], in one checksummed file.
 
 pub mod base;
@@ -20,6 +21,7 @@ pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod tokenize;
+pub mod traits;
 
 pub use error::{Error, Result};
 

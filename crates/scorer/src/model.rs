@@ -1,5 +1,5 @@
 //! The scorer: text → windows → encoder → pooled embedding + surface features → head → raw
-//! score → level.
+//! score per trait → level.
 
 use std::collections::HashMap;
 
@@ -15,6 +15,7 @@ use crate::features::{text_features, FEATURE_COUNT};
 use crate::head::{Head, HeadConfig};
 use crate::metrics::{ScoreRange, Thresholds};
 use crate::tokenize::{WindowConfig, WindowTokenizer};
+use crate::traits::{TraitConfig, TraitScore};
 
 /// Padded tokens per encoder batch: large enough for efficient matrix products, small enough
 /// that no intermediate tensor (the attention scores are the largest, 25 MB at 256-token
@@ -236,17 +237,31 @@ pub struct ScorerConfig {
     pub windows: WindowConfig,
     /// The head.
     pub head: HeadConfig,
-    /// Score range and the cut points from raw score to level.
-    pub thresholds: Thresholds,
+    /// What the head scores, one output each; the first is the primary score.
+    pub traits: Vec<TraitConfig>,
 }
 
 /// One response's score.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
-    /// The integer score level.
+    /// The integer level of the primary trait.
     pub score: i64,
-    /// The head's output on the score scale, before thresholds.
+    /// The head's output for the primary trait on its scale, before thresholds.
     pub raw: f64,
+    /// The bundle's other traits, in its order (empty for a single-trait bundle).
+    pub traits: Vec<TraitScore>,
+}
+
+impl Score {
+    /// The cells under [`Scorer::score_columns`], six decimals for raw values.
+    pub fn cells(&self) -> Vec<String> {
+        let mut cells = vec![self.score.to_string(), format!("{:.6}", self.raw)];
+        for t in &self.traits {
+            cells.extend(t.level.map(|level| level.to_string()));
+            cells.push(format!("{:.6}", t.raw));
+        }
+        cells
+    }
 }
 
 /// A trained student: scores responses.
@@ -256,8 +271,8 @@ pub struct Scorer {
     pub text_encoder: TextEncoder,
     /// The regression head.
     pub head: Head,
-    /// Score range and cut points.
-    pub thresholds: Thresholds,
+    /// What the head's outputs are, in order; the first is the primary score.
+    pub traits: Vec<TraitConfig>,
     /// The model card, when loaded from a bundle.
     pub card: Option<ModelCard>,
 }
@@ -271,9 +286,42 @@ mod section {
 }
 
 impl Scorer {
-    /// The score range.
-    pub fn range(&self) -> ScoreRange {
-        self.thresholds.range
+    /// The primary trait's thresholds, or an error naming it when it is continuous (such a
+    /// scorer gives raw values only: [`Scorer::raw_states`]).
+    pub fn thresholds(&self) -> Result<&Thresholds> {
+        let primary = &self.traits[0];
+        primary.scale.thresholds().ok_or_else(|| {
+            Error::invalid(
+                "scorer",
+                format!(
+                    "its primary trait \"{}\" is continuous, not scored on levels",
+                    primary.name
+                ),
+            )
+        })
+    }
+
+    /// The primary trait's score range.
+    pub fn range(&self) -> Result<ScoreRange> {
+        Ok(self.thresholds()?.range)
+    }
+
+    /// The columns a table of scores gets: `score` and `raw_score`, then for each further
+    /// trait its level and `NAME_raw` on levels, or its value `NAME` when continuous.
+    pub fn score_columns(&self) -> Vec<String> {
+        let mut columns = vec!["score".to_string(), "raw_score".to_string()];
+        for config in &self.traits[1..] {
+            columns.push(config.name.clone());
+            if config.scale.thresholds().is_some() {
+                columns.push(format!("{}_raw", config.name));
+            }
+        }
+        columns
+    }
+
+    /// Replaces the primary trait's thresholds.
+    pub fn set_thresholds(&mut self, thresholds: Thresholds) {
+        self.traits[0].scale = crate::traits::Scale::Levels(thresholds);
     }
 
     /// Scores prepared texts, all at once.
@@ -295,6 +343,37 @@ impl Scorer {
         window_states: &[Tensor],
         from: usize,
     ) -> Result<Vec<Score>> {
+        self.raw_states(texts, window_states, from)?
+            .iter()
+            .map(|values| self.score_raw(values))
+            .collect()
+    }
+
+    /// The score of a response whose raw value on every trait (in order) is `values`.
+    pub fn score_raw(&self, values: &[f64]) -> Result<Score> {
+        Ok(Score {
+            score: self.thresholds()?.level(values[0]),
+            raw: values[0],
+            traits: self.traits[1..]
+                .iter()
+                .zip(&values[1..])
+                .map(|(config, &raw)| TraitScore {
+                    name: config.name.clone(),
+                    raw,
+                    level: config.scale.level(raw),
+                })
+                .collect(),
+        })
+    }
+
+    /// Each text's raw value on every trait, on the traits' own scales, from the windows'
+    /// hidden states after the encoder's first `from` layers.
+    pub fn raw_states(
+        &self,
+        texts: &[PreparedText],
+        window_states: &[Tensor],
+        from: usize,
+    ) -> Result<Vec<Vec<f64>>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
@@ -303,15 +382,14 @@ impl Scorer {
         let features: Vec<f32> = texts.iter().flat_map(|t| t.features).collect();
         let device = &self.text_encoder.device;
         let features = Tensor::from_vec(features, (texts.len(), FEATURE_COUNT), device)?;
-        let normalised = self.head.forward(&pooled, &features)?.to_vec1::<f32>()?;
+        let normalised = self.head.forward(&pooled, &features)?.to_vec2::<f32>()?;
         Ok(normalised
             .into_iter()
-            .map(|n| {
-                let raw = self.range().denormalise(n as f64);
-                Score {
-                    score: self.thresholds.level(raw),
-                    raw,
-                }
+            .map(|row| {
+                row.into_iter()
+                    .zip(&self.traits)
+                    .map(|(n, config)| config.scale.denormalise(n as f64))
+                    .collect()
             })
             .collect())
     }
@@ -338,7 +416,8 @@ impl Scorer {
     /// Scores one text.
     pub fn score(&self, text: &str) -> Result<Score> {
         let prepared = self.text_encoder.prepare(text)?;
-        Ok(self.score_prepared(std::slice::from_ref(&prepared))?[0])
+        let mut scores = self.score_prepared(std::slice::from_ref(&prepared))?;
+        Ok(scores.remove(0))
     }
 
     /// The configuration a bundle stores.
@@ -347,7 +426,7 @@ impl Scorer {
             encoder: self.text_encoder.encoder.config().clone(),
             windows: self.text_encoder.tokenizer.window_config(),
             head: self.head.config().clone(),
-            thresholds: self.thresholds.clone(),
+            traits: self.traits.clone(),
         }
     }
 
@@ -390,6 +469,12 @@ impl Scorer {
         let card: ModelCard = serde_json::from_value(parse_json(section::CARD)?)
             .map_err(|e| Error::invalid(source_name, format!("its card.json: {e}")))?;
         config.head.validate(source_name)?;
+        if config.traits.is_empty() {
+            return Err(Error::invalid(
+                source_name,
+                "its config.json lists no traits",
+            ));
+        }
         let tokenizer = WindowTokenizer::from_json(
             sections.get(section::TOKENIZER, source_name)?,
             config.windows,
@@ -401,7 +486,13 @@ impl Scorer {
         )?;
         let weights = Weights::new(tensors, source_name);
         let encoder = Encoder::load(&weights, &config.encoder)?;
-        let head = Head::load(&weights, &config.head, config.encoder.hidden_size, device)?;
+        let head = Head::load(
+            &weights,
+            &config.head,
+            config.encoder.hidden_size,
+            config.traits.len(),
+            device,
+        )?;
         Ok(Scorer {
             text_encoder: TextEncoder {
                 tokenizer,
@@ -409,7 +500,7 @@ impl Scorer {
                 device: device.clone(),
             },
             head,
-            thresholds: config.thresholds,
+            traits: config.traits,
             card: Some(card),
         })
     }

@@ -121,7 +121,8 @@ fn scoring_from_lower_layer_states_matches_scoring_from_text() {
     use cyborg_scorer::encoder::Linear;
     use cyborg_scorer::features::{FEATURE_COUNT, FEATURE_NAMES};
     use cyborg_scorer::head::{Head, HeadConfig};
-    use cyborg_scorer::metrics::{ScoreRange, Thresholds};
+    use cyborg_scorer::metrics::ScoreRange;
+    use cyborg_scorer::traits::{Scale, TraitConfig};
     use cyborg_scorer::Scorer;
 
     let Some((fixture, base)) = fixture_and_base() else {
@@ -136,15 +137,21 @@ fn scoring_from_lower_layer_states_matches_scoring_from_text() {
         feature_mean: vec![1.0; FEATURE_COUNT],
         feature_std: vec![2.0; FEATURE_COUNT],
     };
+    // Two outputs: a score on levels and a continuous trait.
     let output = Linear::new(
-        Tensor::randn(0f32, 0.2, (1, inputs), device).unwrap(),
-        Tensor::new(&[0.5f32], device).unwrap(),
+        Tensor::randn(0f32, 0.2, (2, inputs), device).unwrap(),
+        Tensor::new(&[0.5f32, -0.1], device).unwrap(),
     );
-    let range = ScoreRange { min: 1, max: 6 };
     let scorer = Scorer {
         head: Head::new(&config, None, output, device).unwrap(),
         text_encoder: base.text_encoder.clone(),
-        thresholds: Thresholds::rounding(range),
+        traits: vec![
+            TraitConfig::levels("score", ScoreRange { min: 1, max: 6 }),
+            TraitConfig {
+                name: "wording".into(),
+                scale: Scale::continuous([-2.0, 4.0]),
+            },
+        ],
         card: None,
     };
     let texts: Vec<_> = fixture
@@ -162,6 +169,13 @@ fn scoring_from_lower_layer_states_matches_scoring_from_text() {
                 "from layer {from}: raw {} vs {}",
                 r.raw,
                 d.raw
+            );
+            assert_eq!(r.traits.len(), 1);
+            assert!(
+                (d.traits[0].raw - r.traits[0].raw).abs() < 1e-4,
+                "from layer {from}: wording {} vs {}",
+                r.traits[0].raw,
+                d.traits[0].raw
             );
         }
     }

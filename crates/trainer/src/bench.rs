@@ -10,9 +10,10 @@ use serde_json::json;
 
 use crate::cli::{BenchAsapArgs, BenchEncodeArgs, StudentArgs};
 use crate::commands::{
-    evaluate_fitted, fit_student, format_kappa, load_base, sample_fraction, set_aside, TrainingRow,
+    evaluate_fitted, fit_score_student, format_kappa, load_base, sample_fraction, set_aside,
+    TrainingRow,
 };
-use crate::data::{read_id_list, read_table, Filter, ReadSpec, Row};
+use crate::data::{read_id_list, read_table, Filter, ReadSpec, Row, Table};
 use crate::output::write_atomically;
 use crate::progress::Progress;
 use crate::teacher::{LabelledPool, Teacher};
@@ -136,6 +137,25 @@ fn asap_range(prompt: u32) -> Option<ScoreRange> {
     Some(ScoreRange { min, max })
 }
 
+/// The essays of ASAP-AES prompt `prompt` from its TSV, with their holistic scores, and the
+/// prompt's score range.
+pub fn read_asap_prompt(tsv: &Path, prompt: u32) -> Result<(Table, ScoreRange)> {
+    let range = asap_range(prompt).with_context(|| format!("ASAP-AES has no prompt {prompt}"))?;
+    let spec = ReadSpec {
+        no_quoting: true,
+        text: "essay".into(),
+        score: Some("domain1_score".into()),
+        id: Some("essay_id".into()),
+        filters: vec![Filter {
+            column: "essay_set".into(),
+            value: prompt.to_string(),
+        }],
+        range: Some(range),
+        ..ReadSpec::default()
+    };
+    Ok((read_table(tsv, &spec)?, range))
+}
+
 /// Published and simple-peer QWK on NEA fold 0 (../shared/BASELINES.md): ridge on frozen
 /// MiniLM + three length features, at 100% and 10% of the training ids, per prompt.
 const PEER_100: [f64; 8] = [0.834, 0.657, 0.737, 0.800, 0.827, 0.811, 0.780, 0.672];
@@ -201,21 +221,7 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
     let base = load_base(&args.student, progress)?;
     let mut results = Vec::new();
     for &prompt in &args.prompts {
-        let range =
-            asap_range(prompt).with_context(|| format!("ASAP-AES has no prompt {prompt}"))?;
-        let spec = ReadSpec {
-            no_quoting: true,
-            text: "essay".into(),
-            score: Some("domain1_score".into()),
-            id: Some("essay_id".into()),
-            filters: vec![Filter {
-                column: "essay_set".into(),
-                value: prompt.to_string(),
-            }],
-            range: Some(range),
-            ..ReadSpec::default()
-        };
-        let table = read_table(&tsv, &spec)?;
+        let (table, range) = read_asap_prompt(&tsv, prompt)?;
         let pick = |ids: &std::collections::HashSet<String>| -> Vec<&Row> {
             table.rows.iter().filter(|r| ids.contains(&r.id)).collect()
         };
@@ -264,7 +270,7 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
                     Arm::Student,
                     0,
                     evaluate_fitted(&base, first, &test, progress)?.qwk,
-                    first.trained.dev_fitted.qwk,
+                    first.trained.dev_qwk(),
                     first.seconds,
                 ));
                 let test_levels: Vec<i64> = local
@@ -282,16 +288,17 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
                 ));
                 let student_start = Instant::now();
                 let rows = labelled.training_rows(&human, args.teacher.teacher_weight);
-                let outcome = fit_student(&base, &rows, &dev, range, &args.student, progress)?;
+                let outcome =
+                    fit_score_student(&base, &rows, &dev, range, &args.student, progress)?;
                 cells.push(result(
                     Arm::StudentWithPool,
                     labelled.rows.len(),
                     evaluate_fitted(&base, &outcome, &test, progress)?.qwk,
-                    outcome.trained.dev_fitted.qwk,
+                    outcome.trained.dev_qwk(),
                     student_start.elapsed().as_secs_f64(),
                 ));
             } else {
-                let outcome = fit_student(
+                let outcome = fit_score_student(
                     &base,
                     &TrainingRow::human(&human),
                     &dev,
@@ -303,7 +310,7 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
                     Arm::Student,
                     0,
                     evaluate_fitted(&base, &outcome, &test, progress)?.qwk,
-                    outcome.trained.dev_fitted.qwk,
+                    outcome.trained.dev_qwk(),
                     fit_start.elapsed().as_secs_f64(),
                 ));
             }

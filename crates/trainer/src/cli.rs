@@ -181,6 +181,14 @@ pub struct TrainArgs {
     /// Where to write the model bundle (*.cyborg).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Also score these trait columns (repeat, or separate by commas), e.g. the analytic
+    /// traits beside a holistic --score: one bundle, one shared encoder, one head output per
+    /// trait. A trait of whole numbers is scored on levels (its observed range, thresholds
+    /// fitted like the score's); any other is continuous (RMSE). Human rows only: not with a
+    /// teacher.
+    #[arg(long = "trait", value_name = "COL", value_delimiter = ',',
+          conflicts_with_all = ["pool", "teacher", "from_labels"])]
+    pub traits: Vec<String>,
     /// Which rows train, which are held out, which keep their human scores.
     #[command(flatten)]
     pub split: SplitArgs,
@@ -625,6 +633,10 @@ pub struct EvalArgs {
     /// Also write a Markdown summary (gates, agreement, groups) here.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// The output folder of a `cyborg experiment` whose learning curve (test QWK by share of
+    /// human scores, per arm) the HTML report shows too.
+    #[arg(long, value_name = "DIR", requires = "report")]
+    pub experiment: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -679,6 +691,54 @@ pub enum BenchCommand {
     /// 10% of the training ids, beside published and simple-peer results; with --teacher
     /// local, also the teacher and the student trained on its pool labels.
     Asap(Box<BenchAsapArgs>),
+    /// Multi-trait scoring: one student of every target (one shared encoder, one head output
+    /// per trait) beside one student per target, trained the same way, on the same held-out
+    /// responses: per-target QWK (levelled targets) and RMSE, and MCRMSE.
+    ///
+    /// Corpora, from ../shared/data: asap7 and asap8 (ASAP-AES sets 7 and 8: the holistic
+    /// score and 4 or 6 trait scores from asap_plus_plus_traits.csv, NEA fold --fold), and
+    /// commonlit (CommonLit summaries: content and wording, continuous, a random split).
+    Traits(Box<BenchTraitsArgs>),
+}
+
+/// A corpus with several scores per response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraitCorpus {
+    /// ASAP-AES set 7: holistic 0-30; ideas, organization, style, conventions 0-6.
+    Asap7,
+    /// ASAP-AES set 8: holistic 0-60; six traits 2-12.
+    Asap8,
+    /// CommonLit summaries: content and wording (continuous).
+    Commonlit,
+}
+
+/// `cyborg bench traits`
+#[derive(Args)]
+pub struct BenchTraitsArgs {
+    /// Which corpus.
+    #[arg(long, value_enum)]
+    pub corpus: TraitCorpus,
+    /// The folder holding asap-aes/ and commonlit-summaries/.
+    #[arg(long, default_value = "../shared/data", value_name = "DIR")]
+    pub data: PathBuf,
+    /// NEA fold (ASAP-AES).
+    #[arg(long, default_value_t = 0)]
+    pub fold: usize,
+    /// CommonLit has no official split: the share held out for testing (seeded by --seed).
+    #[arg(long, default_value_t = 0.2, value_name = "F")]
+    pub test_fraction: f64,
+    /// CommonLit: the share held out for development.
+    #[arg(long, default_value_t = 0.1, value_name = "F")]
+    pub dev_fraction: f64,
+    /// How each student is trained.
+    #[command(flatten)]
+    pub student: StudentArgs,
+    /// Also write the results table (Markdown) here.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cyborg bench encode`

@@ -8,7 +8,9 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::calibration;
-use cyborg_scorer::card::{BaseModelInfo, DataSummary, DevMetrics, ModelCard, TrainingSummary};
+use cyborg_scorer::card::{
+    BaseModelInfo, DataSummary, DevMetrics, ModelCard, TrainingSummary, TraitQuality,
+};
 use cyborg_scorer::fairness::{
     self, gates, group_stats, paired_qwk_difference, qwk_interval, Gate, GroupStats, Interval,
     SMALL_GROUP,
@@ -16,6 +18,7 @@ use cyborg_scorer::fairness::{
 use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange};
 use cyborg_scorer::model::PreparedText;
 use cyborg_scorer::tokenize::WindowConfig;
+use cyborg_scorer::traits::{trait_result, Scale, TraitConfig, TraitResult};
 use cyborg_scorer::Scorer;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => info(args),
         Command::Bench(BenchCommand::Encode(args)) => crate::bench::encode(args, &progress),
         Command::Bench(BenchCommand::Asap(args)) => crate::bench::asap(*args, &progress),
+        Command::Bench(BenchCommand::Traits(args)) => crate::trait_bench::traits(*args, &progress),
     }
 }
 
@@ -74,6 +78,7 @@ pub fn read_spec(data: &DataArgs, need_score: bool, command: &str) -> Result<Rea
         text: data.text.clone(),
         score: data.score.clone(),
         id: data.id.clone(),
+        traits: Vec::new(),
         groups: Vec::new(),
         filters: data.filters.clone(),
         ids_file: data.ids.clone(),
@@ -323,32 +328,64 @@ pub fn load_base(student: &StudentArgs, progress: &Progress) -> Result<BaseModel
 pub struct TrainingRow<'a> {
     /// The response.
     pub row: &'a Row,
-    /// Its target on the score scale: the human score, or a teacher's expected score.
+    /// Its target on the primary score's scale: the human score, or a teacher's expected
+    /// score.
     pub target: f64,
+    /// Its human values of the further traits (empty when training on the primary score
+    /// alone).
+    pub more: &'a [f64],
     /// Its weight in the loss, relative to the other rows.
     pub weight: f64,
 }
 
 impl<'a> TrainingRow<'a> {
-    /// Human-scored rows, each with weight 1.
+    /// Human-scored rows, each with weight 1, on the primary score alone.
     pub fn human(rows: &[&'a Row]) -> Vec<Self> {
         rows.iter()
             .map(|&row| TrainingRow {
                 row,
                 target: row.score.expect("scores were read") as f64,
+                more: &[],
                 weight: 1.0,
+            })
+            .collect()
+    }
+
+    /// Human-scored rows, each with weight 1, on the primary score and every trait column
+    /// read.
+    pub fn human_with_traits(rows: &[&'a Row]) -> Vec<Self> {
+        Self::human(rows)
+            .into_iter()
+            .map(|t| TrainingRow {
+                more: &t.row.traits,
+                ..t
             })
             .collect()
     }
 }
 
-/// Trains a student on `train`, with the human-scored `dev_rows` for early stopping and
-/// thresholds.
-pub fn fit_student(
+/// Trains a student of the primary score alone, on `range`, with the human-scored
+/// `dev_rows` for early stopping and thresholds.
+pub fn fit_score_student(
     base: &BaseModel,
     train: &[TrainingRow],
     dev_rows: &[&Row],
     range: ScoreRange,
+    student: &StudentArgs,
+    progress: &Progress,
+) -> Result<FitOutcome> {
+    let traits = [TraitConfig::levels("score", range)];
+    let dev = TrainingRow::human(dev_rows);
+    fit_student(base, train, &dev, &traits, student, progress)
+}
+
+/// Trains a student of `traits` (the primary score first) on `train`, with `dev` (human
+/// scores) for early stopping and thresholds.
+pub fn fit_student(
+    base: &BaseModel,
+    train: &[TrainingRow],
+    dev: &[TrainingRow],
+    traits: &[TraitConfig],
     student: &StudentArgs,
     progress: &Progress,
 ) -> Result<FitOutcome> {
@@ -369,16 +406,28 @@ pub fn fit_student(
     let examples = |rows: &[TrainingRow]| -> Result<Vec<Example>> {
         rows.iter()
             .map(|t| {
+                if 1 + t.more.len() != traits.len() {
+                    bail!(
+                        "row {} has scores for {} of the {} traits: a row a teacher labelled \
+                         carries the primary score only, so traits cannot be combined with a \
+                         teacher",
+                        t.row.id,
+                        1 + t.more.len(),
+                        traits.len()
+                    );
+                }
                 Ok(Example {
                     prepared: base.text_encoder.prepare(&t.row.text)?,
-                    target: t.target,
+                    targets: std::iter::once(t.target)
+                        .chain(t.more.iter().copied())
+                        .collect(),
                     weight: t.weight,
                 })
             })
             .collect()
     };
     let train_set = examples(train)?;
-    let dev_set = examples(&TrainingRow::human(dev_rows))?;
+    let dev_set = examples(dev)?;
     let cache_root = if student.no_cache {
         None
     } else {
@@ -389,7 +438,7 @@ pub fn fit_student(
         .frozen_layers(base.text_encoder.encoder.layers().len());
     let cache = StateCache::new(cache_root.as_deref(), &base.weights_sha256, frozen);
     let trained = train::train(
-        base, &train_set, &dev_set, range, &settings, &cache, progress,
+        base, &train_set, &dev_set, traits, &settings, &cache, progress,
     )?;
     Ok(FitOutcome {
         trained,
@@ -601,6 +650,7 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
     } else {
         let mut spec = read_spec(&args.data, true, "train")?;
         spec.range = args.split.range;
+        spec.traits = args.traits.clone();
         (read_table(&args.file, &spec)?, None)
     };
     let split = Split::new(&table, &args.split, args.student.seed)?;
@@ -641,12 +691,13 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
     }
     let mut training_rows = match &labelled {
         Some(l) => l.training_rows(&split.human, args.teacher.teacher_weight),
-        None => TrainingRow::human(&split.human),
+        None => TrainingRow::human_with_traits(&split.human),
     };
     if let Some(file) = &from_file {
         training_rows.extend(file.labelled.iter().map(|(row, target)| TrainingRow {
             row,
             target: *target,
+            more: &[],
             weight: args.teacher.teacher_weight,
         }));
     }
@@ -657,11 +708,13 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
         _ => None,
     };
     let (train_rows, dev_rows) = (&split.human, &split.dev);
+    let score_column = args.data.score.clone().unwrap_or_default();
+    let traits = trait_configs(&score_column, range, &args.traits, train_rows, dev_rows);
     let outcome = fit_student(
         &base,
         &training_rows,
-        dev_rows,
-        range,
+        &TrainingRow::human_with_traits(dev_rows),
+        &traits,
         &args.student,
         progress,
     )?;
@@ -671,6 +724,16 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
     }
     let mut words: Vec<usize> = train_rows.iter().map(|r| word_count(&r.text)).collect();
     let trained = &outcome.trained;
+    let (dev_fitted, dev_rounding) = (
+        trained
+            .dev_fitted
+            .clone()
+            .expect("the primary score is on levels"),
+        trained
+            .dev_rounding
+            .clone()
+            .expect("the primary score is on levels"),
+    );
     let card = ModelCard {
         created: now_rfc3339(),
         cyborg_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -681,7 +744,7 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             text_column: args.data.text.clone(),
-            score_column: args.data.score.clone().unwrap_or_default(),
+            score_column,
             filters: args.data.filters.iter().map(|f| f.to_string()).collect(),
             train_rows: train_rows.len(),
             dev_rows: dev_rows.len(),
@@ -702,14 +765,17 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
             wall_seconds: outcome.seconds,
         },
         dev_metrics: DevMetrics {
-            fitted_thresholds: trained.dev_fitted.clone(),
-            rounding: trained.dev_rounding.clone(),
-            gates: gates(
-                trained.dev_fitted.qwk,
-                None,
-                fairness::smd_of(&trained.dev_fitted),
-                &[],
-            ),
+            gates: gates(dev_fitted.qwk, None, fairness::smd_of(&dev_fitted), &[]),
+            traits: trained
+                .scorer
+                .traits
+                .iter()
+                .zip(&trained.dev_quality)
+                .skip(1)
+                .map(|(config, &value)| TraitQuality::new(config, value))
+                .collect(),
+            fitted_thresholds: dev_fitted.clone(),
+            rounding: dev_rounding.clone(),
         },
     };
     let dtype = match args.weights {
@@ -728,8 +794,9 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
                 "train_rows": train_rows.len(),
                 "teacher_rows": teacher_rows,
                 "dev_rows": dev_rows.len(),
-                "dev": trained.dev_fitted,
-                "dev_rounding": trained.dev_rounding,
+                "dev": dev_fitted,
+                "dev_rounding": dev_rounding,
+                "dev_traits": card.dev_metrics.traits,
                 "best_epoch": trained.best_epoch,
                 "history": trained.history,
                 "settings": outcome.settings,
@@ -747,14 +814,53 @@ fn train_command(args: TrainArgs, progress: &Progress) -> Result<()> {
              best epoch {} of {}, {:.0}s",
             args.out.display(),
             bytes.len() as f64 / 1e6,
-            format_kappa(trained.dev_fitted.qwk),
-            format_kappa(trained.dev_rounding.qwk),
+            format_kappa(dev_fitted.qwk),
+            format_kappa(dev_rounding.qwk),
             trained.best_epoch,
             trained.history.len(),
             outcome.seconds
         );
+        for quality in &card.dev_metrics.traits {
+            println!("  trait {quality}");
+        }
     }
     Ok(())
+}
+
+/// The traits a student learns: the primary score on `range`, then each trait column, on
+/// levels (its observed range) when every value is whole, else continuous (its training
+/// span).
+pub fn trait_configs(
+    score_column: &str,
+    range: ScoreRange,
+    trait_columns: &[String],
+    train: &[&Row],
+    dev: &[&Row],
+) -> Vec<TraitConfig> {
+    let mut traits = vec![TraitConfig::levels(score_column, range)];
+    for (t, name) in trait_columns.iter().enumerate() {
+        traits.push(TraitConfig {
+            name: name.clone(),
+            scale: trait_scale(train, dev, t),
+        });
+    }
+    traits
+}
+
+/// The scale of the trait whose values are `rows[..].traits[t]`: levels over the observed
+/// range of `train` and `dev` when every value is whole, else continuous over `train`'s span.
+pub fn trait_scale(train: &[&Row], dev: &[&Row], t: usize) -> Scale {
+    let values = || train.iter().chain(dev).map(|r| r.traits[t]);
+    if values().all(|v| v.fract() == 0.0) {
+        let min = values().fold(f64::INFINITY, f64::min) as i64;
+        let max = values().fold(f64::NEG_INFINITY, f64::max) as i64;
+        Scale::levels(ScoreRange {
+            min,
+            max: max.max(min + 1),
+        })
+    } else {
+        Scale::continuous(train.iter().map(|r| r.traits[t]))
+    }
 }
 
 fn teach_label(args: TeachLabelArgs, progress: &Progress) -> Result<()> {
@@ -960,7 +1066,7 @@ pub fn evaluate_fitted(
     Ok(agreement(
         &human_scores(rows.iter().copied()),
         &machine,
-        outcome.trained.scorer.range(),
+        outcome.trained.scorer.range()?,
     ))
 }
 
@@ -987,19 +1093,34 @@ pub fn score_prepared_fitted(
     progress: &Progress,
 ) -> Result<Vec<cyborg_scorer::Score>> {
     let scorer = &outcome.trained.scorer;
+    raw_prepared_fitted(base, outcome, texts, progress)?
+        .iter()
+        .map(|values| Ok(scorer.score_raw(values)?))
+        .collect()
+}
+
+/// Each text's raw value on every trait of a student just fitted on `base` (texts already
+/// prepared), running only its trained layers.
+pub fn raw_prepared_fitted(
+    base: &BaseModel,
+    outcome: &FitOutcome,
+    texts: &[PreparedText],
+    progress: &Progress,
+) -> Result<Vec<Vec<f64>>> {
+    let scorer = &outcome.trained.scorer;
     let frozen = outcome.cache.layer();
     let states = outcome
         .cache
         .states(&base.text_encoder, texts, frozen, progress)?;
     let bar = progress.bar(texts.len() as u64, "scoring", "responses");
-    let mut scores = Vec::with_capacity(texts.len());
+    let mut raw = Vec::with_capacity(texts.len());
     for (group, group_states) in texts.chunks(32).zip(states.chunks(32)) {
         let windows: Vec<_> = group_states.iter().flatten().cloned().collect();
-        scores.extend(scorer.score_states(group, &windows, frozen)?);
+        raw.extend(scorer.raw_states(group, &windows, frozen)?);
         bar.inc(group.len() as u64);
     }
     bar.finish_and_clear();
-    Ok(scores)
+    Ok(raw)
 }
 
 /// The human scores of rows read with a score column.
@@ -1029,6 +1150,10 @@ pub struct Evaluation {
     pub gates: Vec<Gate>,
     /// Against a second model, when one was given.
     pub comparison: Option<Comparison>,
+    /// The bundle's further traits that the data has columns for.
+    pub traits: Vec<TraitResult>,
+    /// With further traits: the mean over the primary score and them of the raw score's RMSE.
+    pub mcrmse: Option<f64>,
     /// Each way of turning raw scores into levels, fitted out-of-fold on these responses
     /// (empty when there are too few of them).
     pub calibration: Vec<CalibrationResult>,
@@ -1172,14 +1297,48 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
     for out in args.report.iter().chain(&args.summary) {
         check_writable(out)?;
     }
+    let learning_curve = args
+        .experiment
+        .as_deref()
+        .map(crate::experiment::read_learning_curve)
+        .transpose()?;
     let scorer = load_bundle(&args.model)?;
     let mut spec = read_spec(&args.data, true, "eval")?;
-    spec.range = Some(scorer.range());
+    spec.range = Some(scorer.range()?);
     spec.groups = args.groups.clone();
     spec.groups.extend(args.second_score.clone());
-    let table = read_table(&args.file, &spec)?;
+    let mut table = read_table(&args.file, &spec)?;
+    // The bundle's further traits are judged where the data has their columns.
+    let judged_traits: Vec<&TraitConfig> = scorer.traits[1..]
+        .iter()
+        .filter(|t| table.columns.contains(&t.name))
+        .collect();
+    if !judged_traits.is_empty() {
+        spec.traits = judged_traits.iter().map(|t| t.name.clone()).collect();
+        table = read_table(&args.file, &spec)?;
+    }
     let scores = score_rows(&scorer, &table.rows, progress)?;
-    let range = scorer.range();
+    let range = scorer.range()?;
+    // Human and raw values per judged trait, the primary score first.
+    let mut trait_human = vec![table
+        .rows
+        .iter()
+        .map(|r| r.score.expect("scores") as f64)
+        .collect::<Vec<_>>()];
+    let mut trait_raw = vec![scores.iter().map(|s| s.raw).collect::<Vec<_>>()];
+    let mut traits = Vec::new();
+    for (t, config) in judged_traits.iter().enumerate() {
+        let at = scorer.traits[1..]
+            .iter()
+            .position(|c| c.name == config.name)
+            .expect("a bundle trait");
+        trait_human.push(table.rows.iter().map(|r| r.traits[t]).collect());
+        trait_raw.push(scores.iter().map(|s| s.traits[at].raw).collect());
+        traits.push(trait_result(config, &trait_human[t + 1], &trait_raw[t + 1]));
+    }
+    let mcrmse = (!traits.is_empty())
+        .then(|| calibration::mcrmse(&trait_human, &trait_raw))
+        .flatten();
     let human = human_scores(&table.rows);
     let machine: Vec<i64> = scores.iter().map(|s| s.score).collect();
     let overall = agreement(&human, &machine, range);
@@ -1207,11 +1366,11 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
     let comparison = match &args.compare {
         Some(path) => {
             let other = load_bundle(path)?;
-            if other.range() != range {
+            if other.range()? != range {
                 bail!(
                     "{} scores {} but {} scores {}: only models of one score range compare",
                     path.display(),
-                    other.range(),
+                    other.range()?,
                     args.model.display(),
                     range
                 );
@@ -1256,6 +1415,8 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
         groups,
         agreement: overall,
         comparison,
+        traits,
+        mcrmse,
     };
     if let Some(report) = &args.report {
         let html = crate::report::html(
@@ -1263,6 +1424,7 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
             &table.path.display().to_string(),
             &now_rfc3339(),
             &result,
+            learning_curve.as_ref(),
         );
         write_atomically(report, html.as_bytes())?;
         progress.note(&format!("wrote {}", report.display()));
@@ -1337,6 +1499,15 @@ fn print_fairness(result: &Evaluation) {
     println!("SMD (machine − human, pooled SD): {}", signed(result.smd));
     if let Some(c) = &result.comparison {
         println!("against {}: {}", c.model, crate::report::comparison_text(c));
+    }
+    if !result.traits.is_empty() {
+        let [name, n, qwk, exact, rmse, pearson] = crate::report::TRAIT_HEADINGS;
+        println!("{name:<20} {n:>6} {qwk:>9} {exact:>6} {rmse:>7} {pearson:>9}");
+        for t in &result.traits {
+            let [name, n, qwk, exact, rmse, pearson] = crate::report::trait_cells(t);
+            println!("{name:<20} {n:>6} {qwk:>9} {exact:>6} {rmse:>7} {pearson:>9}");
+        }
+        println!("{}", crate::report::traits_note(result.mcrmse));
     }
     if !result.calibration.is_empty() {
         println!("calibration, fitted out-of-fold ({CALIBRATION_FOLDS} folds) on these responses:");
@@ -1478,6 +1649,7 @@ fn score(args: ScoreArgs, progress: &Progress) -> Result<()> {
                 id: "1".into(),
                 text,
                 score: None,
+                traits: Vec::new(),
                 groups: Vec::new(),
                 line: 1,
             }]
@@ -1489,9 +1661,9 @@ fn score(args: ScoreArgs, progress: &Progress) -> Result<()> {
     };
     let scores = score_rows(&scorer, &rows, progress)?;
     let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(["id", "score", "raw_score"])?;
+    writer.write_record(std::iter::once("id".to_string()).chain(scorer.score_columns()))?;
     for (row, s) in rows.iter().zip(&scores) {
-        writer.write_record([row.id.clone(), s.score.to_string(), format!("{:.6}", s.raw)])?;
+        writer.write_record(std::iter::once(row.id.clone()).chain(s.cells()))?;
     }
     let bytes = writer.into_inner().context("cannot format the scores")?;
     match &args.out {
@@ -1527,7 +1699,10 @@ fn info(args: InfoArgs) -> Result<()> {
         card.base_model.name,
         &card.base_model.weights_sha256[..12]
     );
-    println!("  scores         {}", scorer.range());
+    println!("  scores         {}", scorer.range()?);
+    for config in &scorer.traits[1..] {
+        println!("  trait          {}: {}", config.name, config.scale);
+    }
     println!(
         "  data           {} ({} → {}{}), {} training + {} development rows, human fraction {}",
         d.file,
@@ -1559,6 +1734,9 @@ fn info(args: InfoArgs) -> Result<()> {
         format_kappa(card.dev_metrics.rounding.qwk),
         card.dev_metrics.fitted_thresholds.n
     );
+    for quality in &card.dev_metrics.traits {
+        println!("  trait          {quality}");
+    }
     if !card.dev_metrics.gates.is_empty() {
         println!("  dev gates");
         print_gates(&card.dev_metrics.gates, "                 ");

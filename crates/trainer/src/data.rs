@@ -97,6 +97,8 @@ pub struct ReadSpec {
     pub text: String,
     /// The score column, when scores are needed.
     pub score: Option<String>,
+    /// Further trait columns, each a number (whole or not) on every row.
+    pub traits: Vec<String>,
     /// The id column; without it a row's id is its data row number (1 = first row).
     pub id: Option<String>,
     /// Columns that name subgroups (kept as they are).
@@ -118,6 +120,8 @@ pub struct Row {
     pub text: String,
     /// Its human score, when a score column was read.
     pub score: Option<i64>,
+    /// Its value in each trait column, in the order of [`ReadSpec::traits`].
+    pub traits: Vec<f64>,
     /// Its value in each group column, in the order of [`ReadSpec::groups`].
     pub groups: Vec<String>,
     /// The line it starts on.
@@ -466,6 +470,11 @@ fn validate(
         .map(|s| find(s, "score"))
         .transpose()?;
     let id_col = spec.id.as_deref().map(|s| find(s, "id")).transpose()?;
+    let trait_cols = spec
+        .traits
+        .iter()
+        .map(|t| find(t, "trait"))
+        .collect::<Result<Vec<_>, _>>()?;
     let group_cols = spec
         .groups
         .iter()
@@ -542,6 +551,18 @@ fn validate(
             })?),
             None => None,
         };
+        let traits = trait_cols
+            .iter()
+            .map(|&col| {
+                parse_number(field(col)?).map_err(|m| {
+                    fail(
+                        Some(*line),
+                        column(col),
+                        format!("column \"{}\": {m}", raw.header[col]),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let groups = group_cols
             .iter()
             .map(|&col| field(col).map(|g| g.trim().to_string()))
@@ -550,6 +571,7 @@ fn validate(
             id,
             text: text.to_string(),
             score,
+            traits,
             groups,
             line: *line,
         });
@@ -580,7 +602,8 @@ fn describe_filters(spec: &ReadSpec) -> String {
     parts.join(", ")
 }
 
-fn parse_score(value: &str, range: Option<ScoreRange>) -> Result<i64, String> {
+/// A finite number, or what is wrong with `value`.
+fn parse_number(value: &str) -> Result<f64, String> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err("the score is empty".into());
@@ -588,7 +611,16 @@ fn parse_score(value: &str, range: Option<ScoreRange>) -> Result<i64, String> {
     let number: f64 = trimmed
         .parse()
         .map_err(|_| format!("\"{trimmed}\" is not a number"))?;
-    if !number.is_finite() || number.fract() != 0.0 {
+    if !number.is_finite() {
+        return Err(format!("\"{trimmed}\" is not a finite number"));
+    }
+    Ok(number)
+}
+
+fn parse_score(value: &str, range: Option<ScoreRange>) -> Result<i64, String> {
+    let number = parse_number(value)?;
+    let trimmed = value.trim();
+    if number.fract() != 0.0 {
         return Err(format!(
             "\"{trimmed}\" is not a whole number; Cyborg scores on integer levels"
         ));

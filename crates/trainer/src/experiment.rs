@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{ExperimentArgs, SampleFilter};
 use crate::commands::{
-    fit_student, format_kappa, load_base, read_spec, sample_fraction, score_fitted, set_aside,
-    stratified_split, TrainingRow,
+    fit_score_student, format_kappa, load_base, read_spec, sample_fraction, score_fitted,
+    set_aside, stratified_split, TrainingRow,
 };
 use crate::data::{read_id_list, read_table, Row};
 use crate::output::write_atomically;
@@ -75,6 +75,9 @@ struct Cell {
     /// Teacher-labelled or synthetic rows the student also trained on.
     extra_rows: usize,
     teacher_dev_qwk: Option<f64>,
+    /// The teacher's own QWK on the test responses (pool arms).
+    #[serde(default)]
+    teacher_test_qwk: Option<f64>,
     dev_qwk: Option<f64>,
     test_qwk: Option<f64>,
     /// The student's level for each test response, in test order (for paired comparisons).
@@ -204,6 +207,7 @@ pub fn run(args: ExperimentArgs, progress: &Progress) -> Result<()> {
         };
         let human = sample_fraction(&train_all, fraction, seed)?;
         let mut teacher_dev_qwk = None;
+        let mut teacher_test_qwk = None;
         let mut extra: Vec<(Row, f64)> = Vec::new();
         let labelled;
         let mut rows = TrainingRow::human(&human);
@@ -222,6 +226,13 @@ pub fn run(args: ExperimentArgs, progress: &Progress) -> Result<()> {
                     progress,
                 )?;
                 teacher_dev_qwk = labelled.dev_qwk;
+                let test_labels = labelled.teacher.label(Some(base), &test, progress)?;
+                let (judged, levels): (Vec<i64>, Vec<i64>) = test_human
+                    .iter()
+                    .zip(&test_labels)
+                    .filter_map(|(&h, label)| Some((h, label.as_ref().ok()?.level)))
+                    .unzip();
+                teacher_test_qwk = agreement(&judged, &levels, range).qwk;
                 rows = labelled.training_rows(&human, args.teacher.teacher_weight);
             }
             Arm::Synthetic(ratio) => {
@@ -255,6 +266,7 @@ pub fn run(args: ExperimentArgs, progress: &Progress) -> Result<()> {
                             id: s.id,
                             text: s.text,
                             score: None,
+                            traits: Vec::new(),
                             groups: Vec::new(),
                             line: 0,
                         };
@@ -266,10 +278,11 @@ pub fn run(args: ExperimentArgs, progress: &Progress) -> Result<()> {
         rows.extend(extra.iter().map(|(row, target)| TrainingRow {
             row,
             target: *target,
+            more: &[],
             weight: args.teacher.teacher_weight,
         }));
         let extra_rows = rows.len() - human.len();
-        let outcome = fit_student(base, &rows, &dev, range, &student, progress)?;
+        let outcome = fit_score_student(base, &rows, &dev, range, &student, progress)?;
         let test_levels: Vec<i64> = score_fitted(base, &outcome, &test, progress)?
             .iter()
             .map(|s| s.score)
@@ -282,7 +295,8 @@ pub fn run(args: ExperimentArgs, progress: &Progress) -> Result<()> {
             human_rows: human.len(),
             extra_rows,
             teacher_dev_qwk,
-            dev_qwk: outcome.trained.dev_fitted.qwk,
+            teacher_test_qwk,
+            dev_qwk: outcome.trained.dev_qwk(),
             test_qwk: agreement(&test_human, &test_levels, range).qwk,
             test_levels,
             seconds: start.elapsed().as_secs_f64(),
@@ -332,6 +346,8 @@ struct Line {
     temperature: Option<f64>,
     seeds: usize,
     mean_test_qwk: Option<f64>,
+    /// The teacher's own test QWK, mean over seeds (pool arms).
+    mean_teacher_test_qwk: Option<f64>,
     mean_extra_rows: f64,
     /// Against the human-only arm at the same fraction and seeds: the mean QWK difference
     /// and its paired bootstrap 95% interval.
@@ -393,6 +409,7 @@ fn summarise(cells: &[Cell], human: &[i64], range: ScoreRange, resamples: usize)
                 temperature,
                 seeds: mine.len(),
                 mean_test_qwk: mean(mine.iter().filter_map(|c| c.test_qwk)),
+                mean_teacher_test_qwk: mean(mine.iter().filter_map(|c| c.teacher_test_qwk)),
                 mean_extra_rows: mean(mine.iter().map(|c| c.extra_rows as f64)).unwrap_or(0.0),
                 versus_none,
             }
@@ -410,6 +427,7 @@ fn csv_table(cells: &[Cell]) -> Result<Vec<u8>> {
         "human_rows",
         "extra_rows",
         "teacher_dev_qwk",
+        "teacher_test_qwk",
         "dev_qwk",
         "test_qwk",
         "seconds",
@@ -424,6 +442,7 @@ fn csv_table(cells: &[Cell]) -> Result<Vec<u8>> {
             c.human_rows.to_string(),
             c.extra_rows.to_string(),
             number(c.teacher_dev_qwk),
+            number(c.teacher_test_qwk),
             number(c.dev_qwk),
             number(c.test_qwk),
             format!("{:.1}", c.seconds),
@@ -443,9 +462,10 @@ fn arm_label(arm: Arm, temperature: Option<f64>) -> String {
 fn markdown_table(what: &str, lines: &[Line]) -> String {
     let mut out = format!(
         "Experiment on {what}. Test QWK is the mean over seeds; the difference from the \
-         human-only arm at the same fraction and seeds has a paired bootstrap 95% interval.\n\n\
-         | human | arm | seeds | extra rows | test QWK | Δ vs human only [95% CI] |\n\
-         |---|---|---|---|---|---|\n"
+         human-only arm at the same fraction and seeds has a paired bootstrap 95% interval; \
+         the teacher's own test QWK is shown for pool arms.\n\n\
+         | human | arm | seeds | extra rows | test QWK | Δ vs human only [95% CI] | teacher test QWK |\n\
+         |---|---|---|---|---|---|---|\n"
     );
     for l in lines {
         let versus = match &l.versus_none {
@@ -455,12 +475,14 @@ fn markdown_table(what: &str, lines: &[Line]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {:.0}% | {} | {} | {:.0} | {} | {versus} |",
+            "| {:.0}% | {} | {} | {:.0} | {} | {versus} | {} |",
             l.fraction * 100.0,
             arm_label(l.arm, l.temperature),
             l.seeds,
             l.mean_extra_rows,
             format_kappa(l.mean_test_qwk),
+            l.mean_teacher_test_qwk
+                .map_or_else(|| "-".into(), |q| format!("{q:.3}")),
         );
     }
     out
@@ -494,7 +516,7 @@ fn learning_curve(what: &str, lines: &[Line]) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
          viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <title>Test QWK by human fraction: {}</title>\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+         <rect class=\"background\" width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
         escape(what)
     );
     let _ = writeln!(
@@ -583,6 +605,36 @@ fn learning_curve(what: &str, lines: &[Line]) -> String {
     svg
 }
 
+/// An experiment's learning curve, read back from its output folder `dir` for a report.
+pub struct LearningCurve {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The plot, as `experiment` drew it.
+    pub svg: String,
+}
+
+/// Reads `dir/learning-curve.svg`, checking that it is the plot `experiment` writes.
+pub fn read_learning_curve(dir: &Path) -> Result<LearningCurve> {
+    let path = dir.join("learning-curve.svg");
+    let svg = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {} (is {} a `cyborg experiment` output folder?)",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    if !svg.starts_with("<svg ") || !svg.contains("<title>Test QWK by human fraction") {
+        bail!(
+            "{} is not the learning curve `cyborg experiment` writes",
+            path.display()
+        );
+    }
+    Ok(LearningCurve {
+        dir: dir.to_path_buf(),
+        svg,
+    })
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -615,6 +667,7 @@ mod tests {
             human_rows: 10,
             extra_rows: 0,
             teacher_dev_qwk: None,
+            teacher_test_qwk: None,
             dev_qwk: None,
             test_qwk: None,
             test_levels: levels.clone(),

@@ -13,6 +13,7 @@ mod report;
 mod ridge;
 mod teacher;
 mod train;
+mod trait_bench;
 
 use clap::Parser;
 

@@ -3,8 +3,10 @@
 
 use cyborg_scorer::fairness::{Gate, GroupStats};
 use cyborg_scorer::metrics::Agreement;
+use cyborg_scorer::traits::TraitResult;
 
 use crate::commands::{CalibrationResult, Comparison, Evaluation, SmdConstrained};
+use crate::experiment::LearningCurve;
 
 /// Escapes text for HTML and SVG.
 fn escape(text: &str) -> String {
@@ -248,17 +250,20 @@ fn group_cells(g: &GroupStats, small_mark: &str) -> [String; 7] {
     ]
 }
 
+/// HTML table rows, one per row of cells, each cell escaped.
+fn table_rows<const N: usize>(rows: impl Iterator<Item = [String; N]>) -> String {
+    rows.map(|cells| {
+        let cells: String = cells
+            .iter()
+            .map(|c| format!("<td>{}</td>", escape(c)))
+            .collect();
+        format!("<tr>{cells}</tr>")
+    })
+    .collect()
+}
+
 fn group_rows(groups: &[GroupStats]) -> String {
-    groups
-        .iter()
-        .map(|g| {
-            let cells: String = group_cells(g, " *")
-                .iter()
-                .map(|c| format!("<td>{}</td>", escape(c)))
-                .collect();
-            format!("<tr>{cells}</tr>")
-        })
-        .collect()
+    table_rows(groups.iter().map(|g| group_cells(g, " *")))
 }
 
 /// A calibration method's row: method, QWK, exact, adjacent, SMD.
@@ -270,6 +275,34 @@ pub fn calibration_cells(c: &CalibrationResult) -> [String; 5] {
         format!("{:.3}", c.adjacent),
         signed(c.smd),
     ]
+}
+
+/// The heading of [`trait_cells`]' columns.
+pub const TRAIT_HEADINGS: [&str; 6] = ["trait", "n", "QWK", "exact", "RMSE", "Pearson r"];
+
+/// A further trait's row: name, n, QWK and exact agreement of its levels (`–` on a continuous
+/// trait), RMSE and Pearson r of its raw score against the human value.
+pub fn trait_cells(t: &TraitResult) -> [String; 6] {
+    let levels = t.levels.as_ref();
+    [
+        t.name.clone(),
+        t.n.to_string(),
+        levels.map_or("–".into(), |a| kappa(a.qwk)),
+        levels.map_or("–".into(), |a| format!("{:.3}", a.exact)),
+        format!("{:.3}", t.rmse),
+        kappa(t.pearson),
+    ]
+}
+
+/// What the trait table shows, and MCRMSE when there is one.
+pub fn traits_note(mcrmse: Option<f64>) -> String {
+    let mcrmse = mcrmse.map_or(String::new(), |m| {
+        format!(" MCRMSE (mean over the primary score and these traits of the raw score's RMSE): {m:.3}.")
+    });
+    format!(
+        "The bundle's further traits, from the same encoder: levels cut by each trait's own \
+         fitted thresholds; RMSE and Pearson r of the raw score, on the trait's scale.{mcrmse}"
+    )
 }
 
 const CALIBRATION_NOTE: &str = "Each method fitted on four fifths of these responses' raw \
@@ -320,8 +353,30 @@ pub fn comparison_text(c: &Comparison) -> String {
     )
 }
 
-/// The whole report.
-pub fn html(model: &str, data: &str, generated: &str, e: &Evaluation) -> String {
+/// The learning-curve section: `experiment`'s plot, marked as one of the report's plots.
+fn learning_curve_section(curve: &LearningCurve) -> String {
+    let svg = curve.svg.replacen(
+        "<svg ",
+        "<svg class=\"plot\" data-plot=\"learning-curve\" role=\"img\" ",
+        1,
+    );
+    format!(
+        "<h2>Learning curve</h2>\n{svg}<p class=\"note\">From the experiment in <code>{}</code>: \
+         test QWK (mean over seeds) by the share of the training rows with human scores, one \
+         line per arm (human only, teacher pool labels, synthetic responses). Its results.md \
+         gives each point's paired bootstrap interval against human only.</p>",
+        escape(&curve.dir.display().to_string())
+    )
+}
+
+/// The whole report; with `learning_curve`, an experiment's plot too.
+pub fn html(
+    model: &str,
+    data: &str,
+    generated: &str,
+    e: &Evaluation,
+    learning_curve: Option<&LearningCurve>,
+) -> String {
     let a = &e.agreement;
     let interval = e.qwk_ci95.map_or(String::new(), |ci| {
         format!(" (95% bootstrap interval {:.3} to {:.3})", ci.low, ci.high)
@@ -344,20 +399,23 @@ pub fn html(model: &str, data: &str, generated: &str, e: &Evaluation) -> String 
     let smd_constrained = e.smd_constrained.as_ref().map_or(String::new(), |c| {
         format!("<p>{}</p>", escape(&smd_constrained_text(c)))
     });
+    let traits = if e.traits.is_empty() {
+        String::new()
+    } else {
+        let header: String = TRAIT_HEADINGS
+            .iter()
+            .map(|h| format!("<th>{h}</th>"))
+            .collect();
+        let rows = table_rows(e.traits.iter().map(trait_cells));
+        format!(
+            "<h2>Traits</h2>\n<table><tr>{header}</tr>{rows}</table>\n<p class=\"note\">{}</p>",
+            escape(&traits_note(e.mcrmse))
+        )
+    };
     let calibration = if e.calibration.is_empty() {
         "<p>Too few responses to compare calibrations out-of-fold.</p>".to_string()
     } else {
-        let rows: String = e
-            .calibration
-            .iter()
-            .map(|c| {
-                let cells: String = calibration_cells(c)
-                    .iter()
-                    .map(|v| format!("<td>{}</td>", escape(v)))
-                    .collect();
-                format!("<tr>{cells}</tr>")
-            })
-            .collect();
+        let rows = table_rows(e.calibration.iter().map(calibration_cells));
         format!(
             "<table><tr><th>method</th><th>QWK</th><th>exact</th><th>adjacent</th><th>SMD</th>\
              </tr>{rows}</table><p class=\"note\">{CALIBRATION_NOTE}</p>"
@@ -410,6 +468,7 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
 {human_human}
 {comparison}
 </table>
+{traits}
 <h2>Calibration: raw score to level</h2>
 {calibration}
 {smd_constrained}
@@ -419,6 +478,7 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
 {confusion}
 <h2>Subgroups</h2>
 {groups}
+{learning_curve}
 </body></html>
 "#,
         model = escape(model),
@@ -438,6 +498,7 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
         machine_mean = a.machine_mean,
         smd = signed(e.smd),
         distribution = distribution_plot(a),
+        learning_curve = learning_curve.map_or(String::new(), learning_curve_section),
         confusion = confusion_plot(a),
     )
 }
@@ -499,6 +560,18 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
             cell(&c.model),
             cell(&comparison_text(c))
         ));
+    }
+    if !e.traits.is_empty() {
+        out.push_str(&format!(
+            "\n| {} |\n|{}\n",
+            TRAIT_HEADINGS.join(" | "),
+            "---|".repeat(TRAIT_HEADINGS.len())
+        ));
+        for t in &e.traits {
+            let cells: Vec<String> = trait_cells(t).iter().map(|c| cell(c)).collect();
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
+        out.push_str(&format!("\n{}\n", traits_note(e.mcrmse)));
     }
     if !e.calibration.is_empty() {
         out.push_str("\n| calibration | QWK | exact | adjacent | SMD |\n|---|---|---|---|---|\n");

@@ -1,5 +1,6 @@
-//! Training a student: the top layers of a BERT encoder and a regression head, on human
-//! scores and teacher labels, with early stopping on development QWK (human scores only).
+//! Training a student: the top layers of a BERT encoder and a regression head with one output
+//! per trait, on human scores and teacher labels, with early stopping on development QWK
+//! (human scores only).
 
 use std::time::Instant;
 
@@ -10,8 +11,9 @@ use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::encoder::{Encoder, Linear};
 use cyborg_scorer::features::{FEATURE_COUNT, FEATURE_NAMES};
 use cyborg_scorer::head::{Head, HeadConfig};
-use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange, Thresholds};
+use cyborg_scorer::metrics::{agreement, pearson, Agreement, Thresholds};
 use cyborg_scorer::model::{pool_texts, PreparedText, Scorer, TextEncoder};
+use cyborg_scorer::traits::{Scale, TraitConfig};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -101,22 +103,15 @@ fn display<T: std::fmt::Display, S: serde::Serializer>(value: &T, s: S) -> Resul
     s.collect_str(value)
 }
 
-/// A response and the score the student should learn for it.
+/// A response and the scores the student should learn for it.
 pub struct Example {
     /// Windows and features.
     pub prepared: PreparedText,
-    /// The target on the score scale: a human score, or a teacher's expected score, which
-    /// need not be a whole number (a soft label keeps the teacher's uncertainty).
-    pub target: f64,
+    /// One target per trait, on the trait's scale: a human score, or a teacher's expected
+    /// score, which need not be a whole number (a soft label keeps the teacher's uncertainty).
+    pub targets: Vec<f64>,
     /// How much the response counts in the loss and the linear probe, relative to others.
     pub weight: f64,
-}
-
-impl Example {
-    /// The human score a development example carries.
-    fn human_score(&self) -> i64 {
-        self.target.round() as i64
-    }
 }
 
 /// One epoch's record.
@@ -126,7 +121,8 @@ pub struct EpochLog {
     pub epoch: usize,
     /// Mean squared error on the normalised scale, over the epoch's steps.
     pub train_loss: f64,
-    /// Development QWK with thresholds fitted on the development raw scores.
+    /// Development QWK with thresholds fitted on the development raw scores; with several
+    /// traits, the mean over them (Pearson r standing in for QWK on a continuous trait).
     pub dev_qwk: Option<f64>,
     /// Seconds the epoch took.
     pub seconds: f64,
@@ -140,12 +136,22 @@ pub struct Trained {
     pub history: Vec<EpochLog>,
     /// The epoch whose weights were kept.
     pub best_epoch: usize,
-    /// Development agreement with the fitted thresholds.
-    pub dev_fitted: Agreement,
-    /// Development agreement with plain rounding.
-    pub dev_rounding: Agreement,
+    /// The primary trait's development agreement with the fitted thresholds (none when the
+    /// primary trait is continuous).
+    pub dev_fitted: Option<Agreement>,
+    /// The primary trait's development agreement with plain rounding.
+    pub dev_rounding: Option<Agreement>,
+    /// Each trait's development QWK (Pearson r for a continuous trait).
+    pub dev_quality: Vec<Option<f64>>,
     /// Seconds spent on the frozen layers (zero when all came from the cache).
     pub encode_seconds: f64,
+}
+
+impl Trained {
+    /// The primary score's development QWK with the fitted thresholds.
+    pub fn dev_qwk(&self) -> Option<f64> {
+        self.dev_fitted.as_ref().and_then(|a| a.qwk)
+    }
 }
 
 /// The trainable copy of the model: the frozen bottom, the trained top, the head.
@@ -162,7 +168,7 @@ impl Student {
         base: &TextEncoder,
         frozen: usize,
         head_config: &HeadConfig,
-        probe: &LinearFit,
+        probes: &[LinearFit],
         rng: &mut StdRng,
     ) -> Result<Self> {
         let mut encoder = base.clone();
@@ -190,7 +196,7 @@ impl Student {
                 bias.as_tensor().clone(),
             ))
         };
-        let (probe_weights, probe_bias) = head_weights_from_probe(probe, head_config);
+        let (probe_weights, probe_biases) = head_weights_from_probes(probes, head_config);
         let (hidden, output) = if head_config.hidden > 0 {
             // Glorot-uniform weights from the seeded generator, so runs repeat exactly; the
             // probe's fit enters through the mean it starts from.
@@ -201,14 +207,12 @@ impl Student {
                     .collect()
             };
             let hidden_weights = glorot(inputs, head_config.hidden);
-            let output_weights = glorot(head_config.hidden, 1);
+            let output_weights = glorot(head_config.hidden, probes.len());
             let hidden = linear(hidden_weights, vec![0.0; head_config.hidden])?;
-            (
-                Some(hidden),
-                linear(output_weights, vec![probe.intercept as f32])?,
-            )
+            let intercepts = probes.iter().map(|p| p.intercept as f32).collect();
+            (Some(hidden), linear(output_weights, intercepts)?)
         } else {
-            (None, linear(probe_weights, vec![probe_bias])?)
+            (None, linear(probe_weights, probe_biases)?)
         };
         let head = Head::new(head_config, hidden, output, device)?;
         Ok(Student {
@@ -220,7 +224,7 @@ impl Student {
         })
     }
 
-    /// Normalised predictions for `texts` from their frozen-layer states.
+    /// Normalised predictions (texts, traits) for `texts` from their frozen-layer states.
     fn predict(&self, texts: &[&PreparedText], states: &[&[Tensor]]) -> Result<Tensor> {
         let windows: Vec<Tensor> = states.iter().flat_map(|s| s.iter().cloned()).collect();
         let counts: Vec<usize> = states.iter().map(|s| s.len()).collect();
@@ -231,16 +235,16 @@ impl Student {
         Ok(self.head.forward(&pooled, &features)?)
     }
 
-    /// Replaces a linear head's weights with those of `probe`.
-    fn set_linear_head(&self, probe: &LinearFit, config: &HeadConfig) -> Result<()> {
-        let (weights, bias) = head_weights_from_probe(probe, config);
+    /// Replaces a linear head's weights with those of `probes`, one per trait.
+    fn set_linear_head(&self, probes: &[LinearFit], config: &HeadConfig) -> Result<()> {
+        let (weights, biases) = head_weights_from_probes(probes, config);
         let [weight_var, bias_var] = &self.head_vars[..] else {
             bail!("only a linear head can be refitted");
         };
         let device = weight_var.device();
-        let inputs = weights.len();
-        weight_var.set(&Tensor::from_vec(weights, (1, inputs), device)?)?;
-        bias_var.set(&Tensor::from_vec(vec![bias], 1, device)?)?;
+        let inputs = weights.len() / probes.len();
+        weight_var.set(&Tensor::from_vec(weights, (probes.len(), inputs), device)?)?;
+        bias_var.set(&Tensor::from_vec(biases, probes.len(), device)?)?;
         Ok(())
     }
 
@@ -264,8 +268,8 @@ impl Student {
         Ok(())
     }
 
-    /// The student as a plain scorer, its tensors detached from training.
-    fn into_scorer(self, thresholds: Thresholds) -> Result<Scorer> {
+    /// The student as a plain scorer of `traits`, its tensors detached from training.
+    fn into_scorer(self, traits: Vec<TraitConfig>) -> Result<Scorer> {
         let mut encoder = self.encoder;
         let detach = &mut |_: &str, t: &Tensor| Ok(t.copy()?.detach());
         for index in self.frozen..encoder.encoder.layers().len() {
@@ -275,7 +279,7 @@ impl Student {
         Ok(Scorer {
             head: self.head.map_tensors(detach)?,
             text_encoder: encoder,
-            thresholds,
+            traits,
             card: None,
         })
     }
@@ -288,23 +292,52 @@ struct Session<'a> {
     dev: &'a [Example],
     train_states: &'a [Vec<Tensor>],
     dev_states: &'a [Vec<Tensor>],
-    range: ScoreRange,
-    dev_human: Vec<i64>,
+    /// What is learnt; only the scales matter here.
+    traits: &'a [TraitConfig],
     /// Layers below the trained ones.
     frozen: usize,
 }
 
 impl Session<'_> {
-    /// Development agreement of the raw scores `raw` cut by `thresholds`.
-    fn dev_agreement(&self, raw: &[f64], thresholds: &Thresholds) -> Agreement {
-        let levels: Vec<i64> = raw.iter().map(|&r| thresholds.level(r)).collect();
-        agreement(&self.dev_human, &levels, self.range)
+    /// The development responses' human values of trait `t`.
+    fn dev_targets(&self, t: usize) -> Vec<f64> {
+        self.dev.iter().map(|e| e.targets[t]).collect()
     }
 
-    /// Development QWK of `raw` with thresholds fitted to it.
-    fn dev_qwk(&self, raw: &[f64]) -> Option<f64> {
-        let thresholds = Thresholds::fit(raw, &self.dev_human, self.range);
-        self.dev_agreement(raw, &thresholds).qwk
+    /// The development responses' human levels of trait `t`.
+    fn dev_levels(&self, t: usize) -> Vec<i64> {
+        self.dev
+            .iter()
+            .map(|e| e.targets[t].round() as i64)
+            .collect()
+    }
+
+    /// Development agreement of trait `t`'s raw scores `raw` cut by `thresholds`.
+    fn dev_agreement(&self, t: usize, raw: &[f64], thresholds: &Thresholds) -> Agreement {
+        let levels: Vec<i64> = raw.iter().map(|&r| thresholds.level(r)).collect();
+        agreement(&self.dev_levels(t), &levels, thresholds.range)
+    }
+
+    /// How well `raw` matches trait `t` on development data: QWK with thresholds fitted to
+    /// it on a levelled trait, Pearson r on a continuous one.
+    fn dev_quality(&self, t: usize, raw: &[f64]) -> Option<f64> {
+        match &self.traits[t].scale {
+            Scale::Levels(rounding) => {
+                let fitted = Thresholds::fit(raw, &self.dev_levels(t), rounding.range);
+                self.dev_agreement(t, raw, &fitted).qwk
+            }
+            Scale::Continuous { .. } => pearson(raw, &self.dev_targets(t)),
+        }
+    }
+
+    /// The mean development quality over traits, from each trait's raw scores; an undefined
+    /// quality counts as the worst.
+    fn mean_quality(qualities: &[Option<f64>]) -> f64 {
+        qualities
+            .iter()
+            .map(|q| q.unwrap_or(f64::NEG_INFINITY))
+            .sum::<f64>()
+            / qualities.len() as f64
     }
 
     /// `[pooled embedding ; surface features]` for each example, from `encoder`'s layers
@@ -329,74 +362,109 @@ impl Session<'_> {
         Ok(rows)
     }
 
-    /// The linear probe on `encoder`: ridge regression of the normalised scores on its head
-    /// inputs, the penalty chosen by development QWK. Returns that QWK and the fit.
-    fn probe(&self, encoder: &Encoder) -> Result<(f64, LinearFit)> {
+    /// The linear probe on `encoder`: for each trait, ridge regression of its normalised
+    /// scores on the head inputs, the penalty chosen by the trait's development quality.
+    /// Returns the mean quality and the fits.
+    fn probe(&self, encoder: &Encoder) -> Result<(f64, Vec<LinearFit>)> {
         let train_inputs = self.head_inputs(encoder, self.train, self.train_states)?;
         let dev_inputs = self.head_inputs(encoder, self.dev, self.dev_states)?;
-        let targets: Vec<f64> = self
-            .train
-            .iter()
-            .map(|e| self.range.normalise(e.target))
-            .collect();
         let weights: Vec<f64> = self.train.iter().map(|e| e.weight).collect();
-        let problem = RidgeProblem::weighted(&train_inputs, &targets, &weights);
         let columns = train_inputs[0].len();
         let embedding = columns - FEATURE_COUNT;
-        let mut best: Option<(f64, LinearFit)> = None;
-        for feature_share in PROBE_FEATURE_SHARES {
-            let multiplier: Vec<f64> = (0..columns)
-                .map(|j| if j < embedding { 1.0 } else { feature_share })
+        let mut qualities = Vec::with_capacity(self.traits.len());
+        let mut fits = Vec::with_capacity(self.traits.len());
+        for (t, config) in self.traits.iter().enumerate() {
+            let targets: Vec<f64> = self
+                .train
+                .iter()
+                .map(|e| config.scale.normalise(e.targets[t]))
                 .collect();
-            for lambda in PROBE_PENALTIES {
-                let fit = problem.solve(lambda, &multiplier);
-                let raw: Vec<f64> = dev_inputs
-                    .iter()
-                    .map(|row| self.range.denormalise(fit.predict(row)))
+            let problem = RidgeProblem::weighted(&train_inputs, &targets, &weights);
+            let mut best: Option<(Option<f64>, LinearFit)> = None;
+            for feature_share in PROBE_FEATURE_SHARES {
+                let multiplier: Vec<f64> = (0..columns)
+                    .map(|j| if j < embedding { 1.0 } else { feature_share })
                     .collect();
-                let qwk = self.dev_qwk(&raw).unwrap_or(f64::NEG_INFINITY);
-                if best.as_ref().is_none_or(|(b, _)| qwk > *b) {
-                    best = Some((qwk, fit));
+                for lambda in PROBE_PENALTIES {
+                    let fit = problem.solve(lambda, &multiplier);
+                    let raw: Vec<f64> = dev_inputs
+                        .iter()
+                        .map(|row| config.scale.denormalise(fit.predict(row)))
+                        .collect();
+                    let quality = self.dev_quality(t, &raw);
+                    let better = |b: &Option<f64>| {
+                        quality.unwrap_or(f64::NEG_INFINITY) > b.unwrap_or(f64::NEG_INFINITY)
+                    };
+                    if best.as_ref().is_none_or(|(b, _)| better(b)) {
+                        best = Some((quality, fit));
+                    }
                 }
             }
+            let (quality, fit) = best.expect("penalties to try");
+            qualities.push(quality);
+            fits.push(fit);
         }
-        Ok(best.expect("penalties to try"))
+        Ok((Self::mean_quality(&qualities), fits))
     }
 
-    /// The student's raw scores for the development responses.
-    fn dev_raw(&self, student: &Student) -> Result<Vec<f64>> {
-        let mut raw = Vec::with_capacity(self.dev.len());
+    /// The student's raw scores for the development responses, per trait: `raw[t][i]`.
+    fn dev_raw(&self, student: &Student) -> Result<Vec<Vec<f64>>> {
+        let mut raw = vec![Vec::with_capacity(self.dev.len()); self.traits.len()];
         for (chunk, states) in self.dev.chunks(32).zip(self.dev_states.chunks(32)) {
             let texts: Vec<&PreparedText> = chunk.iter().map(|e| &e.prepared).collect();
             let states: Vec<&[Tensor]> = states.iter().map(Vec::as_slice).collect();
-            let normalised = student.predict(&texts, &states)?.to_vec1::<f32>()?;
-            raw.extend(
-                normalised
-                    .into_iter()
-                    .map(|n| self.range.denormalise(n as f64)),
-            );
+            for row in student.predict(&texts, &states)?.to_vec2::<f32>()? {
+                for ((values, config), n) in raw.iter_mut().zip(self.traits).zip(row) {
+                    values.push(config.scale.denormalise(n as f64));
+                }
+            }
         }
         Ok(raw)
     }
+
+    /// Each trait's development quality for per-trait raw scores `raw`.
+    fn dev_qualities(&self, raw: &[Vec<f64>]) -> Vec<Option<f64>> {
+        raw.iter()
+            .enumerate()
+            .map(|(t, values)| self.dev_quality(t, values))
+            .collect()
+    }
 }
 
-/// Trains a student on `train`, stopping early on `dev`, starting from `base`.
+/// Trains a student of `traits` on `train`, stopping early on `dev`, starting from `base`.
+/// The traits' scales say how targets are normalised; a levelled trait's thresholds are fitted
+/// here on `dev`.
 ///
 /// The head starts as the linear probe on the frozen encoder (epoch 0). Each epoch then trains
-/// the top layers and the head by AdamW on squared error; after it, a linear head is refitted
-/// in closed form to the new features, and the epoch is judged by development QWK. The best
-/// epoch — possibly the probe itself — is kept.
+/// the top layers and the head by AdamW on squared error (summed over traits, each on its 0-1
+/// scale); after it, a linear head is refitted in closed form to the new features, and the
+/// epoch is judged by development QWK, averaged over traits. The best epoch — possibly the
+/// probe itself — is kept.
 pub fn train(
     base: &BaseModel,
     train: &[Example],
     dev: &[Example],
-    range: ScoreRange,
+    traits: &[TraitConfig],
     settings: &TrainSettings,
     cache: &StateCache,
     progress: &Progress,
 ) -> Result<Trained> {
     if train.is_empty() || dev.is_empty() {
         bail!("training needs at least one training and one development response");
+    }
+    if traits.is_empty() {
+        bail!("training needs at least one trait to learn");
+    }
+    if let Some(e) = train
+        .iter()
+        .chain(dev)
+        .find(|e| e.targets.len() != traits.len())
+    {
+        bail!(
+            "a response has {} targets for {} traits",
+            e.targets.len(),
+            traits.len()
+        );
     }
     let layers = base.text_encoder.encoder.layers().len();
     if let Tune::Top(k) = settings.tune {
@@ -420,8 +488,7 @@ pub fn train(
         dev,
         train_states,
         dev_states,
-        range,
-        dev_human: dev.iter().map(Example::human_score).collect(),
+        traits,
         frozen,
     };
 
@@ -491,7 +558,12 @@ pub fn train(
                 batch.iter().map(|&i| train_states[i].as_slice()).collect();
             let targets: Vec<f32> = batch
                 .iter()
-                .map(|&i| range.normalise(train[i].target) as f32)
+                .flat_map(|&i| {
+                    traits
+                        .iter()
+                        .zip(&train[i].targets)
+                        .map(|(config, &target)| config.scale.normalise(target) as f32)
+                })
                 .collect();
             let weight_sum: f64 = batch.iter().map(|&i| train[i].weight).sum();
             let weights: Vec<f32> = batch
@@ -499,10 +571,14 @@ pub fn train(
                 .map(|&i| (train[i].weight / weight_sum) as f32)
                 .collect();
             let device = &base.text_encoder.device;
-            let targets = Tensor::from_vec(targets, batch.len(), device)?;
-            let weights = Tensor::from_vec(weights, batch.len(), device)?;
+            let targets = Tensor::from_vec(targets, (batch.len(), traits.len()), device)?;
+            let weights = Tensor::from_vec(weights, (batch.len(), 1), device)?;
             let predictions = student.predict(&texts, &states)?;
-            let loss = ((predictions - targets)?.sqr()? * weights)?.sum_all()?;
+            let loss = ((predictions - targets)?
+                .sqr()?
+                .broadcast_mul(&weights)?
+                .sum_all()?
+                / traits.len() as f64)?;
             loss_sum += loss.to_scalar::<f32>()? as f64;
             let grads = loss.backward()?;
             let factor = schedule(step);
@@ -521,7 +597,9 @@ pub fn train(
             student.set_linear_head(&refit, &head_config)?;
             Some(qwk).filter(|q| q.is_finite())
         } else {
-            session.dev_qwk(&session.dev_raw(&student)?)
+            let quality =
+                Session::mean_quality(&session.dev_qualities(&session.dev_raw(&student)?));
+            Some(quality).filter(|q| q.is_finite())
         };
         let log = EpochLog {
             epoch,
@@ -553,33 +631,48 @@ pub fn train(
     let (_, best_epoch, snapshot) = best;
     student.restore(&snapshot)?;
     let raw = session.dev_raw(&student)?;
-    let thresholds = Thresholds::fit(&raw, &session.dev_human, range);
-    let dev_fitted = session.dev_agreement(&raw, &thresholds);
-    let dev_rounding = session.dev_agreement(&raw, &Thresholds::rounding(range));
+    let dev_quality = session.dev_qualities(&raw);
+    let mut fitted_traits = traits.to_vec();
+    for (t, config) in fitted_traits.iter_mut().enumerate() {
+        if let Scale::Levels(thresholds) = &mut config.scale {
+            *thresholds = Thresholds::fit(&raw[t], &session.dev_levels(t), thresholds.range);
+        }
+    }
+    let (dev_fitted, dev_rounding) = match &fitted_traits[0].scale {
+        Scale::Levels(thresholds) => (
+            Some(session.dev_agreement(0, &raw[0], thresholds)),
+            Some(session.dev_agreement(0, &raw[0], &Thresholds::rounding(thresholds.range))),
+        ),
+        Scale::Continuous { .. } => (None, None),
+    };
     Ok(Trained {
-        scorer: student.into_scorer(thresholds)?,
+        scorer: student.into_scorer(fitted_traits)?,
         history,
         best_epoch,
         dev_fitted,
         dev_rounding,
+        dev_quality,
         encode_seconds,
     })
 }
 
-/// The probe's weights as the linear head's: the head standardises the surface features
-/// itself, so their weights scale by the deviation and their means move into the bias.
-fn head_weights_from_probe(probe: &LinearFit, config: &HeadConfig) -> (Vec<f32>, f32) {
-    let embedding = probe.weights.len() - FEATURE_COUNT;
-    let mut weights: Vec<f32> = probe.weights[..embedding]
-        .iter()
-        .map(|&w| w as f32)
-        .collect();
-    let mut bias = probe.intercept;
-    for (j, &w) in probe.weights[embedding..].iter().enumerate() {
-        weights.push((w * config.feature_std[j] as f64) as f32);
-        bias += w * config.feature_mean[j] as f64;
+/// The probes' weights as the linear head's, one output row per trait: the head standardises
+/// the surface features itself, so their weights scale by the deviation and their means move
+/// into the bias.
+fn head_weights_from_probes(probes: &[LinearFit], config: &HeadConfig) -> (Vec<f32>, Vec<f32>) {
+    let mut weights = Vec::new();
+    let mut biases = Vec::with_capacity(probes.len());
+    for probe in probes {
+        let embedding = probe.weights.len() - FEATURE_COUNT;
+        weights.extend(probe.weights[..embedding].iter().map(|&w| w as f32));
+        let mut bias = probe.intercept;
+        for (j, &w) in probe.weights[embedding..].iter().enumerate() {
+            weights.push((w * config.feature_std[j] as f64) as f32);
+            bias += w * config.feature_mean[j] as f64;
+        }
+        biases.push(bias as f32);
     }
-    (weights, bias as f32)
+    (weights, biases)
 }
 
 /// Ridge penalties tried for the linear probe (per response, on standardised columns).

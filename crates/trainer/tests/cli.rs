@@ -153,7 +153,10 @@ fn report_renders_in_chromium(report: &Path) {
     let seen: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     let plots = seen["plots"].as_array().unwrap();
     let names: Vec<&str> = plots.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["distribution", "confusion", "smd"]);
+    assert_eq!(
+        names,
+        ["distribution", "confusion", "smd", "learning-curve"]
+    );
     for plot in plots {
         assert!(
             plot["width"].as_f64().unwrap() > 100.0 && plot["height"].as_f64().unwrap() > 50.0,
@@ -169,8 +172,14 @@ fn report_renders_in_chromium(report: &Path) {
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
 }
 
-/// `eval --group --second-score` on the sample with made-up groups and a second rater.
-fn eval_reports_fairness_gates_and_human_human_agreement(dir: &Path, model: &str, sample: &Path) {
+/// `eval --group --second-score` on the sample with made-up groups and a second rater; the
+/// report also shows the learning curve of a small experiment on `train`.
+fn eval_reports_fairness_gates_and_human_human_agreement(
+    dir: &Path,
+    model: &str,
+    sample: &Path,
+    train: &Path,
+) {
     let mut reader = csv::Reader::from_path(sample).unwrap();
     let with_groups = dir.join("grouped.csv");
     let mut writer = csv::Writer::from_path(&with_groups).unwrap();
@@ -278,6 +287,27 @@ fn eval_reports_fairness_gates_and_human_human_agreement(dir: &Path, model: &str
     assert!(out.contains("operational gates"), "{out}");
     assert!(out.contains("group=(empty) *"), "{out}");
 
+    // A small experiment (head-only students) whose learning curve the report shows.
+    let experiment = dir.join("experiment");
+    let o = cyborg(&[
+        "experiment",
+        train.to_str().unwrap(),
+        "--text",
+        "full_text",
+        "--score",
+        "score",
+        "--range",
+        "1:6",
+        "--fractions",
+        "0.5,1",
+        "--arms",
+        "none",
+        "--tune",
+        "head",
+        "--out-dir",
+        experiment.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
     let report = dir.join("report.html");
     let summary = dir.join("summary.md");
     let o = cyborg(
@@ -285,6 +315,7 @@ fn eval_reports_fairness_gates_and_human_human_agreement(dir: &Path, model: &str
             &args[..],
             &["--report", report.to_str().unwrap()],
             &["--summary", summary.to_str().unwrap()],
+            &["--experiment", experiment.to_str().unwrap()],
         ]
         .concat(),
     );
@@ -298,7 +329,7 @@ fn eval_reports_fairness_gates_and_human_human_agreement(dir: &Path, model: &str
     );
     assert!(markdown.contains("| scale/trim/round |"), "{markdown}");
     let html = std::fs::read_to_string(&report).unwrap();
-    for plot in ["distribution", "confusion", "smd"] {
+    for plot in ["distribution", "confusion", "smd", "learning-curve"] {
         assert!(
             html.contains(&format!("data-plot=\"{plot}\"")),
             "no {plot} plot"
@@ -419,7 +450,7 @@ fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
         );
     }
     assert_eq!(metrics["n"], 30);
-    eval_reports_fairness_gates_and_human_human_agreement(dir.path(), m, &sample);
+    eval_reports_fairness_gates_and_human_human_agreement(dir.path(), m, &sample, &train);
 
     let scores_path = dir.path().join("scores.csv");
     let score = cyborg(&[
@@ -495,7 +526,7 @@ fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
     std::fs::write(&future, &other_version).unwrap();
     let err = stderr(&cyborg(&["info", future.to_str().unwrap()]));
     assert!(
-        err.contains("bundle format version 9; this build of Cyborg reads version 1"),
+        err.contains("bundle format version 9; this build of Cyborg reads version 2"),
         "{err}"
     );
 }

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::tfidf::TfidfRidge;
 use super::TeacherLabel;
 use crate::cli::StudentArgs;
-use crate::commands::{fit_student, score_prepared_fitted, FitOutcome, TrainingRow};
+use crate::commands::{fit_score_student, score_prepared_fitted, FitOutcome, TrainingRow};
 use crate::data::Row;
 use crate::progress::Progress;
 
@@ -88,7 +88,7 @@ impl LocalTeacher {
                 fine_tuned_only: k > 0,
                 ..student.clone()
             };
-            students.push(fit_student(
+            students.push(fit_score_student(
                 base,
                 &TrainingRow::human(human),
                 dev,

@@ -127,6 +127,7 @@ impl LabelledPool {
             .iter()
             .map(|&r| Row {
                 score: None,
+                traits: Vec::new(),
                 ..r.clone()
             })
             .collect();
@@ -287,6 +288,7 @@ impl LabelledPool {
                     Some(TrainingRow {
                         row,
                         target: label.as_ref().ok()?.expected,
+                        more: &[],
                         weight: teacher_weight,
                     })
                 }),

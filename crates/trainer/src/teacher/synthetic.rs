@@ -254,6 +254,7 @@ pub fn generate(
                 id: samples[i].id.clone(),
                 text: samples[i].text.clone(),
                 score: None,
+                traits: Vec::new(),
                 groups: Vec::new(),
                 line: 0,
             })
