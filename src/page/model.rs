@@ -65,7 +65,12 @@ fn ModelCard(model: LoadedModel) -> impl IntoView {
         .qwk
         .map_or_else(|| "undefined".to_string(), |q| format!("{q:.3}"));
     let gates = card.dev_metrics.gates.clone();
-    let traits: Vec<String> = card.dev_metrics.traits.iter().map(ToString::to_string).collect();
+    let traits: Vec<String> = card
+        .dev_metrics
+        .traits
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     view! {
         <div class="card" data-testid="model-card">
             <p>

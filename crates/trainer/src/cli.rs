@@ -633,6 +633,11 @@ pub struct EvalArgs {
     /// Also write a Markdown summary (gates, agreement, groups) here.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// A provenance file from `cyborg teach label` (its `--pool` being these responses): the
+    /// teacher's levels, joined on --id, are judged against the human scores beside the
+    /// model's, and drawn in the report's score distributions.
+    #[arg(long, value_name = "FILE", requires = "id")]
+    pub teacher_labels: Option<PathBuf>,
     /// The output folder of a `cyborg experiment` whose learning curve (test QWK by share of
     /// human scores, per arm) the HTML report shows too.
     #[arg(long, value_name = "DIR", requires = "report")]

@@ -1150,6 +1150,8 @@ pub struct Evaluation {
     pub gates: Vec<Gate>,
     /// Against a second model, when one was given.
     pub comparison: Option<Comparison>,
+    /// A teacher's levels for these responses (`--teacher-labels`), against the human scores.
+    pub teacher: Option<TeacherAgreement>,
     /// The bundle's further traits that the data has columns for.
     pub traits: Vec<TraitResult>,
     /// With further traits: the mean over the primary score and them of the raw score's RMSE.
@@ -1280,6 +1282,61 @@ fn compare_calibrations(
         .collect()
 }
 
+/// A teacher's labels for the evaluated responses, judged like the model's.
+#[derive(Serialize)]
+pub struct TeacherAgreement {
+    /// The provenance file.
+    pub file: String,
+    /// The teacher's levels against the human scores, over the responses it labelled.
+    pub agreement: Agreement,
+    /// Standardised mean difference, teacher − human (pooled SD).
+    pub smd: Option<f64>,
+}
+
+/// The teacher levels of `path` (a provenance file) for `rows`, joined on id; `None` for a row
+/// the teacher did not label. An error when it labelled none of them.
+fn teacher_levels(path: &Path, rows: &[Row], range: ScoreRange) -> Result<Vec<Option<i64>>> {
+    let spec = ReadSpec {
+        text: "text".into(),
+        id: Some("id".into()),
+        groups: vec!["score".into(), "source".into()],
+        ..ReadSpec::default()
+    };
+    let labels = read_table(path, &spec)?;
+    let mut by_id = std::collections::HashMap::new();
+    for label in &labels.rows {
+        if Source::parse(&label.groups[1]) != Some(Source::Teacher) {
+            continue;
+        }
+        let level = label.groups[0]
+            .parse::<i64>()
+            .ok()
+            .filter(|&l| range.contains(l))
+            .with_context(|| {
+                format!(
+                    "{}:{}: teacher score \"{}\" is not a level in {range}",
+                    path.display(),
+                    label.line,
+                    label.groups[0]
+                )
+            })?;
+        by_id.insert(label.id.as_str(), level);
+    }
+    let levels: Vec<Option<i64>> = rows
+        .iter()
+        .map(|r| by_id.get(r.id.as_str()).copied())
+        .collect();
+    if levels.iter().all(Option::is_none) {
+        bail!(
+            "{}: none of its {} teacher rows has the id of a response evaluated here \
+             (label these responses: cyborg teach label TRAIN --pool THIS_FILE)",
+            path.display(),
+            by_id.len()
+        );
+    }
+    Ok(levels)
+}
+
 /// Two models on the same responses.
 #[derive(Serialize)]
 pub struct Comparison {
@@ -1393,6 +1450,22 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
         }
         None => None,
     };
+    let teacher = match &args.teacher_labels {
+        Some(path) => {
+            let levels = teacher_levels(path, &table.rows, range)?;
+            let (judged, taught): (Vec<i64>, Vec<i64>) = human
+                .iter()
+                .zip(&levels)
+                .filter_map(|(&h, &t)| Some((h, t?)))
+                .unzip();
+            Some(TeacherAgreement {
+                file: path.display().to_string(),
+                smd: fairness::smd(&as_f64(&judged), &as_f64(&taught)),
+                agreement: agreement(&judged, &taught, range),
+            })
+        }
+        None => None,
+    };
     let smd = fairness::smd(&human_values, &machine_values);
     let raw: Vec<f64> = scores.iter().map(|s| s.raw).collect();
     let result = Evaluation {
@@ -1415,6 +1488,7 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
         groups,
         agreement: overall,
         comparison,
+        teacher,
         traits,
         mcrmse,
     };
@@ -1499,6 +1573,9 @@ fn print_fairness(result: &Evaluation) {
     println!("SMD (machine − human, pooled SD): {}", signed(result.smd));
     if let Some(c) = &result.comparison {
         println!("against {}: {}", c.model, crate::report::comparison_text(c));
+    }
+    if let Some(t) = &result.teacher {
+        println!("teacher ({}): {}", t.file, crate::report::teacher_text(t));
     }
     if !result.traits.is_empty() {
         let [name, n, qwk, exact, rmse, pearson] = crate::report::TRAIT_HEADINGS;

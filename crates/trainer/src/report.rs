@@ -5,7 +5,9 @@ use cyborg_scorer::fairness::{Gate, GroupStats};
 use cyborg_scorer::metrics::Agreement;
 use cyborg_scorer::traits::TraitResult;
 
-use crate::commands::{CalibrationResult, Comparison, Evaluation, SmdConstrained};
+use crate::commands::{
+    CalibrationResult, Comparison, Evaluation, SmdConstrained, TeacherAgreement,
+};
 use crate::experiment::LearningCurve;
 
 /// Escapes text for HTML and SVG.
@@ -27,65 +29,96 @@ fn signed(value: Option<f64>) -> String {
 const HUMAN_COLOUR: &str = "#4c72b0";
 const MACHINE_COLOUR: &str = "#dd8452";
 
-/// Human and machine score distributions as paired bars, one pair per level.
-fn distribution_plot(a: &Agreement) -> String {
+const TEACHER_COLOUR: &str = "#55a868";
+
+/// Human, machine and (when given) teacher score distributions as grouped bars, one group per
+/// level. Each is a share of its own responses, so a teacher that labelled fewer compares.
+fn distribution_plot(a: &Agreement, teacher: Option<&Agreement>) -> String {
     let levels = a.confusion.len();
-    let human: Vec<u64> = a.confusion.iter().map(|row| row.iter().sum()).collect();
-    let machine: Vec<u64> = (0..levels)
-        .map(|j| a.confusion.iter().map(|row| row[j]).sum())
-        .collect();
-    let tallest = human
+    let rows =
+        |m: &Agreement| -> Vec<u64> { m.confusion.iter().map(|row| row.iter().sum()).collect() };
+    let columns = |m: &Agreement| -> Vec<u64> {
+        (0..levels)
+            .map(|j| m.confusion.iter().map(|row| row[j]).sum())
+            .collect()
+    };
+    let mut series = vec![
+        ("human", HUMAN_COLOUR, rows(a)),
+        ("machine", MACHINE_COLOUR, columns(a)),
+    ];
+    if let Some(t) = teacher {
+        series.push(("teacher", TEACHER_COLOUR, columns(t)));
+    }
+    let shares: Vec<Vec<f64>> = series
         .iter()
-        .chain(&machine)
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
+        .map(|(_, _, counts)| {
+            let total = counts.iter().sum::<u64>().max(1) as f64;
+            counts.iter().map(|&c| c as f64 / total).collect()
+        })
+        .collect();
+    let tallest = shares.iter().flatten().copied().fold(0.01, f64::max);
     let (width, height, left, bottom) = (640.0, 260.0, 40.0, 30.0);
     let slot = (width - left - 10.0) / levels as f64;
-    let bar = (slot * 0.4).max(1.0);
+    let bar = (slot * 0.8 / series.len() as f64).max(1.0);
     let scale = (height - bottom - 20.0) / tallest;
+    let names: Vec<&str> = series.iter().map(|(name, _, _)| *name).collect();
     let mut svg = format!(
         "<svg class=\"plot\" data-plot=\"distribution\" viewBox=\"0 0 {width} {height}\" \
-         role=\"img\" aria-label=\"Score distributions, human and machine\">"
+         role=\"img\" aria-label=\"Score distributions: {}\">",
+        names.join(", ")
     );
-    for (i, (&h, &m)) in human.iter().zip(&machine).enumerate() {
+    for i in 0..levels {
         let x = left + i as f64 * slot + slot * 0.1;
-        for (offset, count, colour, who) in [
-            (0.0, h, HUMAN_COLOUR, "human"),
-            (bar, m, MACHINE_COLOUR, "machine"),
-        ] {
-            let bar_height = count as f64 * scale;
+        for (k, ((who, colour, counts), share)) in series.iter().zip(&shares).enumerate() {
+            let bar_height = share[i] * scale;
             svg.push_str(&format!(
                 "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{bar_height:.1}\" \
-                 fill=\"{colour}\"><title>{who}, score {}: {count}</title></rect>",
-                x + offset,
+                 fill=\"{colour}\"><title>{who}, score {}: {} ({:.0}%)</title></rect>",
+                x + k as f64 * bar,
                 height - bottom - bar_height,
-                a.range.min + i as i64
+                a.range.min + i as i64,
+                counts[i],
+                share[i] * 100.0
             ));
         }
         // Label every level on short scales, every fifth on long ones (ASAP-AES goes to 60).
         if levels <= 12 || i % 5 == 0 {
             svg.push_str(&format!(
                 "<text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\">{}</text>",
-                x + bar,
+                x + bar * series.len() as f64 / 2.0,
                 height - bottom + 16.0,
                 a.range.min + i as i64
             ));
         }
     }
     svg.push_str(&format!(
-        "<line x1=\"{left}\" y1=\"{y}\" x2=\"{width}\" y2=\"{y}\" class=\"axis\"/>\
-         <rect x=\"{left}\" y=\"4\" width=\"10\" height=\"10\" fill=\"{HUMAN_COLOUR}\"/>\
-         <text x=\"{}\" y=\"13\" class=\"legend\">human</text>\
-         <rect x=\"{}\" y=\"4\" width=\"10\" height=\"10\" fill=\"{MACHINE_COLOUR}\"/>\
-         <text x=\"{}\" y=\"13\" class=\"legend\">machine</text></svg>",
-        left + 14.0,
-        left + 80.0,
-        left + 94.0,
+        "<line x1=\"{left}\" y1=\"{y}\" x2=\"{width}\" y2=\"{y}\" class=\"axis\"/>",
         y = height - bottom
     ));
+    for (k, (who, colour, _)) in series.iter().enumerate() {
+        let x = left + k as f64 * 80.0;
+        svg.push_str(&format!(
+            "<rect x=\"{x}\" y=\"4\" width=\"10\" height=\"10\" fill=\"{colour}\"/>\
+             <text x=\"{}\" y=\"13\" class=\"legend\">{who}</text>",
+            x + 14.0
+        ));
+    }
+    svg.push_str("</svg>");
     svg
+}
+
+/// A teacher's agreement with the human scores, in words.
+pub fn teacher_text(t: &TeacherAgreement) -> String {
+    let a = &t.agreement;
+    format!(
+        "n = {}, QWK {}, exact {:.3}, mean human {:.3} / teacher {:.3} (SMD {})",
+        a.n,
+        kappa(a.qwk),
+        a.exact,
+        a.human_mean,
+        a.machine_mean,
+        signed(t.smd)
+    )
 }
 
 /// The confusion matrix as a heat map: rows human, columns machine, darker = more responses.
@@ -389,6 +422,13 @@ pub fn html(
             hh.exact
         )
     });
+    let teacher = e.teacher.as_ref().map_or(String::new(), |t| {
+        format!(
+            "<tr><th>teacher (<code>{}</code>)</th><td>{}</td></tr>",
+            escape(&t.file),
+            escape(&teacher_text(t))
+        )
+    });
     let comparison = e.comparison.as_ref().map_or(String::new(), |c| {
         format!(
             "<tr><th>against {}</th><td>{}</td></tr>",
@@ -466,6 +506,7 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
 <tr><th>RMSE</th><td>{rmse:.3}</td></tr>
 <tr><th>mean human / machine</th><td>{human_mean:.3} / {machine_mean:.3} (SMD {smd})</td></tr>
 {human_human}
+{teacher}
 {comparison}
 </table>
 {traits}
@@ -497,7 +538,7 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
         human_mean = a.human_mean,
         machine_mean = a.machine_mean,
         smd = signed(e.smd),
-        distribution = distribution_plot(a),
+        distribution = distribution_plot(a, e.teacher.as_ref().map(|t| &t.agreement)),
         learning_curve = learning_curve.map_or(String::new(), learning_curve_section),
         confusion = confusion_plot(a),
     )
@@ -552,6 +593,13 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
             "| human-human QWK (n = {}) | {} |\n",
             hh.n,
             kappa(hh.qwk)
+        ));
+    }
+    if let Some(t) = &e.teacher {
+        out.push_str(&format!(
+            "| teacher (`{}`) | {} |\n",
+            cell(&t.file),
+            cell(&teacher_text(t))
         ));
     }
     if let Some(c) = &e.comparison {

@@ -750,6 +750,47 @@ fn a_teacher_labels_the_pool_with_provenance_and_the_student_trains_on_it() {
         .unwrap()
         .starts_with("local:"));
 
+    // The pool's hidden human scores judge the teacher's labels beside the model's.
+    let pool_scored = dir.path().join("pool-scored.csv");
+    {
+        let mut reader = csv::Reader::from_path(repo().join("data/demo/train.csv")).unwrap();
+        let mut writer = csv::Writer::from_path(&pool_scored).unwrap();
+        writer.write_record(reader.headers().unwrap()).unwrap();
+        for record in reader.records().skip(60).take(40) {
+            writer.write_record(&record.unwrap()).unwrap();
+        }
+        writer.flush().unwrap();
+    }
+    let report = dir.path().join("teacher-report.html");
+    let eval = |labels: &Path| {
+        cyborg(&[
+            "eval",
+            model.to_str().unwrap(),
+            pool_scored.to_str().unwrap(),
+            "--text",
+            "full_text",
+            "--score",
+            "score",
+            "--id",
+            "essay_id",
+            "--teacher-labels",
+            labels.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let judged = eval(&labels);
+    assert!(judged.status.success(), "{}", stderr(&judged));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&judged)).unwrap();
+    assert_eq!(v["teacher"]["agreement"]["n"], 40);
+    assert!(v["teacher"]["agreement"]["qwk"].is_number());
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains("class=\"legend\">teacher</text>"),
+        "no teacher series"
+    );
+
     // --human-fraction with a teacher: the set-aside rows become the pool.
     let half = dir.path().join("half.csv");
     let halved = run(
@@ -779,6 +820,27 @@ fn a_teacher_labels_the_pool_with_provenance_and_the_student_trains_on_it() {
     assert!((human_ids.len() as i64 - teacher_ids.len() as i64).abs() <= 1);
     assert!(teacher_ids.iter().all(|id| original.contains_key(*id)));
     assert!(teacher_ids.iter().all(|id| !human_ids.contains(id)));
+    // Labels of other responses (rows of the human file, none in the pool) are refused, not
+    // silently ignored.
+    let o = cyborg(&[
+        "eval",
+        model.to_str().unwrap(),
+        pool_scored.to_str().unwrap(),
+        "--text",
+        "full_text",
+        "--score",
+        "score",
+        "--id",
+        "essay_id",
+        "--teacher-labels",
+        half.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("none of its") && stderr(&o).contains("teacher rows has the id"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
