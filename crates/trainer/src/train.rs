@@ -495,8 +495,9 @@ pub fn train(
     let head_config = head_config(train, settings.head_hidden);
     let mut rng = StdRng::seed_from_u64(settings.seed);
     let (probe_qwk, probe) = session.probe(&base.text_encoder.encoder)?;
+    let quality = quality_name(traits);
     progress.note(&format!(
-        "linear probe on the frozen encoder: dev QWK {probe_qwk:.4}"
+        "linear probe on the frozen encoder: {quality} {probe_qwk:.4}"
     ));
     let student = Student::new(&base.text_encoder, frozen, &head_config, &probe, &mut rng)?;
     let linear_head = settings.head_hidden == 0;
@@ -608,7 +609,7 @@ pub fn train(
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
         progress.note(&format!(
-            "epoch {epoch}: train loss {:.5}, dev QWK {}, {:.0}s",
+            "epoch {epoch}: train loss {:.5}, {quality} {}, {:.0}s",
             log.train_loss,
             dev_qwk.map_or("undefined".into(), |q| format!("{q:.4}")),
             log.seconds
@@ -622,7 +623,7 @@ pub fn train(
             );
         } else if epoch - best.1 >= settings.patience {
             progress.note(&format!(
-                "no better dev QWK for {} epochs: stopping early",
+                "no better {quality} for {} epochs: stopping early",
                 epoch - best.1
             ));
             break;
@@ -654,6 +655,16 @@ pub fn train(
         dev_quality,
         encode_seconds,
     })
+}
+
+/// What development results are called in progress notes: QWK, or with several traits, or a
+/// continuous one, their mean (QWK or Pearson r each).
+fn quality_name(traits: &[TraitConfig]) -> &'static str {
+    match traits {
+        [one] if one.scale.thresholds().is_some() => "dev QWK",
+        [_] => "dev Pearson r",
+        _ => "dev QWK (mean over traits; Pearson r for continuous ones)",
+    }
 }
 
 /// The probes' weights as the linear head's, one output row per trait: the head standardises

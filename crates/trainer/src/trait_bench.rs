@@ -266,11 +266,15 @@ pub fn traits(args: BenchTraitsArgs, progress: &Progress) -> Result<()> {
             })
             .collect();
         for t in &traits {
+            let qwk = t
+                .levels
+                .as_ref()
+                .map_or(String::new(), |a| format!("QWK {}, ", format_kappa(a.qwk)));
             progress.note(&format!(
-                "  {}: test QWK {}, RMSE {:.3}",
+                "  {}: test {qwk}RMSE {:.3}, Pearson r {}",
                 t.name,
-                format_kappa(t.levels.as_ref().and_then(|a| a.qwk)),
-                t.rmse
+                t.rmse,
+                format_kappa(t.pearson)
             ));
         }
         results.push(ModelResult {
