@@ -822,19 +822,7 @@ fn a_teacher_labels_the_pool_with_provenance_and_the_student_trains_on_it() {
     assert!(teacher_ids.iter().all(|id| !human_ids.contains(id)));
     // Labels of other responses (rows of the human file, none in the pool) are refused, not
     // silently ignored.
-    let o = cyborg(&[
-        "eval",
-        model.to_str().unwrap(),
-        pool_scored.to_str().unwrap(),
-        "--text",
-        "full_text",
-        "--score",
-        "score",
-        "--id",
-        "essay_id",
-        "--teacher-labels",
-        half.to_str().unwrap(),
-    ]);
+    let o = eval(&half);
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("none of its") && stderr(&o).contains("teacher rows has the id"),
