@@ -165,6 +165,10 @@ pub struct CheckArgs {
     /// Declared score range MIN:MAX; scores outside it are errors.
     #[arg(long, value_parser = parse_range, value_name = "MIN:MAX")]
     pub range: Option<ScoreRange>,
+    /// Trait columns to check as `train --trait` reads them (repeat, or separate by commas):
+    /// every value must be a number; prints each one's range and mean.
+    #[arg(long = "trait", value_name = "COL", value_delimiter = ',')]
+    pub traits: Vec<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -78,11 +78,9 @@ pub fn read_spec(data: &DataArgs, need_score: bool, command: &str) -> Result<Rea
         text: data.text.clone(),
         score: data.score.clone(),
         id: data.id.clone(),
-        traits: Vec::new(),
-        groups: Vec::new(),
         filters: data.filters.clone(),
         ids_file: data.ids.clone(),
-        range: None,
+        ..ReadSpec::default()
     })
 }
 
@@ -137,7 +135,19 @@ fn check(args: CheckArgs) -> Result<()> {
     let mut spec = read_spec(&args.data, false, "data check")?;
     spec.groups = args.groups.clone();
     spec.range = args.range;
+    spec.traits = args.traits.clone();
     let table = read_table(&args.file, &spec)?;
+    let all_rows: Vec<&Row> = table.rows.iter().collect();
+    // As `train --trait` would read each one: on levels or continuous, and where it centres.
+    let traits: Vec<(&String, Scale, f64)> = table
+        .traits
+        .iter()
+        .enumerate()
+        .map(|(t, name)| {
+            let mean = all_rows.iter().map(|r| r.traits[t]).sum::<f64>() / all_rows.len() as f64;
+            (name, trait_scale(&all_rows, &[], t), mean)
+        })
+        .collect();
     let mut words: Vec<usize> = table.rows.iter().map(|r| word_count(&r.text)).collect();
     let total_words: usize = words.iter().sum();
     let median_words = median(&mut words);
@@ -167,6 +177,10 @@ fn check(args: CheckArgs) -> Result<()> {
             "max": words.last(),
         },
         "groups": groups,
+        "traits": traits
+            .iter()
+            .map(|(name, scale, mean)| json!({"name": name, "scale": scale, "mean": mean}))
+            .collect::<Vec<_>>(),
     });
     if args.json {
         println!("{summary}");
@@ -197,6 +211,13 @@ fn check(args: CheckArgs) -> Result<()> {
     for (name, counts) in &groups {
         let parts: Vec<String> = counts.iter().map(|(v, n)| format!("{v} {n}")).collect();
         println!("group {name}: {}", parts.join(", "));
+    }
+    for (name, scale, mean) in &traits {
+        let read_as = match scale {
+            Scale::Levels(thresholds) => format!("levels {}", thresholds.range),
+            Scale::Continuous { min, max } => format!("continuous, {min:.3} to {max:.3}"),
+        };
+        println!("trait {name}: {read_as}, mean {mean:.3}");
     }
     Ok(())
 }
@@ -1364,16 +1385,14 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
     spec.range = Some(scorer.range()?);
     spec.groups = args.groups.clone();
     spec.groups.extend(args.second_score.clone());
-    let mut table = read_table(&args.file, &spec)?;
     // The bundle's further traits are judged where the data has their columns.
+    spec.traits = scorer.traits[1..].iter().map(|t| t.name.clone()).collect();
+    spec.optional_traits = true;
+    let table = read_table(&args.file, &spec)?;
     let judged_traits: Vec<&TraitConfig> = scorer.traits[1..]
         .iter()
-        .filter(|t| table.columns.contains(&t.name))
+        .filter(|t| table.traits.contains(&t.name))
         .collect();
-    if !judged_traits.is_empty() {
-        spec.traits = judged_traits.iter().map(|t| t.name.clone()).collect();
-        table = read_table(&args.file, &spec)?;
-    }
     let scores = score_rows(&scorer, &table.rows, progress)?;
     let range = scorer.range()?;
     // Human and raw values per judged trait, the primary score first.

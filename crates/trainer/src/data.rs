@@ -99,6 +99,9 @@ pub struct ReadSpec {
     pub score: Option<String>,
     /// Further trait columns, each a number (whole or not) on every row.
     pub traits: Vec<String>,
+    /// `true` leaves out the trait columns the file lacks instead of refusing it;
+    /// [`Table::traits`] names those read.
+    pub optional_traits: bool,
     /// The id column; without it a row's id is its data row number (1 = first row).
     pub id: Option<String>,
     /// Columns that name subgroups (kept as they are).
@@ -120,7 +123,7 @@ pub struct Row {
     pub text: String,
     /// Its human score, when a score column was read.
     pub score: Option<i64>,
-    /// Its value in each trait column, in the order of [`ReadSpec::traits`].
+    /// Its value in each trait column, in the order of [`Table::traits`].
     pub traits: Vec<f64>,
     /// Its value in each group column, in the order of [`ReadSpec::groups`].
     pub groups: Vec<String>,
@@ -139,6 +142,8 @@ pub struct Table {
     pub rows_in_file: usize,
     /// The columns of the file, in order.
     pub columns: Vec<String>,
+    /// The trait columns read, in the order of [`Row::traits`].
+    pub traits: Vec<String>,
 }
 
 impl Table {
@@ -470,8 +475,12 @@ fn validate(
         .map(|s| find(s, "score"))
         .transpose()?;
     let id_col = spec.id.as_deref().map(|s| find(s, "id")).transpose()?;
-    let trait_cols = spec
+    let traits: Vec<&String> = spec
         .traits
+        .iter()
+        .filter(|t| !spec.optional_traits || raw.header.contains(t))
+        .collect();
+    let trait_cols = traits
         .iter()
         .map(|t| find(t, "trait"))
         .collect::<Result<Vec<_>, _>>()?;
@@ -591,6 +600,7 @@ fn validate(
         rows,
         rows_in_file,
         columns: raw.header,
+        traits: traits.into_iter().cloned().collect(),
     })
 }
 

@@ -234,3 +234,34 @@ fn bad_trait_columns_are_located_and_traits_do_not_mix_with_teachers() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn data_check_reads_trait_columns_as_training_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.csv");
+    std::fs::write(
+        &data,
+        "id,text,score,ideas,wording\n1,one,2,3,-0.5\n2,two,3,1,1.25\n3,three,3,4,0\n",
+    )
+    .unwrap();
+    let check = |traits: &str| {
+        let data = data.to_str().unwrap();
+        cyborg(&[
+            "data", "check", data, "--text", "text", "--score", "score", "--trait", traits,
+        ])
+    };
+    let text = ok(check("ideas,wording"));
+    assert!(
+        text.contains("trait ideas: levels 1-4, mean 2.667"),
+        "{text}"
+    );
+    assert!(
+        text.contains("trait wording: continuous, -0.500 to 1.250, mean 0.250"),
+        "{text}"
+    );
+    let missing = String::from_utf8_lossy(&check("idea").stderr).into_owned();
+    assert!(
+        missing.contains("d.csv:1: no trait column \"idea\""),
+        "{missing}"
+    );
+}
