@@ -4,26 +4,28 @@
 # scores, and builds the browser app with the model in dist/. Outputs go to demo/ and dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 scripts/setup.sh
 cyborg=target/release/cyborg
 mkdir -p demo
 
-printf '\n== The demo data\n'
+step "The demo data"
 $cyborg data check data/demo/train.csv --text full_text --score score --id essay_id
 
-printf '\n== Training a student (progress on stderr; about 3 minutes on 2 cores)\n'
+step "Training a student (progress on stderr; about 3 minutes on 2 cores)"
 $cyborg train data/demo/train.csv --text full_text --score score --id essay_id \
   --range 1:6 --out demo/face-on-mars.cyborg
 
-printf '\n== Scoring 150 essays it has not seen\n'
+step "Scoring 150 essays it has not seen"
 $cyborg score demo/face-on-mars.cyborg data/demo/sample.csv --text full_text --id essay_id \
   --out demo/scores.csv
 head -5 demo/scores.csv
 
-printf '\n== How its scores agree with the human ones\n'
+step "How its scores agree with the human ones"
 $cyborg eval demo/face-on-mars.cyborg data/demo/sample.csv --text full_text --score score --id essay_id
 
-printf '\n== The browser app, with this model as its default\n'
+step "The browser app, with this model as its default"
 trunk build --release
 mkdir -p dist/bundles
 cp demo/face-on-mars.cyborg dist/bundles/default.cyborg

@@ -8,12 +8,13 @@
 #   CYBORG_VENV=/elsewhere scripts/python-venv.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 venv=${CYBORG_VENV:-.venv}
 if ! "$venv/bin/python" -c "import sentence_transformers" 2>/dev/null; then
   if ! python3 -c "import ensurepip" 2>/dev/null; then
     echo "python3 cannot make virtual environments; installing python3-venv" >&2
-    sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq python3-venv >&2
+    apt_install python3-venv >&2
   fi
   python3 -m venv "$venv" >&2
   "$venv/bin/python" -m pip install --quiet --upgrade pip >&2

@@ -6,15 +6,17 @@
 # target/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 cyborg=target/release/cyborg
 work=target/web-test
 mkdir -p "$work" target/artifacts
 
-printf '\n== trunk build --release (the page and its scoring worker)\n'
+step "trunk build --release (the page and its scoring worker)"
 trunk build --release
 ls -l dist/*.wasm
 
-printf '\n== A small model to check the browser with (one epoch, top layer)\n'
+step "A small model to check the browser with (one epoch, top layer)"
 model=$work/model.cyborg
 if [ ! -f "$model" ] || [ "$cyborg" -nt "$model" ]; then
   $cyborg train data/demo/train.csv --text full_text --score score --id essay_id --range 1:6 \
@@ -24,7 +26,7 @@ $cyborg score "$model" data/demo/sample.csv --text full_text --id essay_id --out
 
 traits=()
 if [ -d ../shared/data/asap-aes ]; then
-  printf '\n== A multi-trait model (ASAP-AES set 7: holistic score and four traits; linear head)\n'
+  step "A multi-trait model (ASAP-AES set 7: holistic score and four traits; linear head)"
   python3 scripts/asap-traits.py ../shared/data/asap-aes 200 "$work/set7.csv"
   python3 scripts/asap-traits.py ../shared/data/asap-aes 6 "$work/set7-few.csv"
   $cyborg train "$work/set7.csv" --text essay --score score --id id \
@@ -35,5 +37,5 @@ else
   echo "skipped the multi-trait check: ../shared/data/asap-aes is absent"
 fi
 
-printf '\n== The app in headless Chromium\n'
+step "The app in headless Chromium"
 node tests/browser/app.mjs dist "$model" data/demo/sample.csv "$work/cli-scores.csv" target/artifacts "${traits[@]}"
