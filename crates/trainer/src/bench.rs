@@ -1,26 +1,23 @@
 //! Benchmarks: encoder speed, and accuracy on ASAP-AES beside published and simple peers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use cyborg_scorer::metrics::{agreement, ScoreRange};
 use serde::Serialize;
-use serde_json::json;
 
-use crate::cli::{BenchAsapArgs, BenchEncodeArgs, StudentArgs};
-use crate::commands::{
-    evaluate_fitted, fit_score_student, format_kappa, load_base, sample_fraction, set_aside,
-    TrainingRow,
-};
-use crate::data::{read_id_list, read_table, Filter, ReadSpec, Row, Table};
-use crate::output::write_atomically;
+use crate::config::{StudentConfig, TeacherConfig};
+use crate::data::{read_id_list, read_table, Filter, ReadSpec, Table};
+use crate::format::format_kappa;
 use crate::progress::Progress;
+use crate::split::{sample_fraction, set_aside};
+use crate::student::{evaluate_fitted, fit_score_student, load_base, TrainingRow};
 use crate::teacher::{LabelledPool, Teacher};
 
 /// One speed measurement.
 #[derive(Serialize)]
-struct Speed {
+pub struct Speed {
     max_tokens: usize,
     batch: usize,
     texts: usize,
@@ -30,36 +27,83 @@ struct Speed {
     ms_per_text: f64,
 }
 
-/// `cyborg bench encode`
-pub fn encode(args: BenchEncodeArgs, progress: &Progress) -> Result<()> {
+/// What `bench encode` measures.
+#[derive(Debug, Clone)]
+pub struct EncodeBenchRequest {
+    /// Texts to encode.
+    pub data: PathBuf,
+    /// Their column.
+    pub text: String,
+    /// How many texts.
+    pub texts: usize,
+    /// The base encoder folder.
+    pub base: Option<PathBuf>,
+}
+
+/// Encoder speed at 256 and 512 tokens, batch 1 and 16.
+#[derive(Serialize)]
+pub struct EncodeBench {
+    /// The texts' file.
+    pub data: String,
+    /// Threads the encoder ran on.
+    pub threads: usize,
+    /// One per length and batch size.
+    pub results: Vec<Speed>,
+}
+
+impl EncodeBench {
+    /// The results as a Markdown table, with what was measured on what.
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "candle encoder ({} threads), {} texts from {}, each cut to its first window\n\
+             | max tokens | batch | mean tokens | texts/s | ms/text |\n|---|---|---|---|---|\n",
+            self.threads,
+            self.results.first().map_or(0, |r| r.texts),
+            self.data
+        );
+        for r in &self.results {
+            out += &format!(
+                "| {} | {} | {:.0} | {:.1} | {:.1} |\n",
+                r.max_tokens, r.batch, r.mean_tokens, r.texts_per_second, r.ms_per_text
+            );
+        }
+        out
+    }
+}
+
+/// Encodes the texts at 256 and 512 tokens, one at a time and 16 at a time, and times it.
+pub fn encode(request: &EncodeBenchRequest, progress: &Progress) -> crate::Result<EncodeBench> {
     let spec = ReadSpec {
-        text: args.text.clone(),
+        text: request.text.clone(),
         ..ReadSpec::default()
     };
-    let table = read_table(&args.data, &spec)?;
+    let table = read_table(&request.data, &spec)?;
     let texts: Vec<&str> = table
         .rows
         .iter()
-        .take(args.texts)
+        .take(request.texts)
         .map(|r| r.text.as_str())
         .collect();
     let mut results = Vec::new();
     for max_tokens in [256, 512] {
-        let student = StudentArgs {
-            base: args.base.clone(),
+        let student = StudentConfig {
+            base: request.base.clone(),
             window_tokens: max_tokens,
             max_windows: 1,
-            ..default_student()
+            ..StudentConfig::default()
         };
-        let base = load_base(&student, &Progress::new(true))?;
+        let base = load_base(&student, &Progress::silent())?;
         let encoder = &base.text_encoder;
         let prepared = texts
             .iter()
             .map(|t| encoder.prepare(t))
-            .collect::<cyborg_scorer::Result<Vec<_>>>()?;
+            .collect::<cyborg_scorer::Result<Vec<_>>>()
+            .map_err(anyhow::Error::from)?;
         let mean_tokens =
             prepared.iter().map(|p| p.tokens()).sum::<usize>() as f64 / prepared.len() as f64;
-        encoder.pooled(&prepared[..prepared.len().min(4)])?; // warm-up
+        encoder
+            .pooled(&prepared[..prepared.len().min(4)])
+            .map_err(anyhow::Error::from)?; // warm-up
         for batch in [1, 16] {
             let bar = progress.bar(
                 prepared.len() as u64,
@@ -68,7 +112,7 @@ pub fn encode(args: BenchEncodeArgs, progress: &Progress) -> Result<()> {
             );
             let start = Instant::now();
             for chunk in prepared.chunks(batch) {
-                encoder.pooled(chunk)?;
+                encoder.pooled(chunk).map_err(anyhow::Error::from)?;
                 bar.inc(chunk.len() as u64);
             }
             let seconds = start.elapsed().as_secs_f64();
@@ -84,43 +128,11 @@ pub fn encode(args: BenchEncodeArgs, progress: &Progress) -> Result<()> {
             });
         }
     }
-    if args.json {
-        println!(
-            "{}",
-            json!({ "data": args.data.display().to_string(), "threads": rayon_threads(), "results": results })
-        );
-        return Ok(());
-    }
-    println!(
-        "candle encoder ({} threads), {} texts from {}, each cut to its first window",
-        rayon_threads(),
-        texts.len(),
-        args.data.display()
-    );
-    println!("| max tokens | batch | mean tokens | texts/s | ms/text |");
-    println!("|---|---|---|---|---|");
-    for r in &results {
-        println!(
-            "| {} | {} | {:.0} | {:.1} | {:.1} |",
-            r.max_tokens, r.batch, r.mean_tokens, r.texts_per_second, r.ms_per_text
-        );
-    }
-    Ok(())
-}
-
-fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// `cyborg train`'s defaults, for benchmarks that set a few fields.
-fn default_student() -> StudentArgs {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Defaults {
-        #[command(flatten)]
-        student: StudentArgs,
-    }
-    Defaults::parse_from(["defaults"]).student
+    Ok(EncodeBench {
+        data: request.data.display().to_string(),
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        results,
+    })
 }
 
 /// ASAP-AES score ranges per prompt, as used by NEA and the papers that follow it.
@@ -184,8 +196,9 @@ impl Arm {
     }
 }
 
+/// One arm's result on one prompt at one human fraction.
 #[derive(Serialize)]
-struct AsapResult {
+pub struct AsapResult {
     prompt: u32,
     arm: Arm,
     human_fraction: f64,
@@ -198,17 +211,55 @@ struct AsapResult {
     seconds: f64,
 }
 
+/// What `bench asap` runs.
+#[derive(Debug, Clone)]
+pub struct AsapBenchRequest {
+    /// The ASAP-AES folder (holding training_set_rel3.utf8.tsv and folds/).
+    pub asap: PathBuf,
+    /// NEA fold.
+    pub fold: usize,
+    /// Prompts to run.
+    pub prompts: Vec<u32>,
+    /// Human fractions of the training ids.
+    pub fractions: Vec<f64>,
+    /// With a teacher, fractions below 1 also run the teacher and the student on its labels.
+    pub teacher: TeacherConfig,
+    /// How each student is trained.
+    pub student: StudentConfig,
+}
+
+/// `bench asap`'s results.
+#[derive(Serialize)]
+pub struct AsapBench {
+    /// The NEA fold.
+    pub fold: usize,
+    /// What the students trained.
+    pub tune: String,
+    /// Wall time.
+    pub seconds: f64,
+    /// Every arm on every prompt and fraction.
+    pub results: Vec<AsapResult>,
+    /// The Markdown table beside published and simple peers.
+    #[serde(skip)]
+    pub table: String,
+}
+
 /// The arms run at `fraction`.
-fn arms(args: &BenchAsapArgs, fraction: f64) -> Vec<Arm> {
-    if fraction < 1.0 && args.teacher.teacher.is_some() {
+fn arms(args: &AsapBenchRequest, fraction: f64) -> Vec<Arm> {
+    if fraction < 1.0 && args.teacher.kind.is_some() {
         vec![Arm::Student, Arm::Teacher, Arm::StudentWithPool]
     } else {
         vec![Arm::Student]
     }
 }
 
-/// `cyborg bench asap`
-pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
+/// Trains and tests one student per prompt and fraction (and, with a teacher, the teacher and
+/// the student on its labels) on an NEA fold.
+pub fn asap(request: &AsapBenchRequest, progress: &Progress) -> crate::Result<AsapBench> {
+    Ok(run_asap(request, progress)?)
+}
+
+fn run_asap(args: &AsapBenchRequest, progress: &Progress) -> Result<AsapBench> {
     let start = Instant::now();
     let tsv = args.asap.join("training_set_rel3.utf8.tsv");
     let fold = args.asap.join(format!("folds/fold_{}", args.fold));
@@ -222,9 +273,7 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
     let mut results = Vec::new();
     for &prompt in &args.prompts {
         let (table, range) = read_asap_prompt(&tsv, prompt)?;
-        let pick = |ids: &std::collections::HashSet<String>| -> Vec<&Row> {
-            table.rows.iter().filter(|r| ids.contains(&r.id)).collect()
-        };
+        let pick = |ids| table.rows_with_ids(ids);
         let (train_all, dev, test) = (pick(&train_ids), pick(&dev_ids), pick(&test_ids));
         for &fraction in &args.fractions {
             let fit_start = Instant::now();
@@ -249,7 +298,8 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
                 seconds,
             };
             let mut cells = Vec::new();
-            if arms(&args, fraction).contains(&Arm::Teacher) {
+            progress.check()?;
+            if arms(args, fraction).contains(&Arm::Teacher) {
                 let pool = set_aside(&train_all, &human);
                 let labelled = LabelledPool::fit_and_label(
                     Some(&base),
@@ -287,7 +337,7 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
                     labelled.fit_seconds + labelled.label_seconds,
                 ));
                 let student_start = Instant::now();
-                let rows = labelled.training_rows(&human, args.teacher.teacher_weight);
+                let rows = labelled.training_rows(&human, args.teacher.weight);
                 let outcome =
                     fit_score_student(&base, &rows, &dev, range, &args.student, progress)?;
                 cells.push(result(
@@ -327,22 +377,16 @@ pub fn asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    let table = markdown(&args, &results, seconds);
-    if let Some(out) = &args.out {
-        write_atomically(out, table.as_bytes())?;
-    }
-    if args.json {
-        println!(
-            "{}",
-            json!({ "fold": args.fold, "tune": args.student.tune.to_string(), "seconds": seconds, "results": results })
-        );
-    } else {
-        print!("{table}");
-    }
-    Ok(())
+    Ok(AsapBench {
+        fold: args.fold,
+        tune: args.student.tune.to_string(),
+        seconds,
+        table: markdown(args, &results, seconds),
+        results,
+    })
 }
 
-fn markdown(args: &BenchAsapArgs, results: &[AsapResult], seconds: f64) -> String {
+fn markdown(args: &AsapBenchRequest, results: &[AsapResult], seconds: f64) -> String {
     let mut out = format!(
         "ASAP-AES NEA fold {}, test QWK per prompt; student: {} on {}, seed {}; \
          thresholds fitted on dev. Wall time {:.1} min on {} threads.\n\n",
@@ -356,7 +400,7 @@ fn markdown(args: &BenchAsapArgs, results: &[AsapResult], seconds: f64) -> Strin
                 .to_string()),
         args.student.seed,
         seconds / 60.0,
-        rayon_threads()
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let columns: Vec<(f64, Arm)> = args
         .fractions

@@ -138,11 +138,12 @@ impl StateCache {
             for &i in group {
                 let mine: Vec<Tensor> = windows.by_ref().take(texts[i].windows.len()).collect();
                 if let Err(e) = self.put(&texts[i], &mine) {
-                    bar.println(format!("warning: not cached: {e:#}"));
+                    progress.note(&format!("warning: not cached: {e:#}"));
                 }
                 bar.inc(texts[i].tokens() as u64);
                 states[i] = Some(mine);
             }
+            progress.check()?;
         }
         bar.finish_and_clear();
         Ok(states

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use cyborg_scorer::metrics::ScoreRange;
 
 /// A file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Comma-separated values with a header row.
     Csv,
@@ -161,6 +161,11 @@ impl Table {
         })
     }
 
+    /// The rows whose id is in `ids`, in file order.
+    pub fn rows_with_ids(&self, ids: &HashSet<String>) -> Vec<&Row> {
+        self.rows.iter().filter(|r| ids.contains(&r.id)).collect()
+    }
+
     /// Rows per score.
     pub fn score_counts(&self) -> BTreeMap<i64, usize> {
         let mut counts = BTreeMap::new();
@@ -201,12 +206,17 @@ impl std::error::Error for DataError {}
 
 /// Reads `path` (`-` for standard input) as `spec` says and validates every kept row.
 pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table, DataError> {
-    let bytes = read_bytes(path)?;
+    parse_table(path, &read_bytes(path)?, spec)
+}
+
+/// Parses `bytes` (an upload, say) as the file `path` names would be read: the format comes
+/// from `spec` or `path`'s extension, and errors name `path`.
+pub fn parse_table(path: &Path, bytes: &[u8], spec: &ReadSpec) -> Result<Table, DataError> {
     let format = spec.format.unwrap_or_else(|| Format::from_path(path));
     let raw = match format {
-        Format::Csv => parse_delimited(path, &bytes, b',', !spec.no_quoting)?,
-        Format::Tsv => parse_delimited(path, &bytes, b'\t', !spec.no_quoting)?,
-        Format::Jsonl => parse_jsonl(path, &bytes)?,
+        Format::Csv => parse_delimited(path, bytes, b',', !spec.no_quoting)?,
+        Format::Tsv => parse_delimited(path, bytes, b'\t', !spec.no_quoting)?,
+        Format::Jsonl => parse_jsonl(path, bytes)?,
     };
     let ids_filter = match &spec.ids_file {
         Some(ids_path) => Some(read_id_list(ids_path)?),
@@ -671,6 +681,24 @@ mod tests {
 
     fn error(name: &str, content: &[u8], spec: &ReadSpec) -> String {
         read_str(name, content, spec).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bytes_parse_as_the_file_would_read() {
+        let content = b"id\ttext\tscore\n1\tfirst\t3\n2\tsecond\t4\n";
+        let from_file = read_str("a.tsv", content, &spec()).unwrap();
+        let from_bytes = parse_table(Path::new("a.tsv"), content, &spec()).unwrap();
+        assert_eq!(from_bytes.rows, from_file.rows);
+        assert_eq!(from_bytes.rows[1].score, Some(4));
+        let bad = parse_table(
+            Path::new("upload.tsv"),
+            b"id\ttext\tscore\n1\tx\tmany\n",
+            &spec(),
+        );
+        assert_eq!(
+            bad.unwrap_err().to_string().split(": ").next(),
+            Some("upload.tsv:2:3")
+        );
     }
 
     #[test]

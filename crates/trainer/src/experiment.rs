@@ -10,19 +10,20 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::fairness::{bootstrap, Interval};
 use cyborg_scorer::metrics::{agreement, ScoreRange};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{ExperimentArgs, SampleFilter};
-use crate::commands::{
-    fit_score_student, format_kappa, load_base, read_spec, sample_fraction, score_fitted,
-    set_aside, stratified_split, TrainingRow,
-};
-use crate::data::{read_id_list, read_table, Row};
+use crate::config::{DataConfig, SampleFilter, StudentConfig, TeacherConfig};
+use crate::data::{read_id_list, read_table, Row, Table};
+use crate::error::input;
+use crate::format::{escape_html as escape, format_kappa};
 use crate::output::write_atomically;
 use crate::progress::Progress;
+use crate::split::{sample_fraction, set_aside, stratified_split};
+use crate::student::{fit_score_student, load_base, score_fitted, TrainingRow};
 use crate::teacher::{synthetic, LabelledPool};
 
 /// What a cell adds to its human scores.
@@ -95,21 +96,98 @@ impl Cell {
     }
 }
 
-/// The cells the arguments ask for, as (fraction, arm, temperature, seed); a pool at 100%
+/// The grid to run and where its results go.
+#[derive(Debug, Clone)]
+pub struct ExperimentRequest {
+    /// Human-scored responses.
+    pub file: PathBuf,
+    /// What to read (a score column is required).
+    pub data: DataConfig,
+    /// The score range (default: the data's).
+    pub range: Option<ScoreRange>,
+    /// Training, development and test id lists (all three, or none).
+    pub ids: Option<[PathBuf; 3]>,
+    /// Without id lists: the share of each score level held out for testing…
+    pub test_fraction: f64,
+    /// …and of the rest for development.
+    pub dev_fraction: f64,
+    /// Seed of that split, the same for every cell.
+    pub split_seed: u64,
+    /// Shares of the training rows that keep their human scores.
+    pub fractions: Vec<f64>,
+    /// What each cell adds to its human scores.
+    pub arms: Vec<Arm>,
+    /// Seeds: each picks its own human subset and trains with its own shuffles.
+    pub seeds: Vec<u64>,
+    /// Sampling temperatures of synthetic arms.
+    pub temperatures: Vec<f64>,
+    /// Synthetic arms: drop samples the LLM scores at another level.
+    pub filter: Option<SampleFilter>,
+    /// Synthetic arms: drop samples this similar (word-trigram Jaccard) to another.
+    pub max_similarity: f64,
+    /// Bootstrap resamples for the paired comparisons.
+    pub bootstrap: usize,
+    /// The teacher of pool arms and the LLM of synthetic arms.
+    pub teacher: TeacherConfig,
+    /// How every student (and the local teacher's) is trained.
+    pub student: StudentConfig,
+    /// Where the cells, tables and plot go.
+    pub out_dir: PathBuf,
+}
+
+impl Default for ExperimentRequest {
+    fn default() -> Self {
+        ExperimentRequest {
+            file: PathBuf::new(),
+            data: DataConfig::default(),
+            range: None,
+            ids: None,
+            test_fraction: 0.2,
+            dev_fraction: 0.2,
+            split_seed: 0,
+            fractions: vec![0.05, 0.1, 0.2, 0.5, 1.0],
+            arms: vec![Arm::None, Arm::Pool],
+            seeds: vec![1],
+            temperatures: vec![0.3],
+            filter: None,
+            max_similarity: 0.8,
+            bootstrap: 1000,
+            teacher: TeacherConfig::default(),
+            student: StudentConfig::default(),
+            out_dir: PathBuf::new(),
+        }
+    }
+}
+
+/// What an experiment wrote.
+pub struct ExperimentOutcome {
+    /// The results table (also in OUT/results.md).
+    pub markdown: String,
+    /// Cells in the grid.
+    pub cells: usize,
+    /// Cells trained by this run.
+    pub trained: usize,
+    /// Cells reused from an earlier run.
+    pub reused: usize,
+    /// Where the cells are kept.
+    pub cells_dir: PathBuf,
+}
+
+/// The cells the request asks for, as (fraction, arm, temperature, seed); a pool at 100%
 /// human has nothing to label and is left out.
-fn grid(args: &ExperimentArgs) -> Vec<(f64, Arm, Option<f64>, u64)> {
+fn grid(request: &ExperimentRequest) -> Vec<(f64, Arm, Option<f64>, u64)> {
     let mut cells = Vec::new();
-    for &fraction in &args.fractions {
-        for &arm in &args.arms {
+    for &fraction in &request.fractions {
+        for &arm in &request.arms {
             let temperatures: Vec<Option<f64>> = match arm {
-                Arm::Synthetic(_) => args.temperatures.iter().copied().map(Some).collect(),
+                Arm::Synthetic(_) => request.temperatures.iter().copied().map(Some).collect(),
                 _ => vec![None],
             };
             if arm == Arm::Pool && fraction >= 1.0 {
                 continue;
             }
             for temperature in temperatures {
-                for &seed in &args.seeds {
+                for &seed in &request.seeds {
                     cells.push((fraction, arm, temperature, seed));
                 }
             }
@@ -118,61 +196,86 @@ fn grid(args: &ExperimentArgs) -> Vec<(f64, Arm, Option<f64>, u64)> {
     cells
 }
 
-/// `cyborg experiment`
-pub fn run(args: ExperimentArgs, progress: &Progress) -> Result<()> {
-    if args.fractions.iter().any(|f| !(*f > 0.0 && *f <= 1.0)) {
-        bail!("--fractions must each be in (0, 1]");
+/// The rows every cell shares: the training rows it samples from, and the fixed development
+/// and test rows, so that every cell is judged on the same responses and cells pair up.
+struct FixedSplit<'a> {
+    train: Vec<&'a Row>,
+    dev: Vec<&'a Row>,
+    test: Vec<&'a Row>,
+    test_human: Vec<i64>,
+    range: ScoreRange,
+}
+
+impl<'a> FixedSplit<'a> {
+    fn new(request: &ExperimentRequest, table: &'a Table) -> Result<FixedSplit<'a>> {
+        let all: Vec<&Row> = table.rows.iter().collect();
+        let (train, dev, test) = match &request.ids {
+            Some([train, dev, test]) => {
+                let pick = |path: &Path| -> Result<Vec<&Row>> {
+                    Ok(table.rows_with_ids(&read_id_list(path)?))
+                };
+                (pick(train)?, pick(dev)?, pick(test)?)
+            }
+            None => {
+                let seed = request.split_seed;
+                let (rest, test) = stratified_split(&all, request.test_fraction, seed);
+                let (train, dev) = stratified_split(&rest, request.dev_fraction, seed + 1);
+                (train, dev, test)
+            }
+        };
+        if train.len() < 2 || dev.is_empty() || test.is_empty() {
+            return Err(input(format!(
+                "{}: {} training, {} development and {} test rows are too few for an experiment",
+                request.file.display(),
+                train.len(),
+                dev.len(),
+                test.len()
+            )));
+        }
+        let range = match request.range.or_else(|| table.observed_range()) {
+            Some(r) if r.min < r.max => r,
+            _ => {
+                return Err(input(
+                    "every score is the same; give the scale with --range MIN:MAX",
+                ))
+            }
+        };
+        let test_human = test.iter().filter_map(|r| r.score).collect();
+        Ok(FixedSplit {
+            train,
+            dev,
+            test,
+            test_human,
+            range,
+        })
     }
-    let cells_dir = args.out_dir.join("cells");
+}
+
+/// Runs every cell of the grid not already in OUT/cells/, then writes the tables and the plot.
+pub fn run(request: &ExperimentRequest, progress: &Progress) -> crate::Result<ExperimentOutcome> {
+    Ok(run_grid(request, progress)?)
+}
+
+fn run_grid(request: &ExperimentRequest, progress: &Progress) -> Result<ExperimentOutcome> {
+    if request.fractions.iter().any(|f| !(*f > 0.0 && *f <= 1.0)) {
+        return Err(input("--fractions must each be in (0, 1]"));
+    }
+    let cells_dir = request.out_dir.join("cells");
     std::fs::create_dir_all(&cells_dir)
         .with_context(|| format!("cannot create {}", cells_dir.display()))?;
-    let mut spec = read_spec(&args.data, true, "experiment")?;
-    spec.range = args.range;
-    let table = read_table(&args.file, &spec)?;
-    let all: Vec<&Row> = table.rows.iter().collect();
-    // The test and development rows are fixed across the grid (--split-seed), so every cell
-    // is judged on the same responses and cells pair up.
-    let (train_all, dev, test) = match (&args.train_ids, &args.dev_ids, &args.test_ids) {
-        (Some(train), Some(dev), Some(test)) => {
-            let pick = |path: &Path| -> Result<Vec<&Row>> {
-                let ids = read_id_list(path)?;
-                Ok(all
-                    .iter()
-                    .copied()
-                    .filter(|r| ids.contains(&r.id))
-                    .collect())
-            };
-            (pick(train)?, pick(dev)?, pick(test)?)
-        }
-        _ => {
-            let (rest, test) = stratified_split(&all, args.test_fraction, args.split_seed);
-            let (train, dev) = stratified_split(&rest, args.dev_fraction, args.split_seed + 1);
-            (train, dev, test)
-        }
-    };
-    if train_all.len() < 2 || dev.is_empty() || test.is_empty() {
-        bail!(
-            "{}: {} training, {} development and {} test rows are too few for an experiment",
-            args.file.display(),
-            train_all.len(),
-            dev.len(),
-            test.len()
-        );
-    }
-    let range = match args.range.or_else(|| table.observed_range()) {
-        Some(r) if r.min < r.max => r,
-        _ => bail!("every score is the same; give the scale with --range MIN:MAX"),
-    };
-    let test_human: Vec<i64> = test.iter().filter_map(|r| r.score).collect();
+    let mut spec = request.data.read_spec(true, "experiment")?;
+    spec.range = request.range;
+    let table = read_table(&request.file, &spec)?;
+    let fixed = FixedSplit::new(request, &table)?;
     progress.note(&format!(
-        "{}: {} training rows, {} development, {} test, scores {range}",
-        args.file.display(),
-        train_all.len(),
-        dev.len(),
-        test.len()
+        "{}: {} training rows, {} development, {} test, scores {}",
+        request.file.display(),
+        fixed.train.len(),
+        fixed.dev.len(),
+        fixed.test.len(),
+        fixed.range
     ));
-
-    let plan = grid(&args);
+    let plan = grid(request);
     let mut base = None;
     let mut cells = Vec::new();
     let (mut reused, mut trained) = (0, 0);
@@ -189,6 +292,7 @@ pub fn run(args: ExperimentArgs, progress: &Progress) -> Result<()> {
             cells.push(cell);
             continue;
         }
+        progress.check()?;
         progress.note(&format!(
             "cell {} of {}: {:.0}% human, {arm}{}, seed {seed}",
             i + 1,
@@ -197,146 +301,190 @@ pub fn run(args: ExperimentArgs, progress: &Progress) -> Result<()> {
             temperature.map_or(String::new(), |t| format!(" at temperature {t}"))
         ));
         if base.is_none() {
-            base = Some(load_base(&args.student, progress)?);
+            base = Some(load_base(&request.student, progress)?);
         }
         let base = base.as_ref().expect("loaded");
-        let start = Instant::now();
-        let student = crate::cli::StudentArgs {
-            seed,
-            ..args.student.clone()
-        };
-        let human = sample_fraction(&train_all, fraction, seed)?;
-        let mut teacher_dev_qwk = None;
-        let mut teacher_test_qwk = None;
-        let mut extra: Vec<(Row, f64)> = Vec::new();
-        let labelled;
-        let mut rows = TrainingRow::human(&human);
-        match arm {
-            Arm::None => {}
-            Arm::Pool => {
-                let pool = set_aside(&train_all, &human);
-                labelled = LabelledPool::fit_and_label(
-                    Some(base),
-                    &human,
-                    &dev,
-                    &pool,
-                    range,
-                    &args.teacher,
-                    &student,
-                    progress,
-                )?;
-                teacher_dev_qwk = labelled.dev_qwk;
-                let test_labels = labelled.teacher.label(Some(base), &test, progress)?;
-                let (judged, levels): (Vec<i64>, Vec<i64>) = test_human
-                    .iter()
-                    .zip(&test_labels)
-                    .filter_map(|(&h, label)| Some((h, label.as_ref().ok()?.level)))
-                    .unzip();
-                teacher_test_qwk = agreement(&judged, &levels, range).qwk;
-                rows = labelled.training_rows(&human, args.teacher.teacher_weight);
-            }
-            Arm::Synthetic(ratio) => {
-                let writer = synthetic::Writer::new(
-                    &args.teacher.llm,
-                    seed,
-                    student.cache.as_deref(),
-                    temperature.expect("synthetic cells have one"),
-                    &human,
-                    range,
-                    progress,
-                )?;
-                let mut counts = BTreeMap::new();
-                for r in &human {
-                    *counts.entry(r.score.expect("scored")).or_insert(0) += 1;
-                }
-                let wanted = synthetic::plan(None, Some(ratio), &counts, range)?;
-                let samples = synthetic::generate(
-                    &writer,
-                    &human,
-                    &wanted,
-                    args.filter == Some(SampleFilter::Consistent),
-                    args.max_similarity,
-                    args.teacher.llm.max_tokens,
-                )?;
-                extra = samples
-                    .into_iter()
-                    .filter(|s| s.dropped.is_none())
-                    .map(|s| {
-                        let row = Row {
-                            id: s.id,
-                            text: s.text,
-                            score: None,
-                            traits: Vec::new(),
-                            groups: Vec::new(),
-                            line: 0,
-                        };
-                        (row, s.level as f64)
-                    })
-                    .collect();
-            }
-        }
-        rows.extend(extra.iter().map(|(row, target)| TrainingRow {
-            row,
-            target: *target,
-            more: &[],
-            weight: args.teacher.teacher_weight,
-        }));
-        let extra_rows = rows.len() - human.len();
-        let outcome = fit_score_student(base, &rows, &dev, range, &student, progress)?;
-        let test_levels: Vec<i64> = score_fitted(base, &outcome, &test, progress)?
-            .iter()
-            .map(|s| s.score)
-            .collect();
-        let cell = Cell {
-            human_fraction: fraction,
-            arm,
-            temperature,
-            seed,
-            human_rows: human.len(),
-            extra_rows,
-            teacher_dev_qwk,
-            teacher_test_qwk,
-            dev_qwk: outcome.trained.dev_qwk(),
-            test_qwk: agreement(&test_human, &test_levels, range).qwk,
-            test_levels,
-            seconds: start.elapsed().as_secs_f64(),
-        };
-        progress.note(&format!(
-            "  test QWK {} ({} human + {} more rows), {:.0}s",
-            format_kappa(cell.test_qwk),
-            cell.human_rows,
-            cell.extra_rows,
-            cell.seconds
-        ));
+        let cell = run_cell(request, &fixed, base, plan[i], progress)?;
         write_atomically(&path, serde_json::to_string(&cell)?.as_bytes())?;
         trained += 1;
         cells.push(cell);
     }
+    let markdown = write_results(request, &fixed, &cells)?;
+    Ok(ExperimentOutcome {
+        markdown,
+        cells: cells.len(),
+        trained,
+        reused,
+        cells_dir,
+    })
+}
 
-    let summary = summarise(&cells, &test_human, range, args.bootstrap);
+/// Trains and tests the student of one cell.
+fn run_cell(
+    request: &ExperimentRequest,
+    fixed: &FixedSplit,
+    base: &BaseModel,
+    (fraction, arm, temperature, seed): (f64, Arm, Option<f64>, u64),
+    progress: &Progress,
+) -> Result<Cell> {
+    let start = Instant::now();
+    let range = fixed.range;
+    let student = StudentConfig {
+        seed,
+        ..request.student.clone()
+    };
+    let human = sample_fraction(&fixed.train, fraction, seed)?;
+    let mut teacher_dev_qwk = None;
+    let mut teacher_test_qwk = None;
+    let mut extra: Vec<(Row, f64)> = Vec::new();
+    let labelled;
+    let mut rows = TrainingRow::human(&human);
+    match arm {
+        Arm::None => {}
+        Arm::Pool => {
+            let pool = set_aside(&fixed.train, &human);
+            labelled = LabelledPool::fit_and_label(
+                Some(base),
+                &human,
+                &fixed.dev,
+                &pool,
+                range,
+                &request.teacher,
+                &student,
+                progress,
+            )?;
+            teacher_dev_qwk = labelled.dev_qwk;
+            let test_labels = labelled.teacher.label(Some(base), &fixed.test, progress)?;
+            let (judged, levels): (Vec<i64>, Vec<i64>) = fixed
+                .test_human
+                .iter()
+                .zip(&test_labels)
+                .filter_map(|(&h, label)| Some((h, label.as_ref().ok()?.level)))
+                .unzip();
+            teacher_test_qwk = agreement(&judged, &levels, range).qwk;
+            rows = labelled.training_rows(&human, request.teacher.weight);
+        }
+        Arm::Synthetic(ratio) => {
+            let temperature = temperature.expect("synthetic cells have one");
+            extra = synthetic_rows(
+                request,
+                &student,
+                &human,
+                ratio,
+                temperature,
+                range,
+                progress,
+            )?;
+        }
+    }
+    rows.extend(TrainingRow::labelled(
+        extra.iter().map(|(row, target)| (row, *target)),
+        request.teacher.weight,
+    ));
+    let extra_rows = rows.len() - human.len();
+    let outcome = fit_score_student(base, &rows, &fixed.dev, range, &student, progress)?;
+    let test_levels: Vec<i64> = score_fitted(base, &outcome, &fixed.test, progress)?
+        .iter()
+        .map(|s| s.score)
+        .collect();
+    let cell = Cell {
+        human_fraction: fraction,
+        arm,
+        temperature,
+        seed,
+        human_rows: human.len(),
+        extra_rows,
+        teacher_dev_qwk,
+        teacher_test_qwk,
+        dev_qwk: outcome.trained.dev_qwk(),
+        test_qwk: agreement(&fixed.test_human, &test_levels, range).qwk,
+        test_levels,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    progress.note(&format!(
+        "  test QWK {} ({} human + {} more rows), {:.0}s",
+        format_kappa(cell.test_qwk),
+        cell.human_rows,
+        cell.extra_rows,
+        cell.seconds
+    ));
+    Ok(cell)
+}
+
+/// Synthetic responses making up `ratio` of a synthetic arm's training rows, each with the
+/// level it was written for as its target.
+fn synthetic_rows(
+    request: &ExperimentRequest,
+    student: &StudentConfig,
+    human: &[&Row],
+    ratio: f64,
+    temperature: f64,
+    range: ScoreRange,
+    progress: &Progress,
+) -> Result<Vec<(Row, f64)>> {
+    let writer = synthetic::Writer::new(
+        &request.teacher.llm,
+        student.seed,
+        student.cache.as_deref(),
+        temperature,
+        human,
+        range,
+        progress,
+    )?;
+    let mut counts = BTreeMap::new();
+    for r in human {
+        *counts.entry(r.score.expect("scored")).or_insert(0) += 1;
+    }
+    let wanted = synthetic::plan(None, Some(ratio), &counts, range)?;
+    let samples = synthetic::generate(
+        &writer,
+        human,
+        &wanted,
+        request.filter == Some(SampleFilter::Consistent),
+        request.max_similarity,
+        request.teacher.llm.max_tokens,
+    )?;
+    Ok(samples
+        .into_iter()
+        .filter(|s| s.dropped.is_none())
+        .map(|s| {
+            let row = Row {
+                id: s.id,
+                text: s.text,
+                score: None,
+                traits: Vec::new(),
+                groups: Vec::new(),
+                line: 0,
+            };
+            (row, s.level as f64)
+        })
+        .collect())
+}
+
+/// Writes OUT/results.csv, results.md and learning-curve.svg from the cells; returns the table.
+fn write_results(
+    request: &ExperimentRequest,
+    fixed: &FixedSplit,
+    cells: &[Cell],
+) -> Result<String> {
+    let summary = summarise(cells, &fixed.test_human, fixed.range, request.bootstrap);
     let what = format!(
         "{} ({} test responses, {} development; student {}, seeds {:?})",
-        args.file.display(),
-        test.len(),
-        dev.len(),
-        args.student.tune,
-        args.seeds
+        request.file.display(),
+        fixed.test.len(),
+        fixed.dev.len(),
+        request.student.tune,
+        request.seeds
     );
-    write_atomically(&args.out_dir.join("results.csv"), &csv_table(&cells)?)?;
+    let out = &request.out_dir;
+    write_atomically(&out.join("results.csv"), &csv_table(cells)?)?;
     let markdown = markdown_table(&what, &summary);
-    write_atomically(&args.out_dir.join("results.md"), markdown.as_bytes())?;
+    write_atomically(&out.join("results.md"), markdown.as_bytes())?;
     write_atomically(
-        &args.out_dir.join("learning-curve.svg"),
+        &out.join("learning-curve.svg"),
         learning_curve(&what, &summary).as_bytes(),
     )?;
-    print!("{markdown}");
-    println!(
-        "{} cells: {trained} trained now, {reused} reused from {}; wrote results.csv, \
-         results.md and learning-curve.svg there",
-        cells.len(),
-        cells_dir.display()
-    );
-    Ok(())
+    Ok(markdown)
 }
 
 /// One line of the results: an arm at a fraction, over its seeds.
@@ -624,22 +772,15 @@ pub fn read_learning_curve(dir: &Path) -> Result<LearningCurve> {
         )
     })?;
     if !svg.starts_with("<svg ") || !svg.contains("<title>Test QWK by human fraction") {
-        bail!(
+        return Err(input(format!(
             "{} is not the learning curve `cyborg experiment` writes",
             path.display()
-        );
+        )));
     }
     Ok(LearningCurve {
         dir: dir.to_path_buf(),
         svg,
     })
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

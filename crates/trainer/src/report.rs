@@ -5,25 +5,34 @@ use cyborg_scorer::fairness::{Gate, GroupStats};
 use cyborg_scorer::metrics::Agreement;
 use cyborg_scorer::traits::TraitResult;
 
-use crate::commands::{
-    CalibrationResult, Comparison, Evaluation, SmdConstrained, TeacherAgreement,
+use std::path::Path;
+
+use crate::evaluate::{
+    CalibrationResult, Comparison, Evaluated, Evaluation, SmdConstrained, TeacherAgreement,
 };
 use crate::experiment::LearningCurve;
+use crate::format::{
+    escape_html as escape, format_kappa as kappa, format_signed as signed, now_rfc3339,
+};
 
-/// Escapes text for HTML and SVG.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The HTML report of `model`'s evaluation, dated now.
+pub fn html_of(model: &Path, evaluated: &Evaluated) -> String {
+    html(
+        &model.display().to_string(),
+        &evaluated.data_path.display().to_string(),
+        &now_rfc3339(),
+        &evaluated.evaluation,
+        evaluated.learning_curve.as_ref(),
+    )
 }
 
-fn kappa(value: Option<f64>) -> String {
-    value.map_or_else(|| "undefined".into(), |v| format!("{v:.3}"))
-}
-
-fn signed(value: Option<f64>) -> String {
-    value.map_or_else(|| "undefined".into(), |v| format!("{v:+.3}"))
+/// The Markdown summary of `model`'s evaluation.
+pub fn markdown_of(model: &Path, evaluated: &Evaluated) -> String {
+    markdown(
+        &model.display().to_string(),
+        &evaluated.data_path.display().to_string(),
+        &evaluated.evaluation,
+    )
 }
 
 const HUMAN_COLOUR: &str = "#4c72b0";

@@ -20,55 +20,10 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::cache::StateCache;
-use crate::progress::Progress;
+use crate::config::Tune;
+use crate::error::input;
+use crate::progress::{Event, Progress};
 use crate::ridge::{LinearFit, RidgeProblem};
-
-/// Which part of the encoder is trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tune {
-    /// Only the head; the encoder stays as it is.
-    Head,
-    /// The top K transformer layers and the head.
-    Top(usize),
-    /// Every transformer layer and the head (the embedding table stays frozen).
-    Full,
-}
-
-impl std::str::FromStr for Tune {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "head" => Ok(Tune::Head),
-            "full" => Ok(Tune::Full),
-            _ => match s.strip_prefix("top:").map(str::parse::<usize>) {
-                Some(Ok(k)) if k > 0 => Ok(Tune::Top(k)),
-                _ => Err(format!("\"{s}\" is not head, top:K (K ≥ 1) or full")),
-            },
-        }
-    }
-}
-
-impl std::fmt::Display for Tune {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Tune::Head => write!(f, "head"),
-            Tune::Top(k) => write!(f, "top:{k}"),
-            Tune::Full => write!(f, "full"),
-        }
-    }
-}
-
-impl Tune {
-    /// How many of `layers` transformer layers stay frozen.
-    pub fn frozen_layers(&self, layers: usize) -> usize {
-        match self {
-            Tune::Head => layers,
-            Tune::Top(k) => layers.saturating_sub(*k),
-            Tune::Full => 0,
-        }
-    }
-}
 
 /// Optimisation settings.
 #[derive(Debug, Clone, Serialize)]
@@ -469,7 +424,9 @@ pub fn train(
     let layers = base.text_encoder.encoder.layers().len();
     if let Tune::Top(k) = settings.tune {
         if k > layers {
-            bail!("--tune top:{k} asks for more layers than the encoder's {layers}");
+            return Err(input(format!(
+                "tune top:{k} asks for more layers than the encoder's {layers}"
+            )));
         }
     }
     let frozen = settings.tune.frozen_layers(layers);
@@ -591,6 +548,7 @@ pub fn train(
             head_optimizer.step(&grads)?;
             step += 1;
             bar.inc(1);
+            progress.check()?;
         }
         bar.finish_and_clear();
         let dev_qwk = if linear_head {
@@ -614,6 +572,12 @@ pub fn train(
             dev_qwk.map_or("undefined".into(), |q| format!("{q:.4}")),
             log.seconds
         ));
+        progress.report(Event::Epoch {
+            epoch,
+            of: max_epochs,
+            train_loss: log.train_loss,
+            dev_measure: dev_qwk,
+        });
         history.push(log);
         if dev_qwk.unwrap_or(f64::NEG_INFINITY) > best.0 {
             best = (

@@ -3,7 +3,7 @@
 //! responses — the Cyborg Data paper's open question 2.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -13,16 +13,13 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::bench::read_asap_prompt;
-use crate::cli::{BenchTraitsArgs, TraitCorpus};
-use crate::commands::{
-    fit_student, format_kappa, load_base, raw_prepared_fitted, trait_scale, TrainingRow,
-};
+use crate::config::StudentConfig;
 use crate::data::{read_id_list, read_table, ReadSpec, Row};
-use crate::output::write_atomically;
+use crate::format::format_kappa;
 use crate::progress::Progress;
+use crate::student::{fit_student, load_base, raw_prepared_fitted, trait_scale, TrainingRow};
 
 /// A corpus with several targets per response, split three ways.
 struct Corpus {
@@ -188,7 +185,7 @@ fn training_rows<'a>(rows: &[&'a Row], first: usize, count: usize) -> Vec<Traini
 
 /// One student's test results.
 #[derive(Serialize)]
-struct ModelResult {
+pub struct ModelResult {
     /// `all traits` or the one target it learnt.
     model: String,
     /// Its results, one per target it scores.
@@ -198,8 +195,56 @@ struct ModelResult {
     train_seconds: f64,
 }
 
-/// `cyborg bench traits`
-pub fn traits(args: BenchTraitsArgs, progress: &Progress) -> Result<()> {
+/// A corpus with several scores per response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraitCorpus {
+    /// ASAP-AES set 7: holistic 0-30; ideas, organization, style, conventions 0-6.
+    Asap7,
+    /// ASAP-AES set 8: holistic 0-60; six traits 2-12.
+    Asap8,
+    /// CommonLit summaries: content and wording (continuous).
+    Commonlit,
+}
+
+/// What `bench traits` runs.
+#[derive(Debug, Clone)]
+pub struct TraitBenchRequest {
+    /// Which corpus.
+    pub corpus: TraitCorpus,
+    /// The folder holding asap-aes/ and commonlit-summaries/.
+    pub data: PathBuf,
+    /// NEA fold (ASAP-AES).
+    pub fold: usize,
+    /// CommonLit: the share held out for testing (seeded by the student's seed)…
+    pub test_fraction: f64,
+    /// …and for development.
+    pub dev_fraction: f64,
+    /// How each student is trained.
+    pub student: StudentConfig,
+}
+
+/// `bench traits`' results.
+#[derive(Serialize)]
+pub struct TraitBench {
+    /// The corpus and its split.
+    pub corpus: String,
+    /// What the students trained.
+    pub tune: String,
+    /// Wall time.
+    pub seconds: f64,
+    /// The all-traits student, then one per trait.
+    pub models: Vec<ModelResult>,
+    /// The Markdown table.
+    #[serde(skip)]
+    pub table: String,
+}
+
+/// One student of all targets beside one student per target, on the same held-out responses.
+pub fn traits(request: &TraitBenchRequest, progress: &Progress) -> crate::Result<TraitBench> {
+    Ok(run_traits(request, progress)?)
+}
+
+fn run_traits(args: &TraitBenchRequest, progress: &Progress) -> Result<TraitBench> {
     let start = Instant::now();
     let corpus = match args.corpus {
         TraitCorpus::Asap7 => asap(&args.data, 7, args.fold)?,
@@ -243,6 +288,7 @@ pub fn traits(args: BenchTraitsArgs, progress: &Progress) -> Result<()> {
     models.extend((0..all).map(|k| (corpus.targets[k].clone(), k, 1)));
     let mut results = Vec::new();
     for (model, first, count) in models {
+        progress.check()?;
         progress.note(&format!("student of {model}"));
         let outcome = fit_student(
             &base,
@@ -284,24 +330,13 @@ pub fn traits(args: BenchTraitsArgs, progress: &Progress) -> Result<()> {
         });
     }
     let seconds = start.elapsed().as_secs_f64();
-    let table = markdown(&corpus, &configs, &args, &results, seconds);
-    if let Some(out) = &args.out {
-        write_atomically(out, table.as_bytes())?;
-    }
-    if args.json {
-        println!(
-            "{}",
-            json!({
-                "corpus": corpus.description,
-                "tune": args.student.tune.to_string(),
-                "seconds": seconds,
-                "models": results,
-            })
-        );
-    } else {
-        print!("{table}");
-    }
-    Ok(())
+    Ok(TraitBench {
+        table: markdown(&corpus, &configs, args, &results, seconds),
+        corpus: corpus.description,
+        tune: args.student.tune.to_string(),
+        seconds,
+        models: results,
+    })
 }
 
 /// Per target: the single-trait student's and the all-traits student's test results, side
@@ -309,7 +344,7 @@ pub fn traits(args: BenchTraitsArgs, progress: &Progress) -> Result<()> {
 fn markdown(
     corpus: &Corpus,
     configs: &[TraitConfig],
-    args: &BenchTraitsArgs,
+    args: &TraitBenchRequest,
     results: &[ModelResult],
     seconds: f64,
 ) -> String {

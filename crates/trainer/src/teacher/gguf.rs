@@ -383,7 +383,7 @@ impl GgufTeacher {
             examples,
             level_tokens,
             seed,
-            progress: *progress,
+            progress: progress.clone(),
         })
     }
 
@@ -432,6 +432,7 @@ impl GgufTeacher {
                 confidence: Some(probability),
             }));
             bar.inc(1);
+            self.progress.check()?;
         }
         bar.finish_and_clear();
         Ok(labels)
@@ -484,6 +485,7 @@ impl GgufTeacher {
                 Ok(text)
             });
             bar.inc(1);
+            self.progress.check()?;
         }
         bar.finish_and_clear();
         Ok(written)

@@ -138,7 +138,7 @@ impl LlmTeacher {
             examples,
             mode: Mutex::new(None),
             usage: Mutex::new(Usage::default()),
-            progress: *progress,
+            progress: progress.clone(),
         })
     }
 
@@ -233,6 +233,10 @@ impl LlmTeacher {
             for _ in 0..self.settings.concurrency.max(1) {
                 scope.spawn(|| loop {
                     if fatal.lock().unwrap().is_some() {
+                        return;
+                    }
+                    if let Err(cancelled) = self.progress.check() {
+                        fatal.lock().unwrap().get_or_insert(cancelled.into());
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);

@@ -16,10 +16,10 @@ use serde::Serialize;
 
 use super::tfidf::TfidfRidge;
 use super::TeacherLabel;
-use crate::cli::StudentArgs;
-use crate::commands::{fit_score_student, score_prepared_fitted, FitOutcome, TrainingRow};
+use crate::config::StudentConfig;
 use crate::data::Row;
 use crate::progress::Progress;
+use crate::student::{fit_score_student, score_prepared_fitted, FitOutcome, TrainingRow};
 
 /// Blend weights tried for the students' mean against the TF-IDF model.
 const BLENDS: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
@@ -71,7 +71,7 @@ impl LocalTeacher {
         human: &[&Row],
         dev: &[&Row],
         range: ScoreRange,
-        student: &StudentArgs,
+        student: &StudentConfig,
         members: usize,
         progress: &Progress,
     ) -> Result<LocalTeacher> {
@@ -83,7 +83,7 @@ impl LocalTeacher {
                 k + 1,
                 members.max(1)
             ));
-            let args = StudentArgs {
+            let args = StudentConfig {
                 seed: student.seed + k as u64,
                 fine_tuned_only: k > 0,
                 ..student.clone()

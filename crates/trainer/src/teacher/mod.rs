@@ -19,10 +19,11 @@ use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::metrics::{agreement, ScoreRange};
 use serde::Serialize;
 
-use crate::cli::{LlmArgs, StudentArgs, TeacherArgs, TeacherKind};
-use crate::commands::{format_kappa, TrainingRow};
+use crate::config::{LlmConfig, StudentConfig, TeacherConfig, TeacherKind};
 use crate::data::Row;
+use crate::format::format_kappa;
 use crate::progress::Progress;
+use crate::student::TrainingRow;
 use gguf::{GgufModel, GgufTeacher};
 use llm::LlmTeacher;
 use local::LocalTeacher;
@@ -113,8 +114,8 @@ impl LabelledPool {
         dev: &[&Row],
         pool: &[&Row],
         range: ScoreRange,
-        args: &TeacherArgs,
-        student: &StudentArgs,
+        config: &TeacherConfig,
+        student: &StudentConfig,
         progress: &Progress,
     ) -> Result<LabelledPool> {
         if pool.is_empty() {
@@ -132,19 +133,20 @@ impl LabelledPool {
             })
             .collect();
         let start = Instant::now();
-        let teacher = match args.teacher.unwrap_or(TeacherKind::Local) {
+        let teacher = match config.kind.unwrap_or(TeacherKind::Local) {
             TeacherKind::Local => Teacher::Local(LocalTeacher::fit(
                 base.context("the local teacher needs a base model")?,
                 human,
                 dev,
                 range,
                 student,
-                args.teacher_members,
+                config.members,
                 progress,
             )?),
             TeacherKind::Gguf => Teacher::Gguf(Box::new(
-                args.llm.gguf_teacher(
-                    args.llm
+                config.llm.gguf_teacher(
+                    config
+                        .llm
                         .gguf
                         .as_deref()
                         .context("--teacher gguf needs --gguf FILE")?,
@@ -155,7 +157,8 @@ impl LabelledPool {
                 )?,
             )),
             TeacherKind::Llm => Teacher::Llm(LlmTeacher::new(
-                args.llm
+                config
+                    .llm
                     .settings(student.seed, student.cache.as_deref(), 0.0)?,
                 human,
                 range,
@@ -279,20 +282,13 @@ impl LabelledPool {
         human: &[&'a Row],
         teacher_weight: f64,
     ) -> Vec<TrainingRow<'a>> {
+        let labelled = self
+            .rows
+            .iter()
+            .zip(&self.labels)
+            .filter_map(|(row, label)| Some((row, label.as_ref().ok()?.expected)));
         let mut rows = TrainingRow::human(human);
-        rows.extend(
-            self.rows
-                .iter()
-                .zip(&self.labels)
-                .filter_map(|(row, label)| {
-                    Some(TrainingRow {
-                        row,
-                        target: label.as_ref().ok()?.expected,
-                        more: &[],
-                        weight: teacher_weight,
-                    })
-                }),
-        );
+        rows.extend(TrainingRow::labelled(labelled, teacher_weight));
         rows
     }
 
@@ -436,7 +432,7 @@ pub fn provenance_csv<'a>(
     Ok(writer.into_inner()?)
 }
 
-impl LlmArgs {
+impl LlmConfig {
     /// The gguf teacher for the model at `path`, shown `human`'s examples and the rubric.
     pub fn gguf_teacher(
         &self,

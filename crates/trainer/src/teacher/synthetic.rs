@@ -14,7 +14,7 @@ use cyborg_scorer::metrics::ScoreRange;
 use super::gguf::GgufTeacher;
 use super::llm::{LlmSettings, LlmTeacher};
 use super::{Provenance, Source, TeacherLabel};
-use crate::cli::LlmArgs;
+use crate::config::LlmConfig;
 use crate::data::Row;
 use crate::progress::Progress;
 
@@ -133,7 +133,7 @@ impl Writer {
     /// The writer `args` name (`--gguf FILE`, else the endpoint), shown `human`'s examples,
     /// writing at `temperature`.
     pub fn new(
-        args: &LlmArgs,
+        args: &LlmConfig,
         seed: u64,
         cache: Option<&Path>,
         temperature: f64,

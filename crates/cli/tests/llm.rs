@@ -6,22 +6,11 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::chat_double::{double_score, Behaviour, ChatDouble};
-
-fn cyborg(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cyborg"))
-        .args(args)
-        .env("CYBORG_TEST_KEY", "sk-test")
-        .output()
-        .expect("cyborg runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use support::{cyborg, cyborg_command, stderr};
 
 /// A response whose double score is `score`, made distinct by `n`.
 fn essay(score: i64, n: usize) -> String {
@@ -242,7 +231,7 @@ fn a_killed_llm_run_resumes_without_lost_or_duplicated_labels() {
         .collect();
     let pool = pool_file(dir.path(), &texts);
     let args = teach_args(dir.path(), &double.base_url, &pool, &["--concurrency", "2"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cyborg"))
+    let mut child = cyborg_command()
         .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

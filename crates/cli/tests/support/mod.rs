@@ -3,7 +3,32 @@
 
 pub mod chat_double;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `cyborg` binary under test, ready for arguments; LLM tests read their key from
+/// `CYBORG_TEST_KEY` (`--api-key-env CYBORG_TEST_KEY`).
+pub fn cyborg_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cyborg"));
+    command.env("CYBORG_TEST_KEY", "sk-test");
+    command
+}
+
+/// Runs `cyborg` with `args` to the end.
+pub fn cyborg<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    cyborg_command().args(args).output().expect("cyborg runs")
+}
+
+/// Its standard output, as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Its standard error, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -5,16 +5,9 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use support::{base_model, shared_data};
-
-fn cyborg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cyborg"))
-        .args(args)
-        .output()
-        .expect("cyborg runs")
-}
+use support::{base_model, cyborg, shared_data};
 
 fn ok(output: Output) -> String {
     assert!(

@@ -3,24 +3,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use support::{base_model, demo_rows, repo, shared_data};
-
-fn cyborg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cyborg"))
-        .args(args)
-        .output()
-        .expect("cyborg runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use support::{base_model, cyborg, cyborg_command, demo_rows, repo, shared_data, stderr, stdout};
 
 #[test]
 fn help_teaches_the_workflow() {
@@ -487,7 +472,7 @@ fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
     assert!((reported - exact as f64 / 30.0).abs() < 1e-12);
 
     // One response from standard input.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cyborg"))
+    let mut child = cyborg_command()
         .args(["score", m, "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -1,26 +1,25 @@
 //! `cyborg`: train small essay-scoring students from human scores, evaluate them, and score
-//! with them.
+//! with them. A thin front end over the `cyborg-trainer` library: flags in, one library call,
+//! results out.
 
-mod bench;
-mod cache;
-mod cli;
+mod args;
 mod commands;
-mod data;
-mod experiment;
-mod output;
-mod progress;
-mod report;
-mod ridge;
-mod teacher;
-mod train;
-mod trait_bench;
+mod observer;
+
+use std::sync::Arc;
 
 use clap::Parser;
+use cyborg_trainer::{CancelToken, Progress, Silent};
 
 fn main() -> std::process::ExitCode {
     keep_freed_memory();
-    let cli = cli::Cli::parse();
-    match commands::run(cli) {
+    let cli = args::Cli::parse();
+    let progress = if cli.quiet {
+        Progress::new(Arc::new(Silent), CancelToken::new())
+    } else {
+        Progress::new(Arc::new(observer::Terminal::new()), CancelToken::new())
+    };
+    match commands::run(cli, &progress) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

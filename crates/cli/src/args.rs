@@ -2,11 +2,15 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use cyborg_scorer::metrics::ScoreRange;
-
-use crate::data::{parse_range, Filter, Format};
-use crate::train::Tune;
+use cyborg_trainer::config::Tune;
+use cyborg_trainer::data::{parse_range, Filter, Format};
+use cyborg_trainer::experiment::Arm;
+use cyborg_trainer::{
+    DataConfig, LlmConfig, SampleFilter, SplitConfig, StudentConfig, TeacherConfig, TeacherKind,
+    WeightPrecision,
+};
 
 /// Train small, private essay-scoring models from a few hundred human scores.
 ///
@@ -145,7 +149,7 @@ pub struct DataArgs {
     pub ids: Option<PathBuf>,
     /// File format (default: from the extension; .tsv → tsv, .jsonl → jsonl, else csv).
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
     /// Treat `"` as an ordinary character in CSV/TSV (needed for ASAP-AES's TSV).
     #[arg(long)]
     pub no_quoting: bool,
@@ -216,8 +220,8 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub student: StudentArgs,
     /// Precision of the weights stored in the bundle: f16 halves its size.
-    #[arg(long, value_enum, default_value_t = WeightPrecision::F32)]
-    pub weights: WeightPrecision,
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub weights: PrecisionArg,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -236,12 +240,12 @@ pub struct SplitArgs {
     #[arg(long, value_name = "FILE", requires = "train_ids")]
     pub dev_ids: Option<PathBuf>,
     /// Without id lists: the share of rows held out for development.
-    #[arg(long, default_value_t = 0.2, value_name = "F")]
+    #[arg(long, default_value_t = SplitConfig::default().dev_fraction, value_name = "F")]
     pub dev_fraction: f64,
     /// Keep only this share of the training rows' human scores (e.g. 0.1 to simulate having
     /// scored 10%); the development rows stay as they are. With --teacher, the other training
     /// rows become the teacher's pool, their scores hidden.
-    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    #[arg(long, default_value_t = SplitConfig::default().human_fraction, value_name = "F")]
     pub human_fraction: f64,
 }
 
@@ -254,12 +258,12 @@ pub struct TeacherArgs {
     /// (--base-url, --llm-model) to score each response, and the development rows too, to
     /// measure it; responses leave this machine.
     #[arg(long, value_enum)]
-    pub teacher: Option<TeacherKind>,
+    pub teacher: Option<TeacherArg>,
     /// Students in the local teacher's ensemble.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = TeacherConfig::default().members, value_name = "N")]
     pub teacher_members: usize,
     /// Weight of a teacher-labelled row in the student's loss (a human row weighs 1).
-    #[arg(long, default_value_t = 1.0, value_name = "W")]
+    #[arg(long, default_value_t = TeacherConfig::default().weight, value_name = "W")]
     pub teacher_weight: f64,
     /// How to reach the LLM, when the teacher is one.
     #[command(flatten)]
@@ -275,7 +279,7 @@ pub struct LlmArgs {
     #[arg(long, value_name = "FILE", help_heading = "LLM")]
     pub gguf: Option<PathBuf>,
     /// Most tokens a local model writes for one synthetic response.
-    #[arg(long, default_value_t = 400, value_name = "N", help_heading = "LLM")]
+    #[arg(long, default_value_t = LlmConfig::default().max_tokens, value_name = "N", help_heading = "LLM")]
     pub max_tokens: usize,
     /// The API root; `/chat/completions` is appended (OpenAI:
     /// Https://api.openai.com/v1; Ollama: http://127.0.0.1:11434/v1).
@@ -287,7 +291,7 @@ pub struct LlmArgs {
     /// The environment variable holding the API key (unset: no key is sent).
     #[arg(
         long,
-        default_value = "OPENAI_API_KEY",
+        default_value_t = LlmConfig::default().api_key_env,
         value_name = "VAR",
         help_heading = "LLM"
     )]
@@ -296,21 +300,21 @@ pub struct LlmArgs {
     #[arg(long, value_name = "FILE", help_heading = "LLM")]
     pub rubric: Option<PathBuf>,
     /// Human-scored examples per score level shown in the prompt.
-    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "LLM")]
+    #[arg(long, default_value_t = LlmConfig::default().examples_per_level, value_name = "N", help_heading = "LLM")]
     pub examples_per_level: usize,
     /// Sampling temperature [default: 0 for scoring, 0.3 for generating, which
     /// Borchers et al. found stable; 0.7 and above was noisy].
     #[arg(long, value_name = "T", help_heading = "LLM")]
     pub temperature: Option<f64>,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 4, value_name = "N", help_heading = "LLM")]
+    #[arg(long, default_value_t = LlmConfig::default().concurrency, value_name = "N", help_heading = "LLM")]
     pub concurrency: usize,
     /// Retries of a request after 408, 409, 429, 5xx or a reply that is not
     /// JSON (waiting as Retry-After says, else backing off exponentially).
-    #[arg(long, default_value_t = 5, value_name = "N", help_heading = "LLM")]
+    #[arg(long, default_value_t = LlmConfig::default().retries, value_name = "N", help_heading = "LLM")]
     pub retries: u32,
     /// Seconds to wait for one reply.
-    #[arg(long, default_value_t = 120.0, value_name = "S", help_heading = "LLM")]
+    #[arg(long, default_value_t = LlmConfig::default().request_timeout, value_name = "S", help_heading = "LLM")]
     pub request_timeout: f64,
     /// US dollars per million prompt and completion tokens, for the printed
     /// Cost estimate.
@@ -337,8 +341,8 @@ fn parse_prices(s: &str) -> Result<(f64, f64), String> {
 }
 
 /// The teachers there are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum TeacherKind {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TeacherArg {
     /// An ensemble fitted here on the human scores; no network.
     Local,
     /// An OpenAI-compatible chat-completions endpoint.
@@ -453,7 +457,7 @@ pub struct TeachGenerateArgs {
     /// `consistent`: the LLM scores each sample again; a sample scored at another level than
     /// it was written for is dropped.
     #[arg(long, value_enum, value_name = "FILTER")]
-    pub filter: Option<SampleFilter>,
+    pub filter: Option<FilterArg>,
     /// Drop a sample whose word-trigram Jaccard similarity to a human response or an earlier
     /// sample reaches this.
     #[arg(long, default_value_t = 0.8, value_name = "S")]
@@ -477,8 +481,8 @@ pub struct TeachGenerateArgs {
 }
 
 /// Filters for synthetic responses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum SampleFilter {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FilterArg {
     /// Keep a sample only if the LLM, scoring it, gives the level it was written for.
     Consistent,
 }
@@ -517,7 +521,7 @@ pub struct ExperimentArgs {
     pub fractions: Vec<f64>,
     /// Arms: none, pool (teacher labels for the other training rows) and synthetic:R.
     #[arg(long, value_delimiter = ',', default_value = "none,pool")]
-    pub arms: Vec<crate::experiment::Arm>,
+    pub arms: Vec<Arm>,
     /// Seeds: each picks its own human subset and trains with its own shuffles.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub seeds: Vec<u64>,
@@ -526,7 +530,7 @@ pub struct ExperimentArgs {
     pub temperatures: Vec<f64>,
     /// Synthetic arms: `consistent` drops samples the LLM scores at another level.
     #[arg(long, value_enum, value_name = "FILTER")]
-    pub filter: Option<SampleFilter>,
+    pub filter: Option<FilterArg>,
     /// Synthetic arms: drop samples this similar (word-trigram Jaccard) to another.
     #[arg(long, default_value_t = 0.8, value_name = "S")]
     pub max_similarity: f64,
@@ -554,38 +558,38 @@ pub struct StudentArgs {
     /// What to train: `head` (encoder frozen), `top:K` (top K layers and the head) or `full`.
     /// The default, top:2, measured best for its cost on 2 CPU cores (BENCHMARKS.md); each
     /// layer more costs about as much again per epoch.
-    #[arg(long, default_value = "top:2", value_name = "MODE")]
+    #[arg(long, default_value_t = StudentConfig::default().tune, value_name = "MODE")]
     pub tune: Tune,
     /// Most epochs. After each, the linear head is refitted in closed form (ridge) to the
     /// changed encoder, so a few epochs go a long way.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = StudentConfig::default().epochs, value_name = "N")]
     pub epochs: usize,
     /// Stop after N epochs without a better development QWK.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = StudentConfig::default().patience, value_name = "N")]
     pub patience: usize,
     /// Responses per optimisation step.
-    #[arg(long, default_value_t = 16, value_name = "N")]
+    #[arg(long, default_value_t = StudentConfig::default().batch_size, value_name = "N")]
     pub batch_size: usize,
     /// Peak learning rate of the encoder layers (AdamW, warm-up then linear decay).
-    #[arg(long, default_value_t = 5e-5, value_name = "LR")]
+    #[arg(long, default_value_t = StudentConfig::default().lr, value_name = "LR")]
     pub lr: f64,
     /// Peak learning rate of the head.
-    #[arg(long, default_value_t = 5e-4, value_name = "LR")]
+    #[arg(long, default_value_t = StudentConfig::default().head_lr, value_name = "LR")]
     pub head_lr: f64,
     /// AdamW weight decay.
-    #[arg(long, default_value_t = 0.01, value_name = "W")]
+    #[arg(long, default_value_t = StudentConfig::default().weight_decay, value_name = "W")]
     pub weight_decay: f64,
     /// Width of the head's hidden layer (0: a linear head).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = StudentConfig::default().head_hidden, value_name = "N")]
     pub head_hidden: usize,
     /// Tokens per encoder window, [CLS] and [SEP] included.
-    #[arg(long, default_value_t = 256, value_name = "N")]
+    #[arg(long, default_value_t = StudentConfig::default().window_tokens, value_name = "N")]
     pub window_tokens: usize,
     /// Most windows read per response (longer responses are cut).
-    #[arg(long, default_value_t = 16, value_name = "N")]
+    #[arg(long, default_value_t = StudentConfig::default().max_windows, value_name = "N")]
     pub max_windows: usize,
     /// Seed for the split, the human-fraction sample, shuffling and initialisation.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = StudentConfig::default().seed)]
     pub seed: u64,
     /// Where frozen-layer outputs are cached [default: $CYBORG_CACHE, else ~/.cache/cyborg].
     #[arg(long, value_name = "DIR")]
@@ -593,14 +597,11 @@ pub struct StudentArgs {
     /// Do not read or write the cache.
     #[arg(long, conflicts_with = "cache")]
     pub no_cache: bool,
-    /// Keep a fine-tuned epoch even if the linear probe was better (for teacher members).
-    #[arg(skip)]
-    pub fine_tuned_only: bool,
 }
 
 /// How bundle weights are stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum WeightPrecision {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
     /// 32-bit floats: exactly the trained weights.
     F32,
     /// 16-bit floats: half the size; scores can move by rounding.
@@ -669,7 +670,7 @@ pub struct ScoreArgs {
     pub filters: Vec<Filter>,
     /// File format (default: from the extension).
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
     /// Treat `"` as an ordinary character in CSV/TSV.
     #[arg(long)]
     pub no_quoting: bool,
@@ -711,8 +712,8 @@ pub enum BenchCommand {
 }
 
 /// A corpus with several scores per response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum TraitCorpus {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CorpusArg {
     /// ASAP-AES set 7: holistic 0-30; ideas, organization, style, conventions 0-6.
     Asap7,
     /// ASAP-AES set 8: holistic 0-60; six traits 2-12.
@@ -726,7 +727,7 @@ pub enum TraitCorpus {
 pub struct BenchTraitsArgs {
     /// Which corpus.
     #[arg(long, value_enum)]
-    pub corpus: TraitCorpus,
+    pub corpus: CorpusArg,
     /// The folder holding asap-aes/ and commonlit-summaries/.
     #[arg(long, default_value = "../shared/data", value_name = "DIR")]
     pub data: PathBuf,
@@ -799,4 +800,150 @@ pub struct BenchAsapArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// File formats, as flags name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// Tab-separated values with a header row.
+    Tsv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+// Conversions into the trainer library's requests: the flags above, and nothing else, decide
+// what the library is asked.
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Tsv => Format::Tsv,
+            FormatArg::Jsonl => Format::Jsonl,
+        }
+    }
+}
+
+impl From<TeacherArg> for TeacherKind {
+    fn from(teacher: TeacherArg) -> Self {
+        match teacher {
+            TeacherArg::Local => TeacherKind::Local,
+            TeacherArg::Llm => TeacherKind::Llm,
+            TeacherArg::Gguf => TeacherKind::Gguf,
+        }
+    }
+}
+
+impl From<FilterArg> for SampleFilter {
+    fn from(filter: FilterArg) -> Self {
+        match filter {
+            FilterArg::Consistent => SampleFilter::Consistent,
+        }
+    }
+}
+
+impl From<PrecisionArg> for WeightPrecision {
+    fn from(precision: PrecisionArg) -> Self {
+        match precision {
+            PrecisionArg::F32 => WeightPrecision::F32,
+            PrecisionArg::F16 => WeightPrecision::F16,
+        }
+    }
+}
+
+impl From<CorpusArg> for cyborg_trainer::trait_bench::TraitCorpus {
+    fn from(corpus: CorpusArg) -> Self {
+        use cyborg_trainer::trait_bench::TraitCorpus;
+        match corpus {
+            CorpusArg::Asap7 => TraitCorpus::Asap7,
+            CorpusArg::Asap8 => TraitCorpus::Asap8,
+            CorpusArg::Commonlit => TraitCorpus::Commonlit,
+        }
+    }
+}
+
+impl DataArgs {
+    /// What to read.
+    pub fn config(&self) -> DataConfig {
+        DataConfig {
+            text: self.text.clone(),
+            score: self.score.clone(),
+            id: self.id.clone(),
+            filters: self.filters.clone(),
+            ids: self.ids.clone(),
+            format: self.format.map(Format::from),
+            no_quoting: self.no_quoting,
+        }
+    }
+}
+
+impl SplitArgs {
+    /// Which rows train and which are held out.
+    pub fn config(&self) -> SplitConfig {
+        SplitConfig {
+            range: self.range,
+            train_ids: self.train_ids.clone(),
+            dev_ids: self.dev_ids.clone(),
+            dev_fraction: self.dev_fraction,
+            human_fraction: self.human_fraction,
+        }
+    }
+}
+
+impl StudentArgs {
+    /// How the student is trained.
+    pub fn config(&self) -> StudentConfig {
+        StudentConfig {
+            base: self.base.clone(),
+            tune: self.tune,
+            epochs: self.epochs,
+            patience: self.patience,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            head_lr: self.head_lr,
+            weight_decay: self.weight_decay,
+            head_hidden: self.head_hidden,
+            window_tokens: self.window_tokens,
+            max_windows: self.max_windows,
+            seed: self.seed,
+            cache: self.cache.clone(),
+            no_cache: self.no_cache,
+            fine_tuned_only: false,
+        }
+    }
+}
+
+impl TeacherArgs {
+    /// Which teacher, how much it counts, and how to reach an LLM.
+    pub fn config(&self) -> TeacherConfig {
+        TeacherConfig {
+            kind: self.teacher.map(TeacherKind::from),
+            members: self.teacher_members,
+            weight: self.teacher_weight,
+            llm: self.llm.config(),
+        }
+    }
+}
+
+impl LlmArgs {
+    /// How to reach and ask the LLM.
+    pub fn config(&self) -> LlmConfig {
+        LlmConfig {
+            gguf: self.gguf.clone(),
+            max_tokens: self.max_tokens,
+            base_url: self.base_url.clone(),
+            llm_model: self.llm_model.clone(),
+            api_key_env: self.api_key_env.clone(),
+            rubric: self.rubric.clone(),
+            examples_per_level: self.examples_per_level,
+            temperature: self.temperature,
+            concurrency: self.concurrency,
+            retries: self.retries,
+            request_timeout: self.request_timeout,
+            prices: self.prices,
+            llm_cache: self.llm_cache.clone(),
+        }
+    }
 }

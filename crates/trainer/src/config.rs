@@ -1,0 +1,287 @@
+//! What a caller asks of the library: typed settings, each with the defaults the CLI shows.
+//!
+//! Front ends build these from their own input (flags, JSON) and hand them to one library call;
+//! nothing here knows where they came from.
+
+use std::path::PathBuf;
+
+use cyborg_scorer::metrics::ScoreRange;
+
+use crate::data::{Filter, Format, ReadSpec};
+use crate::error::input;
+
+/// Which part of the encoder is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tune {
+    /// Only the head; the encoder stays as it is.
+    Head,
+    /// The top K transformer layers and the head.
+    Top(usize),
+    /// Every transformer layer and the head (the embedding table stays frozen).
+    Full,
+}
+
+impl std::str::FromStr for Tune {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "head" => Ok(Tune::Head),
+            "full" => Ok(Tune::Full),
+            _ => match s.strip_prefix("top:").map(str::parse::<usize>) {
+                Some(Ok(k)) if k > 0 => Ok(Tune::Top(k)),
+                _ => Err(format!("\"{s}\" is not head, top:K (K ≥ 1) or full")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Tune {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tune::Head => write!(f, "head"),
+            Tune::Top(k) => write!(f, "top:{k}"),
+            Tune::Full => write!(f, "full"),
+        }
+    }
+}
+
+impl Tune {
+    /// How many of `layers` transformer layers stay frozen.
+    pub fn frozen_layers(&self, layers: usize) -> usize {
+        match self {
+            Tune::Head => layers,
+            Tune::Top(k) => layers.saturating_sub(*k),
+            Tune::Full => 0,
+        }
+    }
+}
+
+/// Which rows and columns of a data file to read.
+#[derive(Debug, Clone, Default)]
+pub struct DataConfig {
+    /// The response column.
+    pub text: String,
+    /// The human score column (whole numbers).
+    pub score: Option<String>,
+    /// A unique id per row (default: the row number).
+    pub id: Option<String>,
+    /// Only rows matching every filter are kept.
+    pub filters: Vec<Filter>,
+    /// Only rows whose id is listed in this file (one per line) are kept.
+    pub ids: Option<PathBuf>,
+    /// Override of the format the file name implies.
+    pub format: Option<Format>,
+    /// Quotes are ordinary characters (ASAP-AES's TSV needs this).
+    pub no_quoting: bool,
+}
+
+impl DataConfig {
+    /// What to read; `what` names the job in the error when scores are needed and missing.
+    pub fn read_spec(&self, need_score: bool, what: &str) -> anyhow::Result<ReadSpec> {
+        if need_score && self.score.is_none() {
+            return Err(input(format!(
+                "{what} needs human scores: give their column with --score COL"
+            )));
+        }
+        Ok(ReadSpec {
+            format: self.format,
+            no_quoting: self.no_quoting,
+            text: self.text.clone(),
+            score: self.score.clone(),
+            id: self.id.clone(),
+            filters: self.filters.clone(),
+            ids_file: self.ids.clone(),
+            ..ReadSpec::default()
+        })
+    }
+}
+
+/// Which rows train a student, which are held out, which keep their human scores.
+#[derive(Debug, Clone)]
+pub struct SplitConfig {
+    /// The score range (default: the lowest and highest score in the data).
+    pub range: Option<ScoreRange>,
+    /// Rows (ids, one per line) to train on; with `dev_ids`.
+    pub train_ids: Option<PathBuf>,
+    /// Rows (ids) for early stopping and threshold fitting; with `train_ids`.
+    pub dev_ids: Option<PathBuf>,
+    /// Without id lists: the share of each score level held out for development.
+    pub dev_fraction: f64,
+    /// The share of the training rows that keep their human scores; with a teacher, the
+    /// others become its pool, their scores hidden.
+    pub human_fraction: f64,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig {
+            range: None,
+            train_ids: None,
+            dev_ids: None,
+            dev_fraction: 0.2,
+            human_fraction: 1.0,
+        }
+    }
+}
+
+/// How a student is trained.
+#[derive(Debug, Clone)]
+pub struct StudentConfig {
+    /// The base encoder folder (default: `$CYBORG_BASE_MODEL`, else models/all-MiniLM-L6-v2).
+    pub base: Option<PathBuf>,
+    /// What is trained: the head, the top K layers and the head, or everything.
+    pub tune: Tune,
+    /// Most epochs.
+    pub epochs: usize,
+    /// Epochs without a better development result before stopping.
+    pub patience: usize,
+    /// Responses per optimisation step.
+    pub batch_size: usize,
+    /// Peak learning rate of the encoder layers.
+    pub lr: f64,
+    /// Peak learning rate of the head.
+    pub head_lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Width of the head's hidden layer (0: a linear head).
+    pub head_hidden: usize,
+    /// Tokens per encoder window, [CLS] and [SEP] included.
+    pub window_tokens: usize,
+    /// Most windows read per response.
+    pub max_windows: usize,
+    /// Seed of the split, the human-fraction sample, shuffling and initialisation.
+    pub seed: u64,
+    /// Where frozen-layer outputs are cached (default: `$CYBORG_CACHE`, else ~/.cache/cyborg).
+    pub cache: Option<PathBuf>,
+    /// Neither read nor write the cache.
+    pub no_cache: bool,
+    /// Keep a fine-tuned epoch even if the linear probe was better (teacher members).
+    pub fine_tuned_only: bool,
+}
+
+impl Default for StudentConfig {
+    /// top:2 × 3 epochs measured best for its cost on 2 CPU cores (BENCHMARKS.md).
+    fn default() -> Self {
+        StudentConfig {
+            base: None,
+            tune: Tune::Top(2),
+            epochs: 3,
+            patience: 1,
+            batch_size: 16,
+            lr: 5e-5,
+            head_lr: 5e-4,
+            weight_decay: 0.01,
+            head_hidden: 0,
+            window_tokens: 256,
+            max_windows: 16,
+            seed: 1,
+            cache: None,
+            no_cache: false,
+            fine_tuned_only: false,
+        }
+    }
+}
+
+/// The teachers there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeacherKind {
+    /// An ensemble of students and a TF-IDF ridge model fitted here; no network.
+    Local,
+    /// An OpenAI-compatible chat-completions endpoint.
+    Llm,
+    /// A quantized Llama-family chat model run here.
+    Gguf,
+}
+
+/// Which teacher labels a pool, and how much its labels count.
+#[derive(Debug, Clone)]
+pub struct TeacherConfig {
+    /// The teacher (`None`: local, when there is a pool).
+    pub kind: Option<TeacherKind>,
+    /// Students in the local teacher's ensemble.
+    pub members: usize,
+    /// Weight of a teacher-labelled row in the student's loss (a human row weighs 1).
+    pub weight: f64,
+    /// How to reach the LLM, when the teacher is one.
+    pub llm: LlmConfig,
+}
+
+impl Default for TeacherConfig {
+    fn default() -> Self {
+        TeacherConfig {
+            kind: None,
+            members: 3,
+            weight: 1.0,
+            llm: LlmConfig::default(),
+        }
+    }
+}
+
+/// How to reach and ask a chat model: an OpenAI-compatible endpoint or a local GGUF file.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// A local quantized chat model (Llama architecture, ChatML template) instead of an endpoint.
+    pub gguf: Option<PathBuf>,
+    /// Most tokens a local model writes for one synthetic response.
+    pub max_tokens: usize,
+    /// The API root; `/chat/completions` is appended.
+    pub base_url: Option<String>,
+    /// The model name.
+    pub llm_model: Option<String>,
+    /// The environment variable holding the API key (unset: no key is sent).
+    pub api_key_env: String,
+    /// A text file with the scoring guide (rubric) put in the prompt.
+    pub rubric: Option<PathBuf>,
+    /// Human-scored examples per score level shown in the prompt.
+    pub examples_per_level: usize,
+    /// Sampling temperature (default: 0 for scoring, 0.3 for writing).
+    pub temperature: Option<f64>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Retries of a request after 408, 409, 429, 5xx or a reply that is not JSON.
+    pub retries: u32,
+    /// Seconds to wait for one reply.
+    pub request_timeout: f64,
+    /// US dollars per million prompt and completion tokens, for cost estimates.
+    pub prices: (f64, f64),
+    /// Where answers are cached (default: llm/ in the cache folder).
+    pub llm_cache: Option<PathBuf>,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            gguf: None,
+            max_tokens: 400,
+            base_url: None,
+            llm_model: None,
+            api_key_env: "OPENAI_API_KEY".into(),
+            rubric: None,
+            examples_per_level: 1,
+            temperature: None,
+            concurrency: 4,
+            retries: 5,
+            request_timeout: 120.0,
+            prices: (0.0, 0.0),
+            llm_cache: None,
+        }
+    }
+}
+
+/// Filters for synthetic responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleFilter {
+    /// Keep a sample only if the LLM, scoring it, gives the level it was written for.
+    Consistent,
+}
+
+/// How bundle weights are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightPrecision {
+    /// 32-bit floats: exactly the trained weights.
+    #[default]
+    F32,
+    /// 16-bit floats: half the size; scores can move by rounding.
+    F16,
+}

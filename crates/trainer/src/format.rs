@@ -1,0 +1,43 @@
+//! Small formatting shared by notes, tables, reports and cards.
+
+/// A kappa (or any statistic that can be undefined) to three decimals, or `undefined`.
+pub fn format_kappa(kappa: Option<f64>) -> String {
+    kappa.map_or_else(|| "undefined".into(), |k| format!("{k:.3}"))
+}
+
+/// A difference to three decimals with its sign, or `undefined`.
+pub fn format_signed(value: Option<f64>) -> String {
+    value.map_or_else(|| "undefined".into(), |v| format!("{v:+.3}"))
+}
+
+/// The current time as RFC 3339 UTC, e.g. `2026-11-22T04:05:06Z`.
+pub fn now_rfc3339() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// `text` made safe inside HTML and SVG, in element content and quoted attributes alike.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
