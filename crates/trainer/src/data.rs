@@ -448,6 +448,67 @@ fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
     })
 }
 
+/// Where each column `spec` names is in the header.
+struct Columns {
+    text: usize,
+    score: Option<usize>,
+    id: Option<usize>,
+    /// The trait columns read (optional ones the file lacks are left out), and where.
+    traits: Vec<(String, usize)>,
+    groups: Vec<usize>,
+    filters: Vec<usize>,
+}
+
+impl Columns {
+    /// Finds every column `spec` names; a missing one is an error naming the columns there
+    /// are, and a near miss (case, spaces).
+    fn locate(path: &Path, raw: &RawTable, spec: &ReadSpec) -> Result<Columns, DataError> {
+        let header_line = (!raw.json).then_some(1);
+        let find = |name: &str, role: &str| -> Result<usize, DataError> {
+            raw.header.iter().position(|h| h == name).ok_or_else(|| {
+                let close = raw
+                    .header
+                    .iter()
+                    .find(|h| h.eq_ignore_ascii_case(name) || h.trim() == name);
+                let hint = close.map_or(String::new(), |c| format!(" (did you mean \"{c}\"?)"));
+                DataError {
+                    path: path.to_path_buf(),
+                    line: header_line,
+                    column: None,
+                    message: format!(
+                        "no {role} column \"{name}\"{hint}; the columns are: {}",
+                        raw.header.join(", ")
+                    ),
+                }
+            })
+        };
+        let all = |names: &mut dyn Iterator<Item = &String>, role: &str| {
+            names.map(|n| find(n, role)).collect::<Result<Vec<_>, _>>()
+        };
+        let text = find(&spec.text, "text")?;
+        let score = spec
+            .score
+            .as_deref()
+            .map(|s| find(s, "score"))
+            .transpose()?;
+        let id = spec.id.as_deref().map(|s| find(s, "id")).transpose()?;
+        let traits = spec
+            .traits
+            .iter()
+            .filter(|t| !spec.optional_traits || raw.header.contains(t))
+            .map(|t| Ok((t.clone(), find(t, "trait")?)))
+            .collect::<Result<Vec<_>, DataError>>()?;
+        Ok(Columns {
+            text,
+            score,
+            id,
+            traits,
+            groups: all(&mut spec.groups.iter(), "group")?,
+            filters: all(&mut spec.filters.iter().map(|f| &f.column), "filter")?,
+        })
+    }
+}
+
 fn validate(
     path: &Path,
     raw: RawTable,
@@ -460,50 +521,8 @@ fn validate(
         column,
         message,
     };
-    let header_line = (!raw.json).then_some(1);
-    let find = |name: &str, role: &str| -> Result<usize, DataError> {
-        raw.header.iter().position(|h| h == name).ok_or_else(|| {
-            let close = raw
-                .header
-                .iter()
-                .find(|h| h.eq_ignore_ascii_case(name) || h.trim() == name);
-            let hint = close.map_or(String::new(), |c| format!(" (did you mean \"{c}\"?)"));
-            fail(
-                header_line,
-                None,
-                format!(
-                    "no {role} column \"{name}\"{hint}; the columns are: {}",
-                    raw.header.join(", ")
-                ),
-            )
-        })
-    };
-    let text_col = find(&spec.text, "text")?;
-    let score_col = spec
-        .score
-        .as_deref()
-        .map(|s| find(s, "score"))
-        .transpose()?;
-    let id_col = spec.id.as_deref().map(|s| find(s, "id")).transpose()?;
-    let traits: Vec<&String> = spec
-        .traits
-        .iter()
-        .filter(|t| !spec.optional_traits || raw.header.contains(t))
-        .collect();
-    let trait_cols = traits
-        .iter()
-        .map(|t| find(t, "trait"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let group_cols = spec
-        .groups
-        .iter()
-        .map(|g| find(g, "group"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let filter_cols = spec
-        .filters
-        .iter()
-        .map(|f| find(&f.column, "filter"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let columns = Columns::locate(path, &raw, spec)?;
+    let (text_col, score_col, id_col) = (columns.text, columns.score, columns.id);
     if raw.records.is_empty() {
         return Err(fail(None, None, "the file has a header but no rows".into()));
     }
@@ -523,7 +542,7 @@ fn validate(
             })
         };
         let mut kept = true;
-        for (filter, &col) in spec.filters.iter().zip(&filter_cols) {
+        for (filter, &col) in spec.filters.iter().zip(&columns.filters) {
             kept &= field(col)? == filter.value;
         }
         let id = match id_col {
@@ -570,9 +589,10 @@ fn validate(
             })?),
             None => None,
         };
-        let traits = trait_cols
+        let traits = columns
+            .traits
             .iter()
-            .map(|&col| {
+            .map(|&(_, col)| {
                 parse_number(field(col)?).map_err(|m| {
                     fail(
                         Some(*line),
@@ -582,7 +602,8 @@ fn validate(
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let groups = group_cols
+        let groups = columns
+            .groups
             .iter()
             .map(|&col| field(col).map(|g| g.trim().to_string()))
             .collect::<Result<Vec<_>, _>>()?;
@@ -610,7 +631,7 @@ fn validate(
         rows,
         rows_in_file,
         columns: raw.header,
-        traits: traits.into_iter().cloned().collect(),
+        traits: columns.traits.into_iter().map(|(name, _)| name).collect(),
     })
 }
 

@@ -424,8 +424,7 @@ fn synthetic_rows(
 ) -> Result<Vec<(Row, f64)>> {
     let writer = synthetic::Writer::new(
         &request.teacher.llm,
-        student.seed,
-        student.cache.as_deref(),
+        student,
         temperature,
         human,
         range,

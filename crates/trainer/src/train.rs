@@ -404,31 +404,8 @@ pub fn train(
     cache: &StateCache,
     progress: &Progress,
 ) -> Result<Trained> {
-    if train.is_empty() || dev.is_empty() {
-        bail!("training needs at least one training and one development response");
-    }
-    if traits.is_empty() {
-        bail!("training needs at least one trait to learn");
-    }
-    if let Some(e) = train
-        .iter()
-        .chain(dev)
-        .find(|e| e.targets.len() != traits.len())
-    {
-        bail!(
-            "a response has {} targets for {} traits",
-            e.targets.len(),
-            traits.len()
-        );
-    }
     let layers = base.text_encoder.encoder.layers().len();
-    if let Tune::Top(k) = settings.tune {
-        if k > layers {
-            return Err(input(format!(
-                "tune top:{k} asks for more layers than the encoder's {layers}"
-            )));
-        }
-    }
+    check_inputs(train, dev, traits, settings, layers)?;
     let frozen = settings.tune.frozen_layers(layers);
 
     let encode_start = Instant::now();
@@ -458,31 +435,7 @@ pub fn train(
     ));
     let student = Student::new(&base.text_encoder, frozen, &head_config, &probe, &mut rng)?;
     let linear_head = settings.head_hidden == 0;
-
-    let adamw = |vars: Vec<Var>, lr: f64| {
-        AdamW::new(
-            vars,
-            ParamsAdamW {
-                lr,
-                weight_decay: settings.weight_decay,
-                ..ParamsAdamW::default()
-            },
-        )
-    };
-    let mut encoder_optimizer = adamw(student.encoder_vars.clone(), settings.learning_rate)?;
-    let mut head_optimizer = adamw(student.head_vars.clone(), settings.head_learning_rate)?;
-
-    let steps_per_epoch = train.len().div_ceil(settings.batch_size);
-    let total_steps = steps_per_epoch * settings.max_epochs;
-    let warmup_steps = ((total_steps as f64 * settings.warmup_fraction) as usize).max(1);
-    let schedule = |step: usize| -> f64 {
-        if step < warmup_steps {
-            (step + 1) as f64 / warmup_steps as f64
-        } else {
-            let left = (total_steps - step) as f64 / (total_steps - warmup_steps).max(1) as f64;
-            left.max(0.0)
-        }
-    };
+    let mut optimizers = Optimizers::new(&student, settings, train.len())?;
 
     let mut history = Vec::new();
     let max_epochs = if frozen == layers && linear_head {
@@ -497,72 +450,18 @@ pub fn train(
     };
     let mut best: (f64, usize, Vec<Tensor>) = (probe_score, 0, student.snapshot()?);
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut step = 0;
     for epoch in 1..=max_epochs {
         let epoch_start = Instant::now();
         order.shuffle(&mut rng);
-        let bar = progress.bar(
-            steps_per_epoch as u64,
-            &format!(
-                "epoch {epoch}/{} ({} trains)",
-                settings.max_epochs, settings.tune
-            ),
-            "steps",
+        let name = format!(
+            "epoch {epoch}/{} ({} trains)",
+            settings.max_epochs, settings.tune
         );
-        let mut loss_sum = 0.0;
-        for batch in order.chunks(settings.batch_size) {
-            let texts: Vec<&PreparedText> = batch.iter().map(|&i| &train[i].prepared).collect();
-            let states: Vec<&[Tensor]> =
-                batch.iter().map(|&i| train_states[i].as_slice()).collect();
-            let targets: Vec<f32> = batch
-                .iter()
-                .flat_map(|&i| {
-                    traits
-                        .iter()
-                        .zip(&train[i].targets)
-                        .map(|(config, &target)| config.scale.normalise(target) as f32)
-                })
-                .collect();
-            let weight_sum: f64 = batch.iter().map(|&i| train[i].weight).sum();
-            let weights: Vec<f32> = batch
-                .iter()
-                .map(|&i| (train[i].weight / weight_sum) as f32)
-                .collect();
-            let device = &base.text_encoder.device;
-            let targets = Tensor::from_vec(targets, (batch.len(), traits.len()), device)?;
-            let weights = Tensor::from_vec(weights, (batch.len(), 1), device)?;
-            let predictions = student.predict(&texts, &states)?;
-            let loss = ((predictions - targets)?
-                .sqr()?
-                .broadcast_mul(&weights)?
-                .sum_all()?
-                / traits.len() as f64)?;
-            loss_sum += loss.to_scalar::<f32>()? as f64;
-            let grads = loss.backward()?;
-            let factor = schedule(step);
-            encoder_optimizer.set_learning_rate(settings.learning_rate * factor);
-            head_optimizer.set_learning_rate(settings.head_learning_rate * factor);
-            if !student.encoder_vars.is_empty() {
-                encoder_optimizer.step(&grads)?;
-            }
-            head_optimizer.step(&grads)?;
-            step += 1;
-            bar.inc(1);
-            progress.check()?;
-        }
-        bar.finish_and_clear();
-        let dev_qwk = if linear_head {
-            let (qwk, refit) = session.probe(&student.encoder.encoder)?;
-            student.set_linear_head(&refit, &head_config)?;
-            Some(qwk).filter(|q| q.is_finite())
-        } else {
-            let quality =
-                Session::mean_quality(&session.dev_qualities(&session.dev_raw(&student)?));
-            Some(quality).filter(|q| q.is_finite())
-        };
+        let train_loss = session.run_epoch(&student, &mut optimizers, &order, &name, progress)?;
+        let dev_qwk = session.judge_epoch(&student, &head_config)?;
         let log = EpochLog {
             epoch,
-            train_loss: loss_sum / steps_per_epoch as f64,
+            train_loss,
             dev_qwk,
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
@@ -595,21 +494,8 @@ pub fn train(
     }
     let (_, best_epoch, snapshot) = best;
     student.restore(&snapshot)?;
-    let raw = session.dev_raw(&student)?;
-    let dev_quality = session.dev_qualities(&raw);
-    let mut fitted_traits = traits.to_vec();
-    for (t, config) in fitted_traits.iter_mut().enumerate() {
-        if let Scale::Levels(thresholds) = &mut config.scale {
-            *thresholds = Thresholds::fit(&raw[t], &session.dev_levels(t), thresholds.range);
-        }
-    }
-    let (dev_fitted, dev_rounding) = match &fitted_traits[0].scale {
-        Scale::Levels(thresholds) => (
-            Some(session.dev_agreement(0, &raw[0], thresholds)),
-            Some(session.dev_agreement(0, &raw[0], &Thresholds::rounding(thresholds.range))),
-        ),
-        Scale::Continuous { .. } => (None, None),
-    };
+    let (fitted_traits, dev_quality, dev_fitted, dev_rounding) =
+        session.fit_thresholds(&student)?;
     Ok(Trained {
         scorer: student.into_scorer(fitted_traits)?,
         history,
@@ -619,6 +505,209 @@ pub fn train(
         dev_quality,
         encode_seconds,
     })
+}
+
+/// Refuses what training cannot work with, before anything is encoded.
+fn check_inputs(
+    train: &[Example],
+    dev: &[Example],
+    traits: &[TraitConfig],
+    settings: &TrainSettings,
+    layers: usize,
+) -> Result<()> {
+    if train.is_empty() || dev.is_empty() {
+        bail!("training needs at least one training and one development response");
+    }
+    if traits.is_empty() {
+        bail!("training needs at least one trait to learn");
+    }
+    if let Some(e) = train
+        .iter()
+        .chain(dev)
+        .find(|e| e.targets.len() != traits.len())
+    {
+        bail!(
+            "a response has {} targets for {} traits",
+            e.targets.len(),
+            traits.len()
+        );
+    }
+    if let Tune::Top(k) = settings.tune {
+        if k > layers {
+            return Err(input(format!(
+                "tune top:{k} asks for more layers than the encoder's {layers}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// AdamW for the trained encoder layers and for the head, with the learning rate warmed up
+/// over the first tenth of the steps (`warmup_fraction`) and then decayed linearly to zero.
+struct Optimizers {
+    encoder: AdamW,
+    head: AdamW,
+    train_encoder: bool,
+    batch_size: usize,
+    learning_rate: f64,
+    head_learning_rate: f64,
+    step: usize,
+    warmup_steps: usize,
+    total_steps: usize,
+}
+
+impl Optimizers {
+    fn new(student: &Student, settings: &TrainSettings, train_rows: usize) -> Result<Self> {
+        let adamw = |vars: Vec<Var>, lr: f64| {
+            AdamW::new(
+                vars,
+                ParamsAdamW {
+                    lr,
+                    weight_decay: settings.weight_decay,
+                    ..ParamsAdamW::default()
+                },
+            )
+        };
+        let total_steps = train_rows.div_ceil(settings.batch_size) * settings.max_epochs;
+        Ok(Optimizers {
+            encoder: adamw(student.encoder_vars.clone(), settings.learning_rate)?,
+            head: adamw(student.head_vars.clone(), settings.head_learning_rate)?,
+            train_encoder: !student.encoder_vars.is_empty(),
+            batch_size: settings.batch_size,
+            learning_rate: settings.learning_rate,
+            head_learning_rate: settings.head_learning_rate,
+            step: 0,
+            warmup_steps: ((total_steps as f64 * settings.warmup_fraction) as usize).max(1),
+            total_steps,
+        })
+    }
+
+    /// The share of the peak learning rate at the current step.
+    fn schedule(&self) -> f64 {
+        let (step, warmup, total) = (self.step, self.warmup_steps, self.total_steps);
+        if step < warmup {
+            (step + 1) as f64 / warmup as f64
+        } else {
+            let left = (total - step) as f64 / (total - warmup).max(1) as f64;
+            left.max(0.0)
+        }
+    }
+
+    /// One optimisation step with `grads`.
+    fn step(&mut self, grads: &candle_core::backprop::GradStore) -> Result<()> {
+        let factor = self.schedule();
+        self.encoder.set_learning_rate(self.learning_rate * factor);
+        self.head
+            .set_learning_rate(self.head_learning_rate * factor);
+        if self.train_encoder {
+            self.encoder.step(grads)?;
+        }
+        self.head.step(grads)?;
+        self.step += 1;
+        Ok(())
+    }
+}
+
+impl Session<'_> {
+    /// One pass over the training rows in `order`, a batch per step; the mean loss per step.
+    fn run_epoch(
+        &self,
+        student: &Student,
+        optimizers: &mut Optimizers,
+        order: &[usize],
+        name: &str,
+        progress: &Progress,
+    ) -> Result<f64> {
+        let batch_size = optimizers.batch_size;
+        let steps = order.len().div_ceil(batch_size);
+        let bar = progress.bar(steps as u64, name, "steps");
+        let mut loss_sum = 0.0;
+        for batch in order.chunks(batch_size) {
+            let loss = self.batch_loss(student, batch)?;
+            loss_sum += loss.to_scalar::<f32>()? as f64;
+            optimizers.step(&loss.backward()?)?;
+            bar.inc(1);
+            progress.check()?;
+        }
+        Ok(loss_sum / steps as f64)
+    }
+
+    /// The weighted squared error of `student` on the training rows `batch`, summed over
+    /// traits (each on its 0-1 scale) and averaged over them.
+    fn batch_loss(&self, student: &Student, batch: &[usize]) -> Result<Tensor> {
+        let (train, traits) = (self.train, self.traits);
+        let texts: Vec<&PreparedText> = batch.iter().map(|&i| &train[i].prepared).collect();
+        let states: Vec<&[Tensor]> = batch
+            .iter()
+            .map(|&i| self.train_states[i].as_slice())
+            .collect();
+        let targets: Vec<f32> = batch
+            .iter()
+            .flat_map(|&i| {
+                traits
+                    .iter()
+                    .zip(&train[i].targets)
+                    .map(|(config, &target)| config.scale.normalise(target) as f32)
+            })
+            .collect();
+        let weight_sum: f64 = batch.iter().map(|&i| train[i].weight).sum();
+        let weights: Vec<f32> = batch
+            .iter()
+            .map(|&i| (train[i].weight / weight_sum) as f32)
+            .collect();
+        let device = &student.encoder.device;
+        let targets = Tensor::from_vec(targets, (batch.len(), traits.len()), device)?;
+        let weights = Tensor::from_vec(weights, (batch.len(), 1), device)?;
+        let predictions = student.predict(&texts, &states)?;
+        Ok(((predictions - targets)?
+            .sqr()?
+            .broadcast_mul(&weights)?
+            .sum_all()?
+            / traits.len() as f64)?)
+    }
+
+    /// The development measure after an epoch. A linear head is first refitted in closed form
+    /// to the changed encoder (and judged as refitted); a hidden layer is judged as trained.
+    fn judge_epoch(&self, student: &Student, head_config: &HeadConfig) -> Result<Option<f64>> {
+        let quality = if head_config.hidden == 0 {
+            let (qwk, refit) = self.probe(&student.encoder.encoder)?;
+            student.set_linear_head(&refit, head_config)?;
+            qwk
+        } else {
+            Self::mean_quality(&self.dev_qualities(&self.dev_raw(student)?))
+        };
+        Ok(Some(quality).filter(|q| q.is_finite()))
+    }
+
+    /// The kept student's development results, with each levelled trait's thresholds fitted
+    /// on its development raw scores.
+    #[allow(clippy::type_complexity)]
+    fn fit_thresholds(
+        &self,
+        student: &Student,
+    ) -> Result<(
+        Vec<TraitConfig>,
+        Vec<Option<f64>>,
+        Option<Agreement>,
+        Option<Agreement>,
+    )> {
+        let raw = self.dev_raw(student)?;
+        let dev_quality = self.dev_qualities(&raw);
+        let mut fitted = self.traits.to_vec();
+        for (t, config) in fitted.iter_mut().enumerate() {
+            if let Scale::Levels(thresholds) = &mut config.scale {
+                *thresholds = Thresholds::fit(&raw[t], &self.dev_levels(t), thresholds.range);
+            }
+        }
+        let (dev_fitted, dev_rounding) = match &fitted[0].scale {
+            Scale::Levels(thresholds) => (
+                Some(self.dev_agreement(0, &raw[0], thresholds)),
+                Some(self.dev_agreement(0, &raw[0], &Thresholds::rounding(thresholds.range))),
+            ),
+            Scale::Continuous { .. } => (None, None),
+        };
+        Ok((fitted, dev_quality, dev_fitted, dev_rounding))
+    }
 }
 
 /// What development results are called in progress notes: QWK, or with several traits, or a

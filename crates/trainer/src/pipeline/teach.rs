@@ -194,10 +194,15 @@ pub fn generate(request: &GenerateRequest, progress: &Progress) -> Result<Genera
         &table.score_counts(),
         range,
     )?;
+    // The writer's seed and answer cache are the run's.
+    let run = StudentConfig {
+        seed: request.seed,
+        cache: request.cache.clone(),
+        ..StudentConfig::default()
+    };
     let writer = synthetic::Writer::new(
         &request.llm,
-        request.seed,
-        request.cache.as_deref(),
+        &run,
         request.llm.temperature.unwrap_or(0.3),
         &human,
         range,
@@ -213,10 +218,11 @@ pub fn generate(request: &GenerateRequest, progress: &Progress) -> Result<Genera
     )?;
     let by = writer.describe();
     let csv = provenance_csv(&human, samples.iter().map(|s| s.provenance(&by)))?;
-    let (usage, cost_usd) = match &writer.author {
-        synthetic::Author::Llm(llm) => (Some(llm.usage()), llm.cost()),
-        synthetic::Author::Gguf(_) => (None, 0.0),
-    };
+    let endpoint = writer.author.endpoint();
+    let (usage, cost_usd) = (
+        endpoint.map(|llm| llm.usage()),
+        endpoint.map_or(0.0, |llm| llm.cost()),
+    );
     let summary = GenerateSummary {
         human_rows: human.len(),
         requested: counts,

@@ -44,11 +44,58 @@ pub struct TeacherLabel {
 /// A teacher ready to label.
 pub enum Teacher {
     /// Fitted here: students and TF-IDF ridge.
-    Local(LocalTeacher),
+    Local(Box<LocalTeacher>),
+    /// A chat model shown a rubric and examples.
+    Chat(ChatModel),
+}
+
+/// A chat model that scores responses and writes new ones: an OpenAI-compatible endpoint or a
+/// local quantized model. Every caller goes through it, so both kinds serve every job.
+pub enum ChatModel {
     /// An OpenAI-compatible endpoint.
-    Llm(LlmTeacher),
+    Llm(Box<LlmTeacher>),
     /// A local quantized chat model.
     Gguf(Box<GgufTeacher>),
+}
+
+impl ChatModel {
+    /// The model and its settings, for provenance.
+    pub fn describe(&self) -> String {
+        match self {
+            ChatModel::Llm(llm) => llm.describe(),
+            ChatModel::Gguf(gguf) => gguf.describe(),
+        }
+    }
+
+    /// Scores `rows`; a row the model could not score gets the reason instead.
+    pub fn label(&self, rows: &[&Row]) -> Result<Vec<Result<TeacherLabel, String>>> {
+        match self {
+            ChatModel::Llm(llm) => llm.label(rows),
+            ChatModel::Gguf(gguf) => gguf.label(rows),
+        }
+    }
+
+    /// Writes one response per job `(level, k)` at `temperature` (a local model writes at most
+    /// `max_tokens`).
+    pub fn write(
+        &self,
+        jobs: &[(i64, usize)],
+        temperature: f64,
+        max_tokens: usize,
+    ) -> Result<Vec<Result<String, String>>> {
+        match self {
+            ChatModel::Llm(llm) => llm.generate(jobs, temperature),
+            ChatModel::Gguf(gguf) => gguf.write(jobs, temperature, max_tokens),
+        }
+    }
+
+    /// The endpoint, whose tokens are counted and priced; `None` for a local model.
+    pub fn endpoint(&self) -> Option<&LlmTeacher> {
+        match self {
+            ChatModel::Llm(llm) => Some(llm),
+            ChatModel::Gguf(_) => None,
+        }
+    }
 }
 
 impl Teacher {
@@ -56,8 +103,7 @@ impl Teacher {
     pub fn describe(&self) -> String {
         match self {
             Teacher::Local(t) => t.describe(),
-            Teacher::Llm(t) => t.describe(),
-            Teacher::Gguf(t) => t.describe(),
+            Teacher::Chat(t) => t.describe(),
         }
     }
 
@@ -79,8 +125,7 @@ impl Teacher {
                 .into_iter()
                 .map(Ok)
                 .collect()),
-            Teacher::Llm(t) => t.label(rows),
-            Teacher::Gguf(t) => t.label(rows),
+            Teacher::Chat(t) => t.label(rows),
         }
     }
 }
@@ -134,7 +179,7 @@ impl LabelledPool {
             .collect();
         let start = Instant::now();
         let teacher = match config.kind.unwrap_or(TeacherKind::Local) {
-            TeacherKind::Local => Teacher::Local(LocalTeacher::fit(
+            TeacherKind::Local => Teacher::Local(Box::new(LocalTeacher::fit(
                 base.context("the local teacher needs a base model")?,
                 human,
                 dev,
@@ -142,24 +187,11 @@ impl LabelledPool {
                 student,
                 config.members,
                 progress,
-            )?),
-            TeacherKind::Gguf => Teacher::Gguf(Box::new(
-                config.llm.gguf_teacher(
-                    config
-                        .llm
-                        .gguf
-                        .as_deref()
-                        .context("--teacher gguf needs --gguf FILE")?,
-                    student.seed,
-                    human,
-                    range,
-                    progress,
-                )?,
-            )),
-            TeacherKind::Llm => Teacher::Llm(LlmTeacher::new(
-                config
-                    .llm
-                    .settings(student.seed, student.cache.as_deref(), 0.0)?,
+            )?)),
+            kind => Teacher::Chat(config.llm.chat_model(
+                kind == TeacherKind::Gguf,
+                None,
+                student,
                 human,
                 range,
                 progress,
@@ -167,7 +199,7 @@ impl LabelledPool {
         };
         let dev_qwk = match &teacher {
             Teacher::Local(local) => local.report.dev_qwk,
-            Teacher::Llm(_) | Teacher::Gguf(_) => {
+            Teacher::Chat(_) => {
                 let labels = teacher.label(base, dev, progress)?;
                 let (human_levels, teacher_levels): (Vec<i64>, Vec<i64>) = dev
                     .iter()
@@ -226,8 +258,10 @@ impl LabelledPool {
         });
         match &self.teacher {
             Teacher::Local(local) => summary["fit"] = serde_json::json!(local.report),
-            Teacher::Gguf(_) => {}
-            Teacher::Llm(llm) => {
+            Teacher::Chat(chat) => {
+                let Some(llm) = chat.endpoint() else {
+                    return summary;
+                };
                 let usage = llm.usage();
                 let answered = (self.rows.len() as u64).max(1);
                 summary["usage"] = serde_json::json!(usage);
@@ -244,19 +278,22 @@ impl LabelledPool {
     pub fn summary_line(&self) -> String {
         let failed = self.labels.iter().filter(|l| l.is_err()).count();
         let cost = match &self.teacher {
-            Teacher::Local(_) | Teacher::Gguf(_) => String::new(),
-            Teacher::Llm(llm) => {
-                let usage = llm.usage();
-                let tokens = usage.prompt_tokens + usage.completion_tokens;
-                format!(
-                    "; {tokens} tokens ({:.0} per 1,000 pool responses, dev included), \
+            Teacher::Local(_) => String::new(),
+            Teacher::Chat(chat) => match chat.endpoint() {
+                None => String::new(),
+                Some(llm) => {
+                    let usage = llm.usage();
+                    let tokens = usage.prompt_tokens + usage.completion_tokens;
+                    format!(
+                        "; {tokens} tokens ({:.0} per 1,000 pool responses, dev included), \
                      ${:.4} at the given prices; {} requests sent, {} answers from the cache",
-                    1000.0 * tokens as f64 / self.rows.len() as f64,
-                    llm.cost(),
-                    usage.requests_sent,
-                    usage.cached
-                )
-            }
+                        1000.0 * tokens as f64 / self.rows.len() as f64,
+                        llm.cost(),
+                        usage.requests_sent,
+                        usage.cached
+                    )
+                }
+            },
         };
         format!(
             "teacher {}: dev QWK {}; labelled {} of {} pool responses ({failed} failed, \
@@ -433,8 +470,37 @@ pub fn provenance_csv<'a>(
 }
 
 impl LlmConfig {
+    /// The chat model these settings name — the GGUF file when `local`, else the endpoint —
+    /// shown `human`'s examples and the rubric, scoring at `temperature` (default: the
+    /// configured one, else 0). Its seed and answer cache come from `student`.
+    pub fn chat_model(
+        &self,
+        local: bool,
+        temperature: Option<f64>,
+        student: &StudentConfig,
+        human: &[&Row],
+        range: ScoreRange,
+        progress: &Progress,
+    ) -> Result<ChatModel> {
+        let seed = student.seed;
+        if local {
+            let path = self
+                .gguf
+                .as_deref()
+                .context("--teacher gguf needs --gguf FILE")?;
+            let gguf = self.gguf_teacher(path, seed, human, range, progress)?;
+            return Ok(ChatModel::Gguf(Box::new(gguf)));
+        }
+        let mut settings = self.settings(seed, student.cache.as_deref(), 0.0)?;
+        if let Some(temperature) = temperature {
+            settings.temperature = temperature;
+        }
+        let llm = LlmTeacher::new(settings, human, range, progress)?;
+        Ok(ChatModel::Llm(Box::new(llm)))
+    }
+
     /// The gguf teacher for the model at `path`, shown `human`'s examples and the rubric.
-    pub fn gguf_teacher(
+    fn gguf_teacher(
         &self,
         path: &Path,
         seed: u64,

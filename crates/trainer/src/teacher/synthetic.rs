@@ -6,15 +6,12 @@
 //! [`super::gguf`].
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 
 use anyhow::{bail, Result};
 use cyborg_scorer::metrics::ScoreRange;
 
-use super::gguf::GgufTeacher;
-use super::llm::{LlmSettings, LlmTeacher};
-use super::{Provenance, Source, TeacherLabel};
-use crate::config::LlmConfig;
+use super::{ChatModel, Provenance, Source};
+use crate::config::{LlmConfig, StudentConfig};
 use crate::data::Row;
 use crate::progress::Progress;
 
@@ -112,49 +109,28 @@ fn jaccard(a: &HashSet<[String; 3]>, b: &HashSet<[String; 3]>) -> f64 {
     a.intersection(b).count() as f64 / union as f64
 }
 
-/// The model that writes samples: an LLM endpoint or a local GGUF model.
-pub enum Author {
-    /// An OpenAI-compatible endpoint, set to score at temperature 0.
-    Llm(Box<LlmTeacher>),
-    /// A local quantized model.
-    Gguf(Box<GgufTeacher>),
-}
-
 /// The model that writes samples at `temperature` and, for the consistency filter, scores
 /// them again greedily: re-scoring is a rater's job, whatever the writing temperature.
 pub struct Writer {
     /// The model.
-    pub author: Author,
+    pub author: ChatModel,
     /// The temperature samples are written at.
     pub temperature: f64,
 }
 
 impl Writer {
-    /// The writer `args` name (`--gguf FILE`, else the endpoint), shown `human`'s examples,
+    /// The writer `llm` names (its GGUF file, else the endpoint), shown `human`'s examples,
     /// writing at `temperature`.
     pub fn new(
-        args: &LlmConfig,
-        seed: u64,
-        cache: Option<&Path>,
+        llm: &LlmConfig,
+        student: &StudentConfig,
         temperature: f64,
         human: &[&Row],
         range: ScoreRange,
         progress: &Progress,
     ) -> Result<Writer> {
-        let author = match &args.gguf {
-            Some(path) => Author::Gguf(Box::new(
-                args.gguf_teacher(path, seed, human, range, progress)?,
-            )),
-            None => Author::Llm(Box::new(LlmTeacher::new(
-                LlmSettings {
-                    temperature: 0.0,
-                    ..args.settings(seed, cache, 0.0)?
-                },
-                human,
-                range,
-                progress,
-            )?)),
-        };
+        let local = llm.gguf.is_some();
+        let author = llm.chat_model(local, Some(0.0), student, human, range, progress)?;
         Ok(Writer {
             author,
             temperature,
@@ -163,29 +139,11 @@ impl Writer {
 
     /// The writer and its settings, for provenance.
     pub fn describe(&self) -> String {
-        let model = match &self.author {
-            Author::Llm(llm) => llm.describe(),
-            Author::Gguf(gguf) => gguf.describe(),
-        };
-        format!("{model}; writing at temperature {}", self.temperature)
-    }
-
-    fn write(
-        &self,
-        jobs: &[(i64, usize)],
-        max_tokens: usize,
-    ) -> Result<Vec<Result<String, String>>> {
-        match &self.author {
-            Author::Llm(llm) => llm.generate(jobs, self.temperature),
-            Author::Gguf(gguf) => gguf.write(jobs, self.temperature, max_tokens),
-        }
-    }
-
-    fn rescore(&self, rows: &[&Row]) -> Result<Vec<Result<TeacherLabel, String>>> {
-        match &self.author {
-            Author::Llm(llm) => llm.label(rows),
-            Author::Gguf(gguf) => gguf.label(rows),
-        }
+        format!(
+            "{}; writing at temperature {}",
+            self.author.describe(),
+            self.temperature
+        )
     }
 }
 
@@ -205,7 +163,7 @@ pub fn generate(
         .iter()
         .flat_map(|(&level, &n)| (0..n).map(move |k| (level, k)))
         .collect();
-    let written = writer.write(&jobs, max_tokens)?;
+    let written = writer.author.write(&jobs, writer.temperature, max_tokens)?;
     let mut samples: Vec<Sample> = jobs
         .iter()
         .zip(written)
@@ -260,7 +218,7 @@ pub fn generate(
             })
             .collect();
         let refs: Vec<&Row> = rows.iter().collect();
-        for (&i, label) in kept.iter().zip(writer.rescore(&refs)?) {
+        for (&i, label) in kept.iter().zip(writer.author.label(&refs)?) {
             let sample = &mut samples[i];
             match label {
                 Ok(label) if label.level == sample.level => sample.confidence = label.confidence,
