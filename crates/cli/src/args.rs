@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use cyborg_scorer::metrics::ScoreRange;
 use cyborg_trainer::config::Tune;
 use cyborg_trainer::data::{parse_range, Filter, Format};
-use cyborg_trainer::experiment::Arm;
+use cyborg_trainer::experiment::{Arm, ExperimentRequest};
 use cyborg_trainer::{
     DataConfig, LlmConfig, SampleFilter, SplitConfig, StudentConfig, TeacherConfig, TeacherKind,
     WeightPrecision,
@@ -508,34 +508,38 @@ pub struct ExperimentArgs {
     #[arg(long, value_name = "FILE", requires_all = ["train_ids", "dev_ids"])]
     pub test_ids: Option<PathBuf>,
     /// Without id lists: the share of each score level held out for testing.
-    #[arg(long, default_value_t = 0.2, value_name = "F")]
+    #[arg(long, default_value_t = ExperimentRequest::default().test_fraction, value_name = "F")]
     pub test_fraction: f64,
     /// Without id lists: the share of the rest held out for development.
-    #[arg(long, default_value_t = 0.2, value_name = "F")]
+    #[arg(long, default_value_t = ExperimentRequest::default().dev_fraction, value_name = "F")]
     pub dev_fraction: f64,
     /// Seed of the test and development split, the same for every cell.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = ExperimentRequest::default().split_seed, value_name = "N")]
     pub split_seed: u64,
     /// Shares of the training rows that keep their human scores.
+    // As ExperimentRequest::default() (a test checks), written as it is typed.
     #[arg(long, value_delimiter = ',', default_value = "0.05,0.1,0.2,0.5,1")]
     pub fractions: Vec<f64>,
     /// Arms: none, pool (teacher labels for the other training rows) and synthetic:R.
+    // As ExperimentRequest::default() (a test checks), written as it is typed.
     #[arg(long, value_delimiter = ',', default_value = "none,pool")]
     pub arms: Vec<Arm>,
     /// Seeds: each picks its own human subset and trains with its own shuffles.
+    // As ExperimentRequest::default() (a test checks), written as it is typed.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub seeds: Vec<u64>,
     /// Sampling temperatures for synthetic arms.
+    // As ExperimentRequest::default() (a test checks), written as it is typed.
     #[arg(long, value_delimiter = ',', default_value = "0.3")]
     pub temperatures: Vec<f64>,
     /// Synthetic arms: `consistent` drops samples the LLM scores at another level.
     #[arg(long, value_enum, value_name = "FILTER")]
     pub filter: Option<FilterArg>,
     /// Synthetic arms: drop samples this similar (word-trigram Jaccard) to another.
-    #[arg(long, default_value_t = 0.8, value_name = "S")]
+    #[arg(long, default_value_t = ExperimentRequest::default().max_similarity, value_name = "S")]
     pub max_similarity: f64,
     /// Bootstrap resamples for the paired comparisons.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(long, default_value_t = ExperimentRequest::default().bootstrap, value_name = "N")]
     pub bootstrap: usize,
     /// The teacher of pool arms and the LLM of synthetic arms.
     #[command(flatten)]
@@ -945,5 +949,32 @@ impl LlmArgs {
             prices: self.prices,
             llm_cache: self.llm_cache.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flags' defaults are the library's, where clap cannot take them from it directly.
+    #[test]
+    fn experiment_defaults_are_the_librarys() {
+        let flags = [
+            "cyborg",
+            "experiment",
+            "f.csv",
+            "--text",
+            "t",
+            "--out-dir",
+            "d",
+        ];
+        let Command::Experiment(args) = Cli::try_parse_from(flags).unwrap().command else {
+            panic!("parsed as another command")
+        };
+        let library = ExperimentRequest::default();
+        assert_eq!(args.fractions, library.fractions);
+        assert_eq!(args.arms, library.arms);
+        assert_eq!(args.seeds, library.seeds);
+        assert_eq!(args.temperatures, library.temperatures);
     }
 }

@@ -589,14 +589,7 @@ fn bench_asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
         student: args.student.config(),
     };
     let result = bench::asap(&request, progress)?;
-    if let Some(out) = &args.out {
-        write_atomically(out, result.table.as_bytes())?;
-    }
-    if args.json {
-        return print_json(&result);
-    }
-    print!("{}", result.table);
-    Ok(())
+    print_table(&result, &result.table, args.out.as_deref(), args.json)
 }
 
 fn bench_traits(args: BenchTraitsArgs, progress: &Progress) -> Result<()> {
@@ -609,12 +602,22 @@ fn bench_traits(args: BenchTraitsArgs, progress: &Progress) -> Result<()> {
         student: args.student.config(),
     };
     let result = trait_bench::traits(&request, progress)?;
-    if let Some(out) = &args.out {
-        write_atomically(out, result.table.as_bytes())?;
+    print_table(&result, &result.table, args.out.as_deref(), args.json)
+}
+
+/// A benchmark's Markdown `table`, also written to `out`; with `json`, its `result` instead.
+fn print_table(
+    result: &impl serde::Serialize,
+    table: &str,
+    out: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    if let Some(out) = out {
+        write_atomically(out, table.as_bytes())?;
     }
-    if args.json {
-        return print_json(&result);
+    if json {
+        return print_json(result);
     }
-    print!("{}", result.table);
+    print!("{table}");
     Ok(())
 }
