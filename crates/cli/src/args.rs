@@ -117,6 +117,30 @@ pub enum Command {
     /// Benchmarks (not tests): speed and accuracy measured on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Serve the browser app, and train students from it: upload scored responses, follow
+    /// training live, and share the model by link.
+    ///
+    /// Every finished job's bundle is public at /bundles/JOB_ID.cyborg and its report at
+    /// /reports/JOB_ID.html, so a share link (/?bundle=/bundles/JOB_ID.cyborg) opens the scorer
+    /// with that model for anyone; responses scored there never leave the reader's device.
+    ///
+    /// Write calls to the JSON API (/api/…) need "Authorization: Bearer TOKEN"; the token is
+    /// made at the first start, printed once, and kept in DATA_DIR/token (mode 0600). Jobs run
+    /// one at a time and are kept in DATA_DIR/cyborg.sqlite: a restart shows them as they were.
+    ///
+    ///   trunk build --release && cyborg serve --data-dir serve-data
+    ///
+    /// Then open http://127.0.0.1:8080/#train. The API in one line each:
+    ///
+    ///   curl -H "Authorization: Bearer $TOKEN" --data-binary @essays.csv
+    ///   'http://127.0.0.1:8080/api/datasets?name=essays.csv'
+    ///
+    ///   curl -H "Authorization: Bearer $TOKEN" -d '{"dataset":"ID","text":"essay","score":"score"}'
+    ///   http://127.0.0.1:8080/api/jobs
+    ///
+    ///   curl -N http://127.0.0.1:8080/api/jobs/JOB_ID/events
+    #[command(verbatim_doc_comment)]
+    Serve(ServeArgs),
 }
 
 /// `cyborg data …`
@@ -681,6 +705,36 @@ pub struct ScoreArgs {
     /// Write the scores here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `cyborg serve`
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Where to listen (port 0: any free port, printed at start). Anything but loopback
+    /// exposes the app and API to the network: put it behind HTTPS.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "IP:PORT")]
+    pub addr: std::net::SocketAddr,
+    /// Where datasets, jobs, bundles, reports and the token are kept (created if absent).
+    #[arg(long, default_value = "serve-data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// The built browser app (`trunk build --release` makes dist/).
+    #[arg(long, default_value = "dist", value_name = "DIR")]
+    pub dist: PathBuf,
+    /// The largest upload accepted, in megabytes.
+    #[arg(long, default_value_t = 50, value_name = "MB")]
+    pub max_upload_mb: usize,
+}
+
+impl ServeArgs {
+    /// The server's configuration.
+    pub fn config(&self) -> cyborg_server::ServeConfig {
+        cyborg_server::ServeConfig {
+            addr: self.addr,
+            data_dir: self.data_dir.clone(),
+            dist: self.dist.clone(),
+            max_upload: self.max_upload_mb << 20,
+        }
+    }
 }
 
 /// `cyborg info`

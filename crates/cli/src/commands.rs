@@ -19,8 +19,8 @@ use serde_json::json;
 
 use crate::args::{
     BenchAsapArgs, BenchCommand, BenchEncodeArgs, BenchTraitsArgs, CheckArgs, Cli, Command,
-    DataCommand, EvalArgs, ExperimentArgs, InfoArgs, ScoreArgs, TeachCommand, TeachGenerateArgs,
-    TeachLabelArgs, TrainArgs,
+    DataCommand, EvalArgs, ExperimentArgs, InfoArgs, ScoreArgs, ServeArgs, TeachCommand,
+    TeachGenerateArgs, TeachLabelArgs, TrainArgs,
 };
 
 /// Runs the command `cli` names, reporting progress through `progress`.
@@ -37,6 +37,7 @@ pub fn run(cli: Cli, progress: &Progress) -> Result<()> {
         Command::Bench(BenchCommand::Encode(args)) => bench_encode(args, progress),
         Command::Bench(BenchCommand::Asap(args)) => bench_asap(*args, progress),
         Command::Bench(BenchCommand::Traits(args)) => bench_traits(*args, progress),
+        Command::Serve(args) => serve(args),
     }
 }
 
@@ -498,6 +499,31 @@ fn score(args: ScoreArgs, progress: &Progress) -> Result<()> {
         None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)?,
     }
     Ok(())
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    let server = cyborg_server::Server::bind(&args.config())?;
+    let url = format!("http://{}/", server.addr);
+    // The first line is the address (tests and scripts read it); stdout is flushed per line.
+    println!(
+        "serving {url} (the app from {}, data in {})",
+        args.dist.display(),
+        args.data_dir.display()
+    );
+    println!("train in the browser: {url}#train");
+    if !args.dist.join("index.html").is_file() {
+        println!(
+            "note: {} has no index.html: build the app with `trunk build --release`",
+            args.dist.display()
+        );
+    }
+    if let Some(token) = &server.new_token {
+        println!(
+            "write token (shown this once; kept in {}): {token}",
+            args.data_dir.join("token").display()
+        );
+    }
+    server.run()
 }
 
 fn info(args: InfoArgs) -> Result<()> {

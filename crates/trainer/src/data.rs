@@ -212,17 +212,76 @@ pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table, DataError> {
 /// Parses `bytes` (an upload, say) as the file `path` names would be read: the format comes
 /// from `spec` or `path`'s extension, and errors name `path`.
 pub fn parse_table(path: &Path, bytes: &[u8], spec: &ReadSpec) -> Result<Table, DataError> {
-    let format = spec.format.unwrap_or_else(|| Format::from_path(path));
-    let raw = match format {
-        Format::Csv => parse_delimited(path, bytes, b',', !spec.no_quoting)?,
-        Format::Tsv => parse_delimited(path, bytes, b'\t', !spec.no_quoting)?,
-        Format::Jsonl => parse_jsonl(path, bytes)?,
-    };
+    let raw = parse_raw(path, bytes, spec.format, spec.no_quoting)?;
     let ids_filter = match &spec.ids_file {
         Some(ids_path) => Some(read_id_list(ids_path)?),
         None => None,
     };
     validate(path, raw, spec, ids_filter.as_ref())
+}
+
+/// A file's columns and row count, before any column is chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableShape {
+    /// The columns, in order.
+    pub columns: Vec<String>,
+    /// Data rows (blank lines not counted).
+    pub rows: usize,
+}
+
+/// Checks that `bytes` parse as a table (UTF-8, a header, rows of the header's width, or one
+/// JSON object per line) and says what columns it has, before any column is chosen: what an
+/// upload is checked with. The format comes from `format` or `path`'s extension.
+pub fn scan_table(
+    path: &Path,
+    bytes: &[u8],
+    format: Option<Format>,
+    no_quoting: bool,
+) -> Result<TableShape, DataError> {
+    let raw = parse_raw(path, bytes, format, no_quoting)?;
+    if let Some((line, column, message)) = raw.records.iter().find_map(|(line, fields)| {
+        let (index, message) = fields
+            .iter()
+            .enumerate()
+            .find_map(|(i, f)| Some((i, f.as_ref().err()?)))?;
+        Some((
+            *line,
+            (!raw.json).then_some(index + 1),
+            format!("column \"{}\": {message}", raw.header[index]),
+        ))
+    }) {
+        return Err(DataError {
+            path: path.to_path_buf(),
+            line: Some(line),
+            column,
+            message,
+        });
+    }
+    if raw.records.is_empty() {
+        return Err(DataError {
+            path: path.to_path_buf(),
+            line: None,
+            column: None,
+            message: "the file has a header but no rows".into(),
+        });
+    }
+    Ok(TableShape {
+        columns: raw.header,
+        rows: raw.records.len(),
+    })
+}
+
+fn parse_raw(
+    path: &Path,
+    bytes: &[u8],
+    format: Option<Format>,
+    no_quoting: bool,
+) -> Result<RawTable, DataError> {
+    match format.unwrap_or_else(|| Format::from_path(path)) {
+        Format::Csv => parse_delimited(path, bytes, b',', !no_quoting),
+        Format::Tsv => parse_delimited(path, bytes, b'\t', !no_quoting),
+        Format::Jsonl => parse_jsonl(path, bytes),
+    }
 }
 
 /// Reads a file of ids, one per line (blank lines ignored).
@@ -358,9 +417,10 @@ fn parse_delimited(
             } else {
                 ""
             };
+            // The column is the first field the header does not have, or the first missing.
             return Err(at(
                 line,
-                None,
+                Some(fields.len().min(header.len()) + 1),
                 format!(
                     "this row has {} fields but the header has {}{hint}",
                     fields.len(),

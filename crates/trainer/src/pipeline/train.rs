@@ -57,6 +57,9 @@ pub struct TrainOutcome {
     pub summary: TrainSummary,
     /// The teacher's one-line account (development QWK, labels, cost), when there was one.
     pub teacher_line: Option<String>,
+    /// The ids of the development rows, held out from training (a report judges the student
+    /// on them).
+    pub dev_ids: Vec<String>,
 }
 
 /// What training measured, as `train --json` prints it.
@@ -199,6 +202,7 @@ pub fn train_bundle(request: &TrainRequest, progress: &Progress) -> Result<Train
         card,
         summary,
         teacher_line: labelled.as_ref().map(LabelledPool::summary_line),
+        dev_ids: split.dev.iter().map(|r| r.id.clone()).collect(),
     })
 }
 

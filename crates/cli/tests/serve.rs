@@ -1,0 +1,497 @@
+//! `cyborg serve` end to end: the real binary on 127.0.0.1 (any free port) with a temporary
+//! data folder, spoken to over HTTP.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{base_model, cyborg, cyborg_command, demo_rows, stderr};
+
+/// A running server, killed when dropped.
+struct Served {
+    child: Child,
+    url: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Served {
+    /// Starts `cyborg serve` on `data_dir`, serving `dist`, with `extra` flags.
+    fn start(data_dir: &Path, dist: &Path, extra: &[&str]) -> Served {
+        let mut child = cyborg_command()
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .arg("--dist")
+            .arg(dist)
+            .args(extra)
+            .env(
+                "CYBORG_BASE_MODEL",
+                support::repo().join("models/all-MiniLM-L6-v2"),
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("cyborg serve starts");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let url = first
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        let token = std::fs::read_to_string(data_dir.join("token")).unwrap();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .into();
+        Served {
+            child,
+            url,
+            token,
+            agent,
+        }
+    }
+
+    /// `method path` with `body`, with the token when `auth`; the status and the body as JSON
+    /// (or as a JSON string when it is not JSON).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        auth: Option<&str>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.url);
+        let bearer = auth.map(|token| format!("Bearer {token}"));
+        let result = match (method, body) {
+            ("POST", body) => {
+                let request = self.agent.post(&url);
+                let request = match &bearer {
+                    Some(b) => request.header("Authorization", b),
+                    None => request,
+                };
+                request.send(body.unwrap_or_default())
+            }
+            ("DELETE", _) => {
+                let request = self.agent.delete(&url);
+                match &bearer {
+                    Some(b) => request.header("Authorization", b),
+                    None => request,
+                }
+                .call()
+            }
+            _ => self.agent.get(&url).call(),
+        };
+        let mut response = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (response.status().as_u16(), value)
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None, None)
+    }
+
+    fn post(&self, path: &str, body: &[u8]) -> (u16, Value) {
+        self.call("POST", path, Some(body), Some(&self.token.clone()))
+    }
+
+    /// The raw bytes at `path`.
+    fn download(&self, path: &str) -> (u16, Vec<u8>) {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.url))
+            .call()
+            .unwrap();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap();
+        (response.status().as_u16(), bytes)
+    }
+
+    /// Every event of `job` until it ends (the stream closes), as JSON.
+    fn follow(&self, job: &str) -> Vec<Value> {
+        let response = self
+            .agent
+            .get(format!("{}/api/jobs/{job}/events", self.url))
+            .call()
+            .unwrap();
+        BufReader::new(response.into_body().into_reader())
+            .lines()
+            .map(Result::unwrap)
+            .filter_map(|line| Some(serde_json::from_str(line.strip_prefix("data: ")?).unwrap()))
+            .collect()
+    }
+
+    /// Uploads `file` under `name`; its dataset id.
+    fn upload(&self, file: &Path, name: &str) -> String {
+        let (status, dataset) = self.post(
+            &format!("/api/datasets?name={name}"),
+            &std::fs::read(file).unwrap(),
+        );
+        assert_eq!(status, 201, "{dataset}");
+        dataset["id"].as_str().unwrap().to_string()
+    }
+
+    /// Posts a job; its id.
+    fn queue(&self, job: Value) -> String {
+        let (status, queued) = self.post("/api/jobs", job.to_string().as_bytes());
+        assert_eq!(status, 202, "{queued}");
+        assert_eq!(queued["state"], "queued");
+        queued["id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A dist/ folder with a page in it.
+fn dist(root: &Path) -> PathBuf {
+    let dist = root.join("dist");
+    std::fs::create_dir_all(dist.join("bundles")).unwrap();
+    std::fs::write(dist.join("index.html"), "<!doctype html><title>app</title>").unwrap();
+    dist
+}
+
+/// The scores `cyborg score` gives with `bundle` to `essays`.
+fn cli_scores(bundle: &Path, essays: &Path, out: &Path) -> String {
+    let scored = cyborg(&[
+        "score".as_ref(),
+        bundle.as_os_str(),
+        essays.as_os_str(),
+        "--text".as_ref(),
+        "full_text".as_ref(),
+        "--id".as_ref(),
+        "essay_id".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(scored.status.success(), "{}", stderr(&scored));
+    std::fs::read_to_string(out).unwrap()
+}
+
+#[test]
+fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
+    let Some(base) = base_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let served = Served::start(&data_dir, &dist(dir.path()), &[]);
+    let essays = demo_rows(dir.path(), "sample.csv", 60);
+
+    assert_eq!(served.get("/api/health").0, 200);
+    let (status, page) = served.get("/");
+    assert_eq!(
+        (status, page.as_str().unwrap().contains("<title>app")),
+        (200, true)
+    );
+    let dataset = served.upload(&essays, "essays.csv");
+    let (status, summary) = served.get(&format!(
+        "/api/datasets/{dataset}/summary?text=full_text&score=score&id=essay_id"
+    ));
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["rows"], 60);
+    assert_eq!(summary["file"], "essays.csv");
+    let counts: u64 = summary["score_counts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(counts, 60);
+
+    let job = served.queue(json!({
+        "dataset": dataset, "text": "full_text", "score": "score", "id": "essay_id",
+        "range": "1:6", "tune": "head", "seed": 7
+    }));
+    let events = served.follow(&job);
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"state"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"stage") && kinds.contains(&"step") && kinds.contains(&"note"),
+        "{kinds:?}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["state"].as_str()),
+        (Some("state"), Some("done")),
+        "{last}"
+    );
+    assert!(last["metrics"]["dev_qwk"].as_f64().is_some(), "{last}");
+    let (status, finished) = served.get(&format!("/api/jobs/{job}"));
+    assert_eq!((status, finished["state"].as_str()), (200, Some("done")));
+
+    let (status, bundle) = served.download(&format!("/bundles/{job}.cyborg"));
+    assert_eq!(status, 200);
+    let served_bundle = dir.path().join("served.cyborg");
+    std::fs::write(&served_bundle, bundle).unwrap();
+    let (status, report) = served.get(&format!("/reports/{job}.html"));
+    assert_eq!(status, 200);
+    assert!(report.as_str().unwrap().contains("QWK"));
+
+    let cli_bundle = dir.path().join("cli.cyborg");
+    let trained = cyborg(&[
+        "train".as_ref(),
+        essays.as_os_str(),
+        "--text".as_ref(),
+        "full_text".as_ref(),
+        "--score".as_ref(),
+        "score".as_ref(),
+        "--id".as_ref(),
+        "essay_id".as_ref(),
+        "--range".as_ref(),
+        "1:6".as_ref(),
+        "--tune".as_ref(),
+        "head".as_ref(),
+        "--seed".as_ref(),
+        "7".as_ref(),
+        "--no-cache".as_ref(),
+        "--base".as_ref(),
+        base.as_os_str(),
+        "--out".as_ref(),
+        cli_bundle.as_os_str(),
+    ]);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let sample = support::repo().join("data/demo/sample.csv");
+    assert_eq!(
+        cli_scores(&served_bundle, &sample, &dir.path().join("served.csv")),
+        cli_scores(&cli_bundle, &sample, &dir.path().join("cli.csv")),
+        "the server's student scores as `cyborg train`'s with the same settings and seed"
+    );
+}
+
+#[test]
+fn writes_need_the_token_and_bad_requests_are_refused_without_writing_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let served = Served::start(&data_dir, &dist(dir.path()), &["--max-upload-mb", "1"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data_dir.join("token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let csv = b"text,score\nA fine answer.,2\nAnother one.,1\n";
+    let upload = "/api/datasets?name=a.csv";
+    assert_eq!(served.call("POST", upload, Some(csv), None).0, 401);
+    let (status, body) = served.call("POST", upload, Some(csv), Some("wrong"));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("the token is wrong"))
+    );
+    assert_eq!(
+        served
+            .call("DELETE", "/api/jobs/0123456789abcdef", None, None)
+            .0,
+        401
+    );
+
+    let big = vec![b'a'; 2 << 20];
+    let (status, body) = served.post(upload, &big);
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("1 MB"), "{body}");
+
+    let (status, body) = served.post(upload, b"text,score\nfine,1\nshort row\nok,2\n");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        (body["line"].as_u64(), body["column"].as_u64()),
+        (Some(3), Some(2)),
+        "{body}"
+    );
+    let (status, body) = served.post(
+        "/api/datasets?name=a.jsonl",
+        b"{\"text\": \"x\", \"score\": 1}\n{\"text\": oops}\n",
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["line"].as_u64(), Some(2), "{body}");
+
+    for name in [
+        "../evil.csv",
+        "..%2Fevil.csv",
+        "a/b.csv",
+        "%2Ftmp%2Fevil.csv",
+        ".hidden.csv",
+        "notes.txt",
+        "",
+    ] {
+        let (status, body) = served.post(&format!("/api/datasets?name={name}"), csv);
+        assert_eq!(status, 400, "{name}: {body}");
+    }
+    for path in [
+        "/api/jobs/..%2F..%2Ftoken",
+        "/api/jobs/..%2Ftoken/events",
+        "/api/datasets/..%2Fcyborg.sqlite/summary?text=text",
+        "/bundles/..%2Ftoken",
+        "/bundles/..%2F..%2Fdata%2Ftoken",
+        "/reports/..%2Ftoken",
+        "/reports/0123456789abcdef.html",
+        "/api/jobs/0123456789abcdef",
+        "/api/nothing",
+    ] {
+        let (status, body) = served.get(path);
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+
+    let dataset = served.upload(&write(dir.path(), "ok.csv", csv), "answers.csv");
+    for (job, says) in [
+        (
+            json!({"dataset": "0123456789abcdef", "text": "text", "score": "score"}),
+            "no dataset",
+        ),
+        (
+            json!({"dataset": dataset, "text": "essay", "score": "score"}),
+            "no column \"essay\"",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "text"}),
+            "same column",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "tune": "most"}),
+            "tune",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "epochs": 0}),
+            "epochs",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "colour": "red"}),
+            "unknown field",
+        ),
+    ] {
+        let (status, body) = served.post("/api/jobs", job.to_string().as_bytes());
+        assert_eq!(status, 400, "{job}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(says),
+            "{job}: {body}"
+        );
+    }
+    let (_, datasets) = served.get("/api/datasets");
+    assert_eq!(datasets.as_array().unwrap().len(), 1, "{datasets}");
+    assert_eq!(datasets[0]["name"], "answers.csv");
+
+    // Nothing was written outside the data folder, and inside it only what was accepted.
+    let mut outside: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    outside.sort();
+    assert_eq!(outside, ["data", "dist", "ok.csv"]);
+    let kept: Vec<_> = std::fs::read_dir(data_dir.join("datasets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(kept, [format!("{dataset}.csv").as_str()]);
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_job_cut_off_by_kill_is_failed_with_the_reason_and_nothing_else_is_lost() {
+    if base_model().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let dist = dist(dir.path());
+    let essays = demo_rows(dir.path(), "sample.csv", 80);
+    let mut served = Served::start(&data_dir, &dist, &[]);
+    let dataset = served.upload(&essays, "essays.csv");
+    let job = |seed: u64| json!({"dataset": dataset, "text": "full_text", "score": "score", "tune": "top:1", "epochs": 3, "seed": seed});
+    let running = served.queue(job(1));
+    let waiting = served.queue(job(2));
+    let cancelled = served.queue(job(3));
+    let (status, body) = served.call(
+        "DELETE",
+        &format!("/api/jobs/{cancelled}"),
+        None,
+        Some(&served.token.clone()),
+    );
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("cancelled")),
+        "{body}"
+    );
+
+    // Killed once the first job is encoding.
+    let response = served
+        .agent
+        .get(format!("{}/api/jobs/{running}/events", served.url))
+        .call()
+        .unwrap();
+    let mut lines = BufReader::new(response.into_body().into_reader()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("\"event\":\"stage\"")));
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+
+    let served = Served::start(&data_dir, &dist, &[]);
+    let (_, first) = served.get(&format!("/api/jobs/{running}"));
+    assert_eq!(first["state"], "failed", "{first}");
+    assert!(
+        first["error"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("server stopped"),
+        "{first}"
+    );
+    assert!(
+        first["progress"]["stage"]["name"].as_str().is_some(),
+        "how far it got is kept: {first}"
+    );
+    let (_, second) = served.get(&format!("/api/jobs/{waiting}"));
+    assert!(
+        matches!(second["state"].as_str(), Some("queued" | "running")),
+        "{second}"
+    );
+    let (_, third) = served.get(&format!("/api/jobs/{cancelled}"));
+    assert_eq!(third["state"], "cancelled");
+    let (_, datasets) = served.get("/api/datasets");
+    assert_eq!(datasets[0]["id"], dataset.as_str());
+    assert_eq!(
+        served.download(&format!("/bundles/{running}.cyborg")).0,
+        404
+    );
+
+    // The second job is running now; cancelling it stops it.
+    let (status, _) = served.call(
+        "DELETE",
+        &format!("/api/jobs/{waiting}"),
+        None,
+        Some(&served.token.clone()),
+    );
+    assert_eq!(status, 200);
+    let events = served.follow(&waiting);
+    assert_eq!(
+        events.last().unwrap()["state"],
+        "cancelled",
+        "{:?}",
+        events.last()
+    );
+    drop(served);
+
+    let db = rusqlite::Connection::open(data_dir.join("cyborg.sqlite")).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}

@@ -1,0 +1,454 @@
+//! Training jobs: what a client may ask for, and the queue that runs one job at a time with
+//! the trainer library, streaming its events and keeping its outcome.
+
+use std::sync::{Arc, Mutex};
+
+use cyborg_trainer::config::Tune;
+use cyborg_trainer::data::parse_range;
+use cyborg_trainer::{
+    CancelToken, DataConfig, EvalRequest, Event, Observer, Progress, SplitConfig, StudentConfig,
+    TeacherConfig, TeacherKind, TrainOutcome, TrainRequest,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+use crate::ids::Id;
+use crate::store::{Dataset, Job, JobState, Store};
+
+/// A training job as posted to `/api/jobs`; every setting but the columns has the library's
+/// default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// The dataset's id.
+    pub dataset: String,
+    /// The response column.
+    pub text: String,
+    /// The human score column.
+    pub score: String,
+    /// A unique id per row (default: the row number).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The score range `MIN:MAX` (default: the lowest and highest score in the data).
+    #[serde(default)]
+    pub range: Option<String>,
+    /// The share of the training rows that keep their human scores.
+    #[serde(default)]
+    pub human_fraction: Option<f64>,
+    /// Who labels the rest.
+    #[serde(default)]
+    pub teacher: TeacherRequest,
+    /// `head`, `top:K` or `full`.
+    #[serde(default)]
+    pub tune: Option<String>,
+    /// Most epochs.
+    #[serde(default)]
+    pub epochs: Option<usize>,
+    /// Seed of the split, sampling and initialisation.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// The teacher a job asks for. An LLM's key is the server's own `OPENAI_API_KEY`: a request
+/// cannot name another variable or a local file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherRequest {
+    /// `none` (the default), `local` or `llm`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Students in the local teacher's ensemble.
+    #[serde(default)]
+    pub members: Option<usize>,
+    /// Weight of a teacher-labelled row (a human row weighs 1).
+    #[serde(default)]
+    pub weight: Option<f64>,
+    /// The LLM's API root (`/chat/completions` is appended).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The LLM's model name.
+    #[serde(default)]
+    pub llm_model: Option<String>,
+}
+
+impl JobRequest {
+    /// The trainer's request for this job on `dataset`, or what is wrong with the job.
+    pub fn train_request(&self, dataset: &Dataset, store: &Store) -> Result<TrainRequest, String> {
+        for column in [Some(&self.text), Some(&self.score), self.id.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if !dataset.columns.contains(column) {
+                return Err(format!(
+                    "the dataset {} has no column \"{column}\" (it has: {})",
+                    dataset.name,
+                    dataset.columns.join(", ")
+                ));
+            }
+        }
+        if self.text == self.score {
+            return Err("text and score name the same column".into());
+        }
+        let mut split = SplitConfig {
+            range: self.range.as_deref().map(parse_range).transpose()?,
+            ..SplitConfig::default()
+        };
+        if let Some(fraction) = self.human_fraction {
+            if !(fraction > 0.0 && fraction <= 1.0) {
+                return Err(format!("human_fraction {fraction} is not in (0, 1]"));
+            }
+            split.human_fraction = fraction;
+        }
+        let mut student = StudentConfig {
+            cache: Some(store.cache_dir()),
+            ..StudentConfig::default()
+        };
+        if let Some(tune) = &self.tune {
+            student.tune = tune.parse::<Tune>().map_err(|e| format!("tune: {e}"))?;
+        }
+        if let Some(epochs) = self.epochs {
+            if epochs == 0 {
+                return Err("epochs must be at least 1".into());
+            }
+            student.epochs = epochs;
+        }
+        if let Some(seed) = self.seed {
+            student.seed = seed;
+        }
+        Ok(TrainRequest {
+            file: store.dataset_path(dataset),
+            data: DataConfig {
+                text: self.text.clone(),
+                score: Some(self.score.clone()),
+                id: self.id.clone(),
+                ..DataConfig::default()
+            },
+            split,
+            teacher: self.teacher.config()?,
+            student,
+            ..TrainRequest::default()
+        })
+    }
+}
+
+impl TeacherRequest {
+    fn config(&self) -> Result<TeacherConfig, String> {
+        let kind = match self.kind.as_deref().unwrap_or("none") {
+            "none" => None,
+            "local" => Some(TeacherKind::Local),
+            "llm" => Some(TeacherKind::Llm),
+            other => {
+                return Err(format!(
+                    "teacher kind \"{other}\" is not none, local or llm"
+                ))
+            }
+        };
+        let mut config = TeacherConfig {
+            kind,
+            ..TeacherConfig::default()
+        };
+        if let Some(members) = self.members {
+            if members == 0 {
+                return Err("teacher members must be at least 1".into());
+            }
+            config.members = members;
+        }
+        if let Some(weight) = self.weight {
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(format!("teacher weight {weight} is not a number ≥ 0"));
+            }
+            config.weight = weight;
+        }
+        config.llm.base_url = self.base_url.clone();
+        config.llm.llm_model = self.llm_model.clone();
+        Ok(config)
+    }
+}
+
+/// A job event for the clients following it: `(job, JSON)`.
+pub type JobEvent = (Id, Arc<str>);
+
+/// The job being trained, if any.
+pub struct Running {
+    /// Its id.
+    pub id: Id,
+    /// Stops it.
+    pub cancel: CancelToken,
+    /// Its latest progress.
+    pub progress: Arc<Mutex<Value>>,
+}
+
+/// Hands the library's events to the job's followers and keeps the latest as its progress.
+struct JobObserver {
+    id: Id,
+    events: broadcast::Sender<JobEvent>,
+    progress: Arc<Mutex<Value>>,
+    store: Arc<Store>,
+}
+
+impl Observer for JobObserver {
+    fn event(&self, event: &Event) {
+        let Ok(value) = serde_json::to_value(event) else {
+            return;
+        };
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        let lasting = match event {
+            Event::Stage {
+                name, unit, total, ..
+            } => {
+                progress["stage"] =
+                    json!({ "name": name, "unit": unit, "total": total, "done": 0 });
+                true
+            }
+            Event::Step { done, .. } => {
+                if let Some(stage) = progress.get_mut("stage") {
+                    stage["done"] = json!(done);
+                }
+                false
+            }
+            Event::Epoch { .. } => {
+                progress["epoch"] = value.clone();
+                true
+            }
+            Event::Note { text } => {
+                progress["note"] = json!(text);
+                true
+            }
+            Event::StageEnd { .. } => false,
+        };
+        if lasting {
+            // Kept so that a restart or a late client sees how far the job got; a failed write
+            // loses only a progress line, never the job.
+            let _ = self.store.set_progress(&self.id, &progress);
+        }
+        drop(progress);
+        let _ = self
+            .events
+            .send((self.id.clone(), value.to_string().into()));
+    }
+}
+
+/// Runs queued jobs one at a time, for as long as the server runs.
+pub struct Queue {
+    /// Where jobs and their files are kept.
+    pub store: Arc<Store>,
+    /// Every job's events, for `/api/jobs/ID/events`.
+    pub events: broadcast::Sender<JobEvent>,
+    /// The job being trained.
+    pub running: Mutex<Option<Running>>,
+    /// Wakes the queue when a job is posted.
+    pub wake: tokio::sync::Notify,
+}
+
+impl Queue {
+    /// A queue over `store`, not yet running.
+    pub fn new(store: Arc<Store>) -> Queue {
+        Queue {
+            store,
+            events: broadcast::channel(4096).0,
+            running: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Runs every queued job in order, then waits for more; never returns.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            match self.store.next_queued() {
+                Ok(Some(job)) => {
+                    let queue = self.clone();
+                    if let Err(panic) =
+                        tokio::task::spawn_blocking(move || queue.run_job(job)).await
+                    {
+                        eprintln!("a job's thread panicked: {panic}");
+                    }
+                }
+                Ok(None) => self.wake.notified().await,
+                Err(error) => {
+                    eprintln!("cannot read the job queue: {error:#}");
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
+            }
+        }
+    }
+
+    /// The progress of `job` if it is the one running.
+    pub fn live_progress(&self, job: &Id) -> Option<Value> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let running = running.as_ref().filter(|r| &r.id == job)?;
+        let progress = running.progress.lock().unwrap_or_else(|p| p.into_inner());
+        Some(progress.clone())
+    }
+
+    /// Asks `job` to stop: at once when queued, at its next check when running.
+    pub fn cancel(&self, job: &Id) -> anyhow::Result<()> {
+        if self.store.cancel_queued(job)? {
+            self.announce(job);
+            return Ok(());
+        }
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(running) = running.as_ref().filter(|r| &r.id == job) {
+            running.cancel.cancel();
+        }
+        Ok(())
+    }
+
+    /// Tells followers of `job` its state.
+    fn announce(&self, job: &Id) {
+        if let Ok(Some(job)) = self.store.job(job) {
+            let _ = self
+                .events
+                .send((job.id.clone(), state_event(&job).to_string().into()));
+        }
+    }
+
+    fn run_job(&self, job: Job) {
+        let progress = Arc::new(Mutex::new(json!({})));
+        let cancel = CancelToken::new();
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(Running {
+            id: job.id.clone(),
+            cancel: cancel.clone(),
+            progress: progress.clone(),
+        });
+        let observer = JobObserver {
+            id: job.id.clone(),
+            events: self.events.clone(),
+            progress: progress.clone(),
+            store: self.store.clone(),
+        };
+        let events = Progress::new(Arc::new(observer), cancel);
+        let outcome = self
+            .store
+            .start_job(&job.id)
+            .map_err(cyborg_trainer::Error::System)
+            .and_then(|()| {
+                self.announce(&job.id);
+                self.train(&job, &events)
+            });
+        let last = progress.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let ended = self
+            .store
+            .set_progress(&job.id, &last)
+            .and_then(|()| match outcome {
+                Ok(metrics) => self
+                    .store
+                    .finish_job(&job.id, JobState::Done, Some(&metrics), None),
+                Err(cyborg_trainer::Error::Cancelled) => {
+                    self.store
+                        .finish_job(&job.id, JobState::Cancelled, None, None)
+                }
+                Err(error) => self.store.finish_job(
+                    &job.id,
+                    JobState::Failed,
+                    None,
+                    Some(&error_json(&error)),
+                ),
+            });
+        if let Err(error) = ended {
+            eprintln!("cannot record the end of job {}: {error:#}", job.id);
+        }
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.announce(&job.id);
+    }
+
+    /// Trains `job`'s student, keeps its bundle and its report, and returns what it measured.
+    fn train(&self, job: &Job, progress: &Progress) -> cyborg_trainer::Result<Value> {
+        let system = |e: anyhow::Error| cyborg_trainer::Error::System(e);
+        let dataset = self
+            .store
+            .dataset(&job.dataset)
+            .map_err(system)?
+            .ok_or_else(|| system(anyhow::anyhow!("the dataset {} is gone", job.dataset)))?;
+        let request: JobRequest =
+            serde_json::from_value(job.request.clone()).map_err(|e| system(e.into()))?;
+        let train = request
+            .train_request(&dataset, &self.store)
+            .map_err(|e| cyborg_trainer::Error::Input(anyhow::anyhow!(e)))?;
+        let outcome = cyborg_trainer::train_bundle(&train, progress)?;
+        // Served only once the job is done, so a report that fails leaves no bundle in use.
+        let bundle = self.store.bundle_path(&job.id);
+        cyborg_trainer::output::write_atomically(&bundle, &outcome.bundle)?;
+        let report = self.report(job, &dataset, &train, &outcome, progress)?;
+        cyborg_trainer::output::write_atomically(
+            &self.store.report_path(&job.id),
+            report.as_bytes(),
+        )?;
+        let summary = &outcome.summary;
+        Ok(json!({
+            "dev_qwk": summary.dev.qwk,
+            "dev_qwk_rounding": summary.dev_rounding.qwk,
+            "train_rows": summary.train_rows,
+            "teacher_rows": summary.teacher_rows,
+            "dev_rows": summary.dev_rows,
+            "best_epoch": summary.best_epoch,
+            "epochs_run": summary.history.len(),
+            "seconds": summary.seconds,
+            "bundle_bytes": outcome.bundle.len(),
+            "teacher": outcome.teacher_line,
+        }))
+    }
+
+    /// The HTML report of the student on the development rows it never trained on.
+    fn report(
+        &self,
+        job: &Job,
+        dataset: &Dataset,
+        train: &TrainRequest,
+        outcome: &TrainOutcome,
+        progress: &Progress,
+    ) -> cyborg_trainer::Result<String> {
+        let dev_ids = self
+            .store
+            .cache_dir()
+            .join(format!("{}-dev-ids.txt", job.id));
+        cyborg_trainer::output::write_atomically(&dev_ids, outcome.dev_ids.join("\n").as_bytes())?;
+        let mut data = train.data.clone();
+        data.ids = Some(dev_ids.clone());
+        let evaluated = cyborg_trainer::evaluate(
+            &EvalRequest {
+                model: self.store.bundle_path(&job.id),
+                file: train.file.clone(),
+                data,
+                bootstrap: 200,
+                ..EvalRequest::default()
+            },
+            progress,
+        );
+        let _ = std::fs::remove_file(&dev_ids);
+        Ok(cyborg_trainer::report::html(
+            &format!("{}.cyborg", job.id),
+            &format!(
+                "{}: the {} development rows, held out from training",
+                dataset.name,
+                outcome.dev_ids.len()
+            ),
+            &cyborg_trainer::format::now_rfc3339(),
+            &evaluated?.evaluation,
+            None,
+        ))
+    }
+}
+
+/// A job's state as its followers see it.
+pub fn state_event(job: &Job) -> Value {
+    json!({
+        "event": "state",
+        "state": job.state,
+        "progress": job.progress,
+        "metrics": job.metrics,
+        "error": job.error,
+    })
+}
+
+/// A failed job's error as the API shows it: the message, and where in the data when known.
+pub fn error_json(error: &cyborg_trainer::Error) -> Value {
+    match error.data_error() {
+        Some(located) => json!({
+            "error": located.message,
+            "line": located.line,
+            "column": located.column,
+        }),
+        None => json!({ "error": format!("{error:#}") }),
+    }
+}
