@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: installs everything (scripts/setup.sh), trains a student on 600 human-scored
 # AES 2.0 essays (data/demo/train.csv), scores 150 other essays, compares with their human
-# scores, and builds the browser app with the model in dist/. Outputs go to demo/ and dist/.
+# scores, builds the browser app with the model in dist/, and ends by serving it with
+# `cyborg serve` (the share link to open is printed). Outputs go to demo/ and dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -29,5 +30,11 @@ step "The browser app, with this model as its default"
 trunk build --release
 mkdir -p dist/bundles
 cp demo/face-on-mars.cyborg dist/bundles/default.cyborg
-printf '\nThe app is in dist/. Serve it, then open http://localhost:8080/ to score in the browser:\n\n'
-printf '    python3 -m http.server --directory dist 8080\n'
+
+# The share link of the demo model works for anyone who can reach this server; the Train view
+# trains another from a file. CYBORG_DEMO_ADDR changes the address (say, when 8080 is taken).
+addr=${CYBORG_DEMO_ADDR:-127.0.0.1:8080}
+step "cyborg serve on http://$addr/ (Ctrl-C stops it)"
+printf '\nScore in the browser with the demo model (its share link):\n\n    http://%s/?bundle=/bundles/default.cyborg\n' "$addr"
+printf '\nTrain another from a file of scored responses:\n\n    http://%s/#train\n\n' "$addr"
+exec "$cyborg" serve --addr "$addr" --data-dir demo/serve --dist dist

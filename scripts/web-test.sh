@@ -2,8 +2,10 @@
 # Builds the browser app with Trunk and checks it end to end in Debian's headless Chromium
 # (tests/browser/app.mjs): loading a model three ways, caching, bad bundles, scoring one
 # response and a whole file, no network while scoring, and the same scores as `cyborg score`
-# on the 150 demo essays. Needs what scripts/test.sh installs first. Screenshots go to
-# target/artifacts/.
+# on the 150 demo essays. Then `cyborg serve` on loopback: the Train view trains a model from
+# the demo essays and its share link scores as `cyborg score` does (tests/browser/train.mjs),
+# and a bounded load test (tests/browser/load.mjs). Needs what scripts/test.sh installs first.
+# Screenshots go to target/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -39,3 +41,21 @@ fi
 
 step "The app in headless Chromium"
 node tests/browser/app.mjs dist "$model" data/demo/sample.csv "$work/cli-scores.csv" target/artifacts "${traits[@]}"
+
+step "cyborg serve: the Train view in headless Chromium"
+serve_dir=$work/serve
+rm -rf "$serve_dir"
+$cyborg serve --addr 127.0.0.1:0 --data-dir "$serve_dir" --dist dist >"$work/serve.log" 2>&1 &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 300); do
+  grep -q '^serving ' "$work/serve.log" && break
+  kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log"; exit 1; }
+  sleep 0.1
+done
+url=$(awk '/^serving /{print $2; exit}' "$work/serve.log")
+url=${url%/}
+node tests/browser/train.mjs "$url" "$(cat "$serve_dir/token")" data/demo/sample.csv "$cyborg" target/artifacts
+
+step "A load test of cyborg serve (10,000 requests, 50 at a time)"
+node tests/browser/load.mjs "$url" 10000 50

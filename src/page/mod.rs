@@ -1,4 +1,5 @@
-//! The page: load a model, score one response as it is typed, or score a whole table.
+//! The page: load a model, score one response as it is typed, or score a whole table; or, on
+//! a page served by `cyborg serve`, train a model (`#train`).
 //!
 //! State lives in one [`AppState`] of signals shared by small components; the model itself
 //! lives in the scoring worker ([`worker`]), which is the only place text is scored.
@@ -7,6 +8,7 @@ mod batch;
 mod model;
 mod score;
 mod store;
+mod train;
 mod worker;
 
 use std::rc::Rc;
@@ -243,6 +245,13 @@ fn query_parameter(name: &str) -> Option<String> {
         .get(name)
 }
 
+/// The address's `#…` part (`#train` opens the Train view).
+fn location_hash() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default()
+}
+
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
@@ -264,18 +273,32 @@ pub fn App() -> impl IntoView {
         Ok(client) => state.worker.set_value(Some(Rc::new(client))),
         Err(error) => state.status.set(Status::Failed(error)),
     }
+    let page = RwSignal::new(location_hash());
+    let _ = window_event_listener(leptos::ev::hashchange, move |_| page.set(location_hash()));
+    let training = move || page.get() == "#train";
     view! {
         <header>
             <h1>"Cyborg"</h1>
+            <nav class="views">
+                <a href="#" aria-current=move || (!training()).then_some("page")>"Score"</a>
+                <a href="#train" data-testid="train-tab" aria-current=move || training().then_some("page")>"Train"</a>
+            </nav>
             <p class="privacy" data-testid="privacy">
                 "Scoring happens on this device. Once a model has loaded, no response you type "
                 "or open here is sent anywhere: scoring makes no network request."
             </p>
         </header>
         <main>
-            <model::ModelPanel />
-            <score::ScorePanel />
-            <batch::BatchPanel />
+            // The scorer stays mounted (and keeps its state) while the Train view is open; the
+            // Train view, the only part that needs a server, exists only while it is open.
+            <div hidden=training>
+                <model::ModelPanel />
+                <score::ScorePanel />
+                <batch::BatchPanel />
+            </div>
+            <Show when=training>
+                <train::TrainPanel />
+            </Show>
             <About />
         </main>
     }

@@ -17,6 +17,7 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
+import { parseCsv } from "./csv.mjs";
 
 const [distArg, bundlePath, essaysPath, cliScoresPath, artifacts, traitsBundlePath, traitsEssaysPath, traitsScoresPath] =
   process.argv.slice(2);
@@ -357,27 +358,3 @@ if (failures.length) {
   process.exit(1);
 }
 console.log("\nall browser app checks passed");
-
-// RFC 4180 CSV with a header row → array of objects.
-function parseCsv(text) {
-  const rows = [];
-  let row = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") { row.push(field); field = ""; }
-    else if (c === "\n" || c === "\r") {
-      if (c === "\r" && text[i + 1] === "\n") i++;
-      row.push(field); rows.push(row); row = []; field = "";
-    } else field += c;
-  }
-  if (field !== "" || row.length) { row.push(field); rows.push(row); }
-  const [header, ...body] = rows;
-  return body.filter((r) => r.length === header.length).map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]])));
-}

@@ -783,6 +783,26 @@ mod tests {
     }
 
     #[test]
+    fn an_upload_is_scanned_for_its_shape_and_every_fault_located() {
+        let scan = |name: &str, bytes: &[u8]| scan_table(Path::new(name), bytes, None, false);
+        let shape = scan("u.csv", b"text,score\r\nfine,1\r\n\r\nok,2\r\n").unwrap();
+        assert_eq!(shape.columns, ["text", "score"]);
+        assert_eq!(shape.rows, 2);
+        let located = |name: &str, bytes: &[u8]| {
+            let e = scan(name, bytes).unwrap_err();
+            (e.line, e.column)
+        };
+        assert_eq!(located("u.csv", b"a,b\n1,2\n3\n"), (Some(3), Some(2)));
+        assert_eq!(located("u.csv", b"a,b\n1,2,3\n"), (Some(2), Some(3)));
+        assert_eq!(located("u.csv", b"a,b\n1,\xff\n"), (Some(2), Some(2)));
+        assert_eq!(
+            located("u.jsonl", b"{\"a\": 1}\n{\"a\": oops}\n"),
+            (Some(2), Some(7))
+        );
+        assert_eq!(located("u.csv", b"a,b\n"), (None, None));
+    }
+
+    #[test]
     fn reads_quoted_multiline_csv() {
         let t = read_str(
             "a.csv",
@@ -865,7 +885,7 @@ mod tests {
         );
         assert_eq!(
             error("a.csv", b"id,text,score\n1,ok,2\n2,ragged\n", &s),
-            "a.csv:3: this row has 2 fields but the header has 3"
+            "a.csv:3:3: this row has 2 fields but the header has 3"
         );
         assert_eq!(
             error("a.csv", b"id,text,score\n1,caf\xE9,2\n", &s),

@@ -1,0 +1,522 @@
+//! Training a student on the server this page came from (`cyborg serve`): upload a scored
+//! file, see what it holds, choose columns and settings, follow training live, then open the
+//! new model in the scorer or copy its share link. Only this view talks to the server's API;
+//! the scorer needs no server at all.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{EventSource, HtmlInputElement, MessageEvent};
+
+/// Where the write token is kept in this browser.
+const TOKEN_KEY: &str = "cyborg-serve-token";
+
+/// The view's state.
+#[derive(Clone, Copy)]
+struct Training {
+    /// `Some(true)` once the server answered `/api/health`.
+    server: RwSignal<Option<bool>>,
+    token: RwSignal<String>,
+    /// The uploaded dataset, as the API returned it.
+    dataset: RwSignal<Option<Value>>,
+    text: RwSignal<String>,
+    score: RwSignal<String>,
+    id: RwSignal<String>,
+    /// `data check`'s summary of the chosen columns.
+    summary: RwSignal<Option<Value>>,
+    tune: RwSignal<String>,
+    epochs: RwSignal<String>,
+    seed: RwSignal<String>,
+    /// The job's id, once posted.
+    job: RwSignal<Option<String>>,
+    /// Its state (`queued`, `running`, `done`, …).
+    state: RwSignal<String>,
+    /// The current stage: name, steps done, steps in all.
+    stage: RwSignal<Option<(String, f64, f64)>>,
+    /// Notes and epochs, in order.
+    log: RwSignal<Vec<String>>,
+    metrics: RwSignal<Option<Value>>,
+    error: RwSignal<Option<String>>,
+}
+
+/// The Train view.
+#[component]
+pub fn TrainPanel() -> impl IntoView {
+    let t = Training {
+        server: RwSignal::new(None),
+        token: RwSignal::new(stored_token()),
+        dataset: RwSignal::new(None),
+        text: RwSignal::new(String::new()),
+        score: RwSignal::new(String::new()),
+        id: RwSignal::new(String::new()),
+        summary: RwSignal::new(None),
+        tune: RwSignal::new("head".into()),
+        epochs: RwSignal::new("3".into()),
+        seed: RwSignal::new("1".into()),
+        job: RwSignal::new(None),
+        state: RwSignal::new(String::new()),
+        stage: RwSignal::new(None),
+        log: RwSignal::new(Vec::new()),
+        metrics: RwSignal::new(None),
+        error: RwSignal::new(None),
+    };
+    spawn_local(async move {
+        let healthy = api("GET", "/api/health", None, "").await.is_ok();
+        t.server.set(Some(healthy));
+    });
+    view! {
+        <section class="panel" aria-labelledby="train-heading" data-testid="train">
+            <h2 id="train-heading">"Train a model"</h2>
+            {move || match t.server.get() {
+                None => view! { <p class="hint">"Looking for a training server…"</p> }.into_any(),
+                Some(false) => view! {
+                    <p class="hint" data-testid="no-server">
+                        "This page was not served by " <code>"cyborg serve"</code>
+                        ", so it cannot train here. Scoring works without a server."
+                    </p>
+                }.into_any(),
+                Some(true) => view! {
+                    <Token t />
+                    <Upload t />
+                    <Columns t />
+                    <Settings t />
+                    <JobView t />
+                }.into_any(),
+            }}
+            {move || t.error.get().map(|e| view! { <p class="error" role="alert" data-testid="train-error">{e}</p> })}
+        </section>
+    }
+}
+
+#[component]
+fn Token(t: Training) -> impl IntoView {
+    let on_input = move |ev| {
+        let token = event_target_value(&ev).trim().to_string();
+        if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+            let _ = storage.set_item(TOKEN_KEY, &token);
+        }
+        t.token.set(token);
+    };
+    view! {
+        <label for="token">"Write token"</label>
+        <input id="token" type="password" autocomplete="off" data-testid="token"
+            prop:value=move || t.token.get() on:input=on_input />
+        <p class="hint">"Printed by " <code>"cyborg serve"</code> " at its first start, and kept in DATA_DIR/token."</p>
+    }
+}
+
+#[component]
+fn Upload(t: Training) -> impl IntoView {
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input = event_target::<HtmlInputElement>(&ev);
+        let Some(file) = input.files().and_then(|files| files.get(0)) else {
+            return;
+        };
+        spawn_local(async move {
+            t.error.set(None);
+            t.summary.set(None);
+            let path = format!(
+                "/api/datasets?name={}",
+                String::from(js_sys::encode_uri_component(&file.name()))
+            );
+            match api("POST", &path, Some(file.into()), &t.token.get_untracked()).await {
+                Ok(dataset) => {
+                    let columns = column_names(&dataset);
+                    t.text.set(guess(
+                        &columns,
+                        &["full_text", "text", "essay", "response", "answer"],
+                    ));
+                    t.score
+                        .set(guess(&columns, &["score", "holistic", "grade"]));
+                    t.id.set(named(&columns, &["essay_id", "id"]).unwrap_or_default());
+                    t.dataset.set(Some(dataset));
+                    check(t).await;
+                }
+                Err(e) => t.error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <label class="drop">"Human-scored responses (CSV, TSV or JSONL with a header row)"
+            <input type="file" accept=".csv,.tsv,.tab,.jsonl" data-testid="train-file" on:change=on_pick />
+        </label>
+    }
+}
+
+/// Selects for the text, score and id columns, and the summary of what they hold.
+#[component]
+fn Columns(t: Training) -> impl IntoView {
+    let select = move |label: &'static str, signal: RwSignal<String>, optional: bool| {
+        let options = move || {
+            let columns = t
+                .dataset
+                .get()
+                .map(|d| column_names(&d))
+                .unwrap_or_default();
+            let none = optional.then(|| view! { <option value="">"(row number)"</option> });
+            let named = columns
+                .into_iter()
+                .map(|c| view! { <option value=c.clone() selected=signal.get_untracked() == c>{c.clone()}</option> })
+                .collect_view();
+            (none, named)
+        };
+        let on_change = move |ev| {
+            signal.set(event_target_value(&ev));
+            spawn_local(check(t));
+        };
+        view! {
+            <label>{label}
+                <select data-testid=format!("column-{}", label.to_lowercase()) on:change=on_change>{options}</select>
+            </label>
+        }
+    };
+    move || {
+        t.dataset.get().map(|dataset| {
+            view! {
+                <p data-testid="dataset">{format!("{}: {} rows", dataset["name"].as_str().unwrap_or(""), dataset["rows"])}</p>
+                <div class="row columns">
+                    {select("Text", t.text, false)}
+                    {select("Score", t.score, false)}
+                    {select("Id", t.id, true)}
+                </div>
+                <Summary t />
+            }
+        })
+    }
+}
+
+/// Responses per score, as `cyborg data check` counts them.
+#[component]
+fn Summary(t: Training) -> impl IntoView {
+    move || {
+        t.summary.get().map(|summary| {
+            let counts = summary["score_counts"].as_object().cloned().unwrap_or_default();
+            let most = counts.values().filter_map(Value::as_f64).fold(1.0, f64::max);
+            view! {
+                <table class="gates" data-testid="score-counts">
+                    <caption>{format!("{} rows · median {} words", summary["rows"], summary["words"]["median"])}</caption>
+                    <tr><th>"score"</th><th>"responses"</th><th></th></tr>
+                    {counts.into_iter().map(|(score, n)| {
+                        let n = n.as_f64().unwrap_or(0.0);
+                        view! { <tr><td>{score}</td><td>{n}</td><td><progress max=most value=n></progress></td></tr> }
+                    }).collect_view()}
+                </table>
+            }
+        })
+    }
+}
+
+/// Reads the summary of the chosen columns.
+async fn check(t: Training) {
+    let Some(dataset) = t.dataset.get_untracked() else {
+        return;
+    };
+    let mut path = format!(
+        "/api/datasets/{}/summary?text={}&score={}",
+        dataset["id"].as_str().unwrap_or(""),
+        encode(&t.text.get_untracked()),
+        encode(&t.score.get_untracked())
+    );
+    let id = t.id.get_untracked();
+    if !id.is_empty() {
+        path.push_str(&format!("&id={}", encode(&id)));
+    }
+    match api("GET", &path, None, "").await {
+        Ok(summary) => {
+            t.summary.set(Some(summary));
+            t.error.set(None);
+        }
+        Err(e) => {
+            t.summary.set(None);
+            t.error.set(Some(e));
+        }
+    }
+}
+
+#[component]
+fn Settings(t: Training) -> impl IntoView {
+    let field = move |label: &'static str, signal: RwSignal<String>, hint: &'static str| {
+        view! {
+            <label>{label} " " <span class="hint">{hint}</span>
+                <input type="text" data-testid=format!("setting-{}", label.to_lowercase())
+                    prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) />
+            </label>
+        }
+    };
+    let ready = move || {
+        t.summary.get().is_some() && !matches!(t.state.get().as_str(), "queued" | "running")
+    };
+    view! {
+        <Show when=move || t.dataset.get().is_some()>
+            <div class="row settings">
+                {field("Tune", t.tune, "head (fast), top:K, full")}
+                {field("Epochs", t.epochs, "most epochs")}
+                {field("Seed", t.seed, "same seed, same model")}
+            </div>
+            <button data-testid="train-start" disabled=move || !ready() on:click=move |_| start(t)>"Train"</button>
+        </Show>
+    }
+}
+
+/// Posts the job and follows it.
+fn start(t: Training) {
+    let Some(dataset) = t.dataset.get_untracked() else {
+        return;
+    };
+    let (Ok(epochs), Ok(seed)) = (
+        t.epochs.get_untracked().trim().parse::<u64>(),
+        t.seed.get_untracked().trim().parse::<u64>(),
+    ) else {
+        t.error
+            .set(Some("epochs and seed must be whole numbers".into()));
+        return;
+    };
+    let id = t.id.get_untracked();
+    let request = json!({
+        "dataset": dataset["id"], "text": t.text.get_untracked(), "score": t.score.get_untracked(),
+        "id": (!id.is_empty()).then_some(id), "tune": t.tune.get_untracked().trim(),
+        "epochs": epochs, "seed": seed,
+    });
+    spawn_local(async move {
+        t.error.set(None);
+        t.log.set(Vec::new());
+        t.metrics.set(None);
+        match api(
+            "POST",
+            "/api/jobs",
+            Some(JsValue::from_str(&request.to_string())),
+            &t.token.get_untracked(),
+        )
+        .await
+        {
+            Ok(job) => {
+                let id = job["id"].as_str().unwrap_or_default().to_string();
+                t.state.set("queued".into());
+                t.job.set(Some(id.clone()));
+                follow(t, &id);
+            }
+            Err(e) => t.error.set(Some(e)),
+        }
+    });
+}
+
+/// Follows job `id`'s events until it ends.
+fn follow(t: Training, id: &str) {
+    let Ok(source) = EventSource::new(&format!("/api/jobs/{id}/events")) else {
+        t.error.set(Some(
+            "this browser cannot follow the job (no EventSource)".into(),
+        ));
+        return;
+    };
+    let closer = source.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+        let Some(event) = message
+            .data()
+            .as_string()
+            .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+        else {
+            return;
+        };
+        if on_event(t, &event) {
+            closer.close();
+        }
+    });
+    source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The handler lives as long as the stream; the stream ends with the job.
+    on_message.forget();
+}
+
+/// Applies one event; `true` when the job has ended.
+fn on_event(t: Training, event: &Value) -> bool {
+    match event["event"].as_str().unwrap_or("") {
+        "state" => {
+            let state = event["state"].as_str().unwrap_or("").to_string();
+            if let Some(message) = event["error"]["error"].as_str() {
+                t.error.set(Some(format!("training failed: {message}")));
+            }
+            if !event["metrics"].is_null() {
+                t.metrics.set(Some(event["metrics"].clone()));
+            }
+            let ended = matches!(state.as_str(), "done" | "failed" | "cancelled");
+            t.state.set(state);
+            ended
+        }
+        "stage" => {
+            let name = event["name"].as_str().unwrap_or("").to_string();
+            t.stage
+                .set(Some((name, 0.0, event["total"].as_f64().unwrap_or(1.0))));
+            false
+        }
+        "step" => {
+            t.stage.update(|s| {
+                if let Some(stage) = s {
+                    stage.1 = event["done"].as_f64().unwrap_or(0.0);
+                }
+            });
+            false
+        }
+        "note" => {
+            t.log
+                .update(|log| log.push(event["text"].as_str().unwrap_or("").to_string()));
+            false
+        }
+        "epoch" => {
+            let line = format!(
+                "epoch {} of {}: training loss {:.4}, dev {}",
+                event["epoch"],
+                event["of"],
+                event["train_loss"].as_f64().unwrap_or(f64::NAN),
+                event["dev_measure"]
+            );
+            t.log.update(|log| log.push(line));
+            false
+        }
+        _ => false,
+    }
+}
+
+/// The job: progress, log, cancel, and once done the links to use and share its model.
+#[component]
+fn JobView(t: Training) -> impl IntoView {
+    let cancel = move |_| {
+        if let Some(id) = t.job.get_untracked() {
+            spawn_local(async move {
+                if let Err(e) = api(
+                    "DELETE",
+                    &format!("/api/jobs/{id}"),
+                    None,
+                    &t.token.get_untracked(),
+                )
+                .await
+                {
+                    t.error.set(Some(e));
+                }
+            });
+        }
+    };
+    move || {
+        t.job.get().map(|id| {
+            let bundle = format!("/bundles/{id}.cyborg");
+            let share = share_link(&bundle);
+            let open = format!("/?bundle={bundle}");
+            let report = format!("/reports/{id}.html");
+            let share_copy = share.clone();
+            let copy = move |_| {
+                if let Some(window) = web_sys::window() {
+                    let _ = window.navigator().clipboard().write_text(&share_copy);
+                }
+            };
+            view! {
+                <div class="progress" data-testid="job">
+                    <p role="status" data-testid="job-state">{move || format!("Job {id}: {}", t.state.get())}</p>
+                    {move || t.stage.get().map(|(name, done, total)| view! {
+                        <span>{name}</span><progress max=total value=done></progress>
+                    })}
+                    <ul data-testid="job-log">{move || t.log.get().into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul>
+                    <Show when=move || matches!(t.state.get().as_str(), "queued" | "running")>
+                        <button on:click=cancel>"Cancel"</button>
+                    </Show>
+                    <Show when=move || t.state.get() == "done">
+                        <p data-testid="job-metrics">{move || t.metrics.get().map(|m| format!("Development QWK {:.3} on {} held-out responses.", m["dev_qwk"].as_f64().unwrap_or(f64::NAN), m["dev_rows"]))}</p>
+                        <p class="row">
+                            <a href=open.clone() data-testid="open-in-scorer">"Open in scorer"</a>
+                            <button data-testid="copy-share" on:click=copy.clone()>"Copy share link"</button>
+                            <a href=report.clone() target="_blank">"Report"</a>
+                        </p>
+                        <input type="url" readonly data-testid="train-share-link" prop:value=share.clone() />
+                    </Show>
+                </div>
+            }
+        })
+    }
+}
+
+/// The link that opens the scorer with `bundle` for anyone.
+fn share_link(bundle: &str) -> String {
+    let origin = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
+    format!("{origin}/?bundle={bundle}")
+}
+
+/// Calls the API; the JSON answer, or the error it gave (with line and column when the data
+/// was at fault).
+async fn api(
+    method: &str,
+    path: &str,
+    body: Option<JsValue>,
+    token: &str,
+) -> Result<Value, String> {
+    use gloo_net::http::Request;
+    let builder = match method {
+        "POST" => Request::post(path),
+        "DELETE" => Request::delete(path),
+        _ => Request::get(path),
+    };
+    let builder = if token.is_empty() {
+        builder
+    } else {
+        builder.header("Authorization", &format!("Bearer {token}"))
+    };
+    let request = match body {
+        Some(body) => builder.body(body),
+        None => builder.build(),
+    }
+    .map_err(|e| e.to_string())?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("the server did not answer: {e}"))?;
+    let value: Value = response.json().await.unwrap_or(Value::Null);
+    if response.ok() {
+        return Ok(value);
+    }
+    let message = value["error"]
+        .as_str()
+        .unwrap_or("no reason given")
+        .to_string();
+    Err(match (value["line"].as_u64(), value["column"].as_u64()) {
+        (Some(line), Some(column)) => format!("line {line}, column {column}: {message}"),
+        (Some(line), None) => format!("line {line}: {message}"),
+        _ => format!("{message} ({})", response.status()),
+    })
+}
+
+fn stored_token() -> String {
+    web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .and_then(|s| s.get_item(TOKEN_KEY).ok().flatten())
+        .unwrap_or_default()
+}
+
+fn column_names(dataset: &Value) -> Vec<String> {
+    dataset["columns"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The first column named like one of `likely` (in their order).
+fn named(columns: &[String], likely: &[&str]) -> Option<String> {
+    likely
+        .iter()
+        .find_map(|name| columns.iter().find(|c| c.eq_ignore_ascii_case(name)))
+        .cloned()
+}
+
+/// [`named`], else the first column.
+fn guess(columns: &[String], likely: &[&str]) -> String {
+    named(columns, likely)
+        .or_else(|| columns.first().cloned())
+        .unwrap_or_default()
+}
+
+fn encode(s: &str) -> String {
+    js_sys::encode_uri_component(s).into()
+}
