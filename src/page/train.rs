@@ -29,6 +29,10 @@ struct Training {
     tune: RwSignal<String>,
     epochs: RwSignal<String>,
     seed: RwSignal<String>,
+    /// `none` or `local`.
+    teacher: RwSignal<String>,
+    /// The share of training rows that keep their human scores.
+    human_fraction: RwSignal<String>,
     /// The job's id, once posted.
     job: RwSignal<Option<String>>,
     /// Its state (`queued`, `running`, `done`, …).
@@ -55,6 +59,8 @@ pub fn TrainPanel() -> impl IntoView {
         tune: RwSignal::new("head".into()),
         epochs: RwSignal::new("3".into()),
         seed: RwSignal::new("1".into()),
+        teacher: RwSignal::new("none".into()),
+        human_fraction: RwSignal::new("1".into()),
         job: RwSignal::new(None),
         state: RwSignal::new(String::new()),
         stage: RwSignal::new(None),
@@ -255,6 +261,15 @@ fn Settings(t: Training) -> impl IntoView {
                 {field("Epochs", t.epochs, "most epochs")}
                 {field("Seed", t.seed, "same seed, same model")}
             </div>
+            <div class="row settings">
+                <label>"Teacher " <span class="hint">"labels the rows whose scores are set aside"</span>
+                    <select data-testid="setting-teacher" on:change=move |ev| t.teacher.set(event_target_value(&ev))>
+                        <option value="none" selected=true>"none: human scores only"</option>
+                        <option value="local">"local: an ensemble trained here"</option>
+                    </select>
+                </label>
+                {field("Human fraction", t.human_fraction, "share of training rows keeping their scores")}
+            </div>
             <button data-testid="train-start" disabled=move || !ready() on:click=move |_| start(t)>"Train"</button>
         </Show>
     }
@@ -273,11 +288,17 @@ fn start(t: Training) {
             .set(Some("epochs and seed must be whole numbers".into()));
         return;
     };
+    let Ok(human_fraction) = t.human_fraction.get_untracked().trim().parse::<f64>() else {
+        t.error
+            .set(Some("the human fraction must be a number, e.g. 0.1".into()));
+        return;
+    };
     let id = t.id.get_untracked();
     let request = json!({
         "dataset": dataset["id"], "text": t.text.get_untracked(), "score": t.score.get_untracked(),
         "id": (!id.is_empty()).then_some(id), "tune": t.tune.get_untracked().trim(),
-        "epochs": epochs, "seed": seed,
+        "epochs": epochs, "seed": seed, "human_fraction": human_fraction,
+        "teacher": { "kind": t.teacher.get_untracked() },
     });
     spawn_local(async move {
         t.error.set(None);

@@ -35,10 +35,11 @@ impl Served {
             .stdout(Stdio::piped())
             .spawn()
             .expect("cyborg serve starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
+        stdout.read_line(&mut first).unwrap();
+        // The rest is read to the end, so the server never writes to a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let url = first
             .split_whitespace()
             .nth(1)
@@ -265,6 +266,19 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
         cli_bundle.as_os_str(),
     ]);
     assert!(trained.status.success(), "{}", stderr(&trained));
+
+    // A local teacher labels the half of the training rows whose scores are set aside.
+    let taught = served.queue(json!({
+        "dataset": dataset, "text": "full_text", "score": "score", "tune": "head",
+        "human_fraction": 0.5, "teacher": {"kind": "local", "members": 1}
+    }));
+    let last = served.follow(&taught).pop().unwrap();
+    assert_eq!(last["state"], "done", "{last}");
+    assert!(
+        last["metrics"]["teacher_rows"].as_u64().unwrap() > 0,
+        "{last}"
+    );
+
     let sample = support::repo().join("data/demo/sample.csv");
     assert_eq!(
         cli_scores(&served_bundle, &sample, &dir.path().join("served.csv")),
@@ -369,6 +383,18 @@ fn writes_need_the_token_and_bad_requests_are_refused_without_writing_outside() 
         (
             json!({"dataset": dataset, "text": "text", "score": "score", "epochs": 0}),
             "epochs",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "teacher": {"kind": "local"}}),
+            "human_fraction below 1",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "teacher": {"kind": "oracle"}}),
+            "not none, local or llm",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "human_fraction": 1.5}),
+            "not in (0, 1]",
         ),
         (
             json!({"dataset": dataset, "text": "text", "score": "score", "colour": "red"}),

@@ -116,6 +116,14 @@ impl JobRequest {
         if let Some(seed) = self.seed {
             student.seed = seed;
         }
+        let teacher = self.teacher.config()?;
+        if teacher.kind.is_some() && split.human_fraction >= 1.0 {
+            return Err(
+                "a teacher labels the training rows whose human scores are set aside: \
+                        give human_fraction below 1 (e.g. 0.1)"
+                    .into(),
+            );
+        }
         Ok(TrainRequest {
             file: store.dataset_path(dataset),
             data: DataConfig {
@@ -125,7 +133,7 @@ impl JobRequest {
                 ..DataConfig::default()
             },
             split,
-            teacher: self.teacher.config()?,
+            teacher,
             student,
             ..TrainRequest::default()
         })
