@@ -2,6 +2,7 @@
 //! printed (text, or one JSON object with --json). Nothing here computes what the library
 //! computes.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -504,25 +505,38 @@ fn score(args: ScoreArgs, progress: &Progress) -> Result<()> {
 fn serve(args: ServeArgs) -> Result<()> {
     let server = cyborg_server::Server::bind(&args.config())?;
     let url = format!("http://{}/", server.addr);
-    // The first line is the address (tests and scripts read it); stdout is flushed per line.
-    println!(
-        "serving {url} (the app from {}, data in {})",
-        args.dist.display(),
-        args.data_dir.display()
-    );
-    println!("train in the browser: {url}#train");
+    let mut lines = vec![
+        format!(
+            "serving {url} (the app from {}, data in {})",
+            args.dist.display(),
+            args.data_dir.display()
+        ),
+        format!("train in the browser: {url}#train"),
+    ];
     if !args.dist.join("index.html").is_file() {
-        println!(
+        lines.push(format!(
             "note: {} has no index.html: build the app with `trunk build --release`",
             args.dist.display()
-        );
+        ));
     }
     if let Some(token) = &server.new_token {
-        println!(
+        lines.push(format!(
             "write token (shown this once; kept in {}): {token}",
             args.data_dir.join("token").display()
-        );
+        ));
     }
+    // The first line is the address (tests and scripts read it). A reader that stops reading
+    // must not stop the server, and every line is also in the data folder or the address.
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(stdout, "{line}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            break;
+        }
+    }
+    drop(stdout);
     server.run()
 }
 
