@@ -27,6 +27,9 @@ use cyborg_trainer::{
 ///
 ///   cyborg score essays.cyborg new.csv --text essay --out scores.csv
 ///
+/// Or all of it in a browser: `cyborg serve` serves the app, trains from uploaded files at
+/// http://127.0.0.1:8080/#train, and gives each model a share link.
+///
 /// Data files are CSV, TSV or JSONL (by extension, or --format) with a header row.
 #[derive(Parser)]
 #[command(name = "cyborg", version, verbatim_doc_comment, max_term_width = 100)]
