@@ -19,7 +19,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::ids::{token_matches, Id};
+use crate::ids::{is_plain_file_name, token_matches, Id};
 use crate::jobs::{state_event, JobRequest};
 use crate::store::{Dataset, Job};
 use crate::App;
@@ -54,7 +54,8 @@ impl ApiError {
         }
     }
 
-    fn not_found(what: &str) -> Self {
+    /// 404: no such `what`.
+    pub fn not_found(what: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, format!("no such {what}"))
     }
 }
@@ -123,27 +124,23 @@ pub async fn upload_dataset(
     let body = body.map_err(|e| ApiError::new(e.status(), upload_refusal(&e, app.max_upload)))?;
     let name = query.name.unwrap_or_default();
     let format = upload_format(&name)?;
-    let shape = tokio::task::spawn_blocking(move || {
-        scan_table(FilePath::new(&name), &body, Some(format), false)
-            .map(|shape| (name, body, shape))
-    })
-    .await
-    .map_err(|e| ApiError::fault(e.into()))?;
-    let (name, body, shape) = shape.map_err(|e| ApiError::data(&e))?;
-    let dataset = Dataset {
-        id: Id::random(),
-        name,
-        format: format_extension(format).into(),
-        rows: shape.rows,
-        columns: shape.columns,
-        bytes: body.len() as u64,
-        created: cyborg_trainer::format::now_rfc3339(),
-    };
     let store = app.store.clone();
-    let kept = dataset.clone();
-    tokio::task::spawn_blocking(move || store.add_dataset(&kept, &body))
-        .await
-        .map_err(|e| ApiError::fault(e.into()))??;
+    let accepted = tokio::task::spawn_blocking(move || -> ApiResult<Dataset> {
+        let shape = scan_table(FilePath::new(&name), &body, Some(format), false)
+            .map_err(|e| ApiError::data(&e))?;
+        let dataset = Dataset {
+            id: Id::random(),
+            name,
+            format: format_extension(format).into(),
+            rows: shape.rows,
+            columns: shape.columns,
+            bytes: body.len() as u64,
+            created: cyborg_trainer::format::now_rfc3339(),
+        };
+        store.add_dataset(&dataset, &body)?;
+        Ok(dataset)
+    });
+    let dataset = accepted.await.map_err(|e| ApiError::fault(e.into()))??;
     Ok((StatusCode::CREATED, Json(dataset)))
 }
 
@@ -163,7 +160,7 @@ fn upload_format(name: &str) -> ApiResult<Format> {
             "give the file's name as ?name=FILE.csv (up to 200 characters)".into(),
         ));
     }
-    if name.contains(['/', '\\']) || name.starts_with('.') || name.chars().any(char::is_control) {
+    if !is_plain_file_name(name) {
         return Err(bad(format!(
             "\"{}\" is not a plain file name (no folders, leading dots or control characters)",
             name.escape_debug()

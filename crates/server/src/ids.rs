@@ -38,6 +38,15 @@ impl fmt::Display for Id {
     }
 }
 
+/// Whether `name` is one plain file name: not empty, no folder separators, no leading dot
+/// (so neither `..` nor a hidden file), no control characters.
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains(['/', '\\'])
+        && !name.starts_with('.')
+        && !name.chars().any(char::is_control)
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buffer);

@@ -140,7 +140,7 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn no_such_call() -> ApiError {
-    ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such API call")
+    ApiError::not_found("API call")
 }
 
 /// `/bundles/JOB_ID.cyborg`: a finished job's bundle; any other name is the app's own
@@ -152,7 +152,10 @@ async fn bundle(
 ) -> Response {
     match finished_job(&app, &name, ".cyborg") {
         Some(job) => serve_file(app.store.bundle_path(&job), request).await,
-        None => serve_file(app.dist.join("bundles").join(plain_name(&name)), request).await,
+        None if ids::is_plain_file_name(&name) => {
+            serve_file(app.dist.join("bundles").join(&name), request).await
+        }
+        None => ApiError::not_found("bundle").into_response(),
     }
 }
 
@@ -164,7 +167,7 @@ async fn report(
 ) -> Response {
     match finished_job(&app, &name, ".html") {
         Some(job) => serve_file(app.store.report_path(&job), request).await,
-        None => ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such report").into_response(),
+        None => ApiError::not_found("report").into_response(),
     }
 }
 
@@ -175,20 +178,10 @@ fn finished_job(app: &App, name: &str, suffix: &str) -> Option<Id> {
     (job.state == JobState::Done).then_some(id)
 }
 
-/// `name` if it is one plain file name, else a name no file has.
-fn plain_name(name: &str) -> &str {
-    let plain = !name.contains(['/', '\\']) && !name.starts_with('.') && !name.is_empty();
-    if plain {
-        name
-    } else {
-        ".missing"
-    }
-}
-
 /// A file with ETag, Last-Modified and Range support, or 404.
 async fn serve_file(path: PathBuf, request: Request) -> Response {
     if !path.is_file() {
-        return ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such file").into_response();
+        return ApiError::not_found("file").into_response();
     }
     match ServeFile::new(path).oneshot(request).await {
         Ok(response) => response.into_response(),
