@@ -40,7 +40,7 @@ else
 fi
 
 step "The app in headless Chromium"
-node tests/browser/app.mjs dist "$model" data/demo/sample.csv "$work/cli-scores.csv" target/artifacts "${traits[@]}"
+CYBORG_BIN=$cyborg node tests/browser/app.mjs dist "$model" data/demo/sample.csv "$work/cli-scores.csv" target/artifacts "${traits[@]}"
 
 step "cyborg serve: the Train view in headless Chromium"
 serve_dir=$work/serve

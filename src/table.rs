@@ -106,6 +106,7 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cyborg_scorer::advisory::Advisory;
 
     #[test]
     fn reads_quoted_csv_and_finds_the_text_column_by_name() {
@@ -126,16 +127,17 @@ mod tests {
     #[test]
     fn scores_are_appended_and_missing_ones_left_empty() {
         let table = Table::parse("a.csv", b"id,text\n1,\"a, b\"\n2,c\n").unwrap();
-        let columns = ["score".to_string(), "raw_score".to_string()];
+        let columns = ["score", "raw_score", "advisories"].map(String::from);
         let score = Score {
             score: 3,
             raw: 2.5,
             traits: Vec::new(),
+            advisories: vec![Advisory::TooLong],
         };
         let out = table.with_scores(&columns, &[Some(score), None]);
         assert_eq!(
             out,
-            "id,text,score,raw_score\n1,\"a, b\",3,2.500000\n2,c,,\n"
+            "id,text,score,raw_score,advisories\n1,\"a, b\",3,2.500000,too_long\n2,c,,,\n"
         );
     }
 
@@ -143,9 +145,16 @@ mod tests {
     fn each_trait_gets_its_columns() {
         use cyborg_scorer::traits::TraitScore;
         let table = Table::parse("a.csv", b"id,text\n1,x\n").unwrap();
-        let columns: Vec<String> = ["score", "raw_score", "ideas", "ideas_raw", "wording"]
-            .map(String::from)
-            .into();
+        let columns: Vec<String> = [
+            "score",
+            "raw_score",
+            "ideas",
+            "ideas_raw",
+            "wording",
+            "advisories",
+        ]
+        .map(String::from)
+        .into();
         let score = Score {
             score: 3,
             raw: 2.5,
@@ -161,10 +170,11 @@ mod tests {
                     level: None,
                 },
             ],
+            advisories: Vec::new(),
         };
         assert_eq!(
             table.with_scores(&columns, &[Some(score)]),
-            "id,text,score,raw_score,ideas,ideas_raw,wording\n1,x,3,2.500000,2,1.750000,-0.250000\n"
+            "id,text,score,raw_score,ideas,ideas_raw,wording,advisories\n1,x,3,2.500000,2,1.750000,-0.250000,\n"
         );
     }
 

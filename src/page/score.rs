@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use cyborg_scorer::advisory::Advisory;
 use cyborg_scorer::metrics::Thresholds;
 use cyborg_scorer::traits::TraitScore;
 use leptos::prelude::*;
@@ -89,6 +90,7 @@ fn Result() -> impl IntoView {
                             </span>
                         </span>
                     </p>
+                    <Advisories advisories=scored.score.advisories.clone() />
                     <p class="margins">{margins(&thresholds, scored.score.raw)}</p>
                     <Scale thresholds=thresholds.clone() raw=scored.score.raw />
                     <Traits traits=scored.score.traits.clone() />
@@ -101,6 +103,29 @@ fn Result() -> impl IntoView {
             (Some(Ok(_)), None) => ().into_any(),
         }
     }
+}
+
+/// Why a person should check this score, as badges beside it.
+#[component]
+fn Advisories(advisories: Vec<Advisory>) -> impl IntoView {
+    (!advisories.is_empty()).then(|| {
+        let badges = advisories
+            .into_iter()
+            .map(|a| {
+                view! {
+                    <li class="advisory" data-testid="advisory" data-advisory=a.name()>
+                        {a.explanation()}
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <div class="advisories" role="note">
+                <p>"Check this score: the response is unlike what the model learned from."</p>
+                <ul>{badges}</ul>
+            </div>
+        }
+    })
 }
 
 /// A multi-trait bundle's further traits: a level (with its raw score) or a value each.

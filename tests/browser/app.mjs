@@ -11,12 +11,15 @@
 // (progress, cancel, CSV download); every browser score equals the command line's (same
 // integer, raw within 1e-4); scoring makes no network request. With a multi-trait bundle, its
 // essays (columns id, essay) and `cyborg score`'s output for them: every trait shown and
-// downloaded equals the command line's. Screenshots go to ARTIFACTS_DIR.
+// downloaded equals the command line's. A response written to game the score (one letter, 200
+// times) shows the advisory badges `cyborg score` gives it (the binary is $CYBORG_BIN).
+// Screenshots go to ARTIFACTS_DIR.
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
+import { execFileSync } from "node:child_process";
 import { parseCsv } from "./csv.mjs";
 
 const [distArg, bundlePath, essaysPath, cliScoresPath, artifacts, traitsBundlePath, traitsEssaysPath, traitsScoresPath] =
@@ -176,6 +179,14 @@ try {
     const essay = essays[0];
     const scored = await typeAndScore(page, essay.full_text);
     compareToCli(essay.essay_id, scored, "typed response");
+    const gamed = "a".repeat(200);
+    const cliGamed = parseCsv(execFileSync(process.env.CYBORG_BIN, ["score", bundlePath, "-"], { input: gamed, encoding: "utf8" }))[0];
+    const gamedScore = await typeAndScore(page, gamed);
+    const badges = await page.$$eval("[data-testid=advisory]", (items) => items.map((i) => i.dataset.advisory).join(";"));
+    check(cliGamed.advisories !== "" && badges === cliGamed.advisories && gamedScore.score === Number(cliGamed.score),
+      `a gamed response shows the advisories cyborg score gives it: "${badges}" = "${cliGamed.advisories}", score ${gamedScore.score} = ${cliGamed.score}`);
+    await shot(page, "advisories");
+    await typeAndScore(page, essay.full_text);
     check(server.requests.length === requestsBefore && browserRequests.length === 0,
       `no network request while scoring (server saw ${server.requests.length - requestsBefore}, browser made ${browserRequests.length})`);
     await shot(page, "score");
@@ -287,10 +298,10 @@ try {
       if (!cli) continue;
       const diff = Math.abs(Number(cli.raw_score) - Number(row.raw_score));
       maxRawDiff = Math.max(maxRawDiff, diff);
-      if (Number(cli.score) === Number(row.score) && diff <= RAW_TOLERANCE) agree += 1;
+      if (Number(cli.score) === Number(row.score) && diff <= RAW_TOLERANCE && cli.advisories === row.advisories) agree += 1;
     }
     check(downloaded.length === essays.length && agree === essays.length && essays.length >= 50,
-      `parity on ${essays.length} essays: ${agree} identical scores, largest raw difference ${maxRawDiff.toExponential(2)}`);
+      `parity on ${essays.length} essays: ${agree} identical scores and advisories, largest raw difference ${maxRawDiff.toExponential(2)}`);
     console.log(`     batch: ${essays.length} essays in ${batchMs} ms (${(batchMs / essays.length).toFixed(0)} ms per essay)`);
     await context.close();
   }

@@ -926,6 +926,11 @@ impl From<CorpusArg> for cyborg_trainer::trait_bench::TraitCorpus {
 }
 
 impl DataArgs {
+    /// The files these flags read, besides the data file itself.
+    pub fn inputs(&self) -> impl Iterator<Item = &PathBuf> {
+        self.ids.iter()
+    }
+
     /// What to read.
     pub fn config(&self) -> DataConfig {
         DataConfig {
@@ -941,6 +946,11 @@ impl DataArgs {
 }
 
 impl SplitArgs {
+    /// The id lists these flags read.
+    pub fn inputs(&self) -> impl Iterator<Item = &PathBuf> {
+        self.train_ids.iter().chain(&self.dev_ids)
+    }
+
     /// Which rows train and which are held out.
     pub fn config(&self) -> SplitConfig {
         SplitConfig {

@@ -12,7 +12,7 @@ use cyborg_scorer::traits::Scale;
 use cyborg_trainer::data::{read_table, ReadSpec, Row};
 use cyborg_trainer::evaluate::CALIBRATION_FOLDS;
 use cyborg_trainer::format::{format_kappa, format_signed};
-use cyborg_trainer::output::{check_writable, write_atomically};
+use cyborg_trainer::output::{check_outputs, write_atomically};
 use cyborg_trainer::pipeline::{DataSummary, GenerateRequest, LabelRequest, TrainRequest};
 use cyborg_trainer::student::{load_bundle, score_rows};
 use cyborg_trainer::{bench, experiment, report, trait_bench, EvalRequest, Evaluation, Progress};
@@ -40,6 +40,11 @@ pub fn run(cli: Cli, progress: &Progress) -> Result<()> {
         Command::Bench(BenchCommand::Traits(args)) => bench_traits(*args, progress),
         Command::Serve(args) => serve(args),
     }
+}
+
+/// Borrowed paths, for [`check_outputs`].
+fn paths<'a>(paths: impl IntoIterator<Item = &'a std::path::PathBuf>) -> Vec<&'a Path> {
+    paths.into_iter().map(|p| p.as_path()).collect()
 }
 
 /// Prints `value` as one line of JSON.
@@ -101,10 +106,17 @@ fn print_summary(summary: &DataSummary) {
 }
 
 fn train(args: TrainArgs, progress: &Progress) -> Result<()> {
-    check_writable(&args.out)?;
-    if let Some(labels) = &args.labels_out {
-        check_writable(labels)?;
-    }
+    let outputs: Vec<&Path> = [Some(&args.out), args.labels_out.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|p| p.as_path())
+        .collect();
+    let inputs = [Some(&args.file), args.pool.as_ref()]
+        .into_iter()
+        .flatten()
+        .chain(args.data.inputs())
+        .chain(args.split.inputs());
+    check_outputs(&outputs, &paths(inputs))?;
     let request = TrainRequest {
         file: args.file.clone(),
         data: args.data.config(),
@@ -159,7 +171,21 @@ fn label_request(args: &TeachLabelArgs) -> LabelRequest {
 }
 
 fn teach_label(args: TeachLabelArgs, progress: &Progress) -> Result<()> {
-    check_writable(&args.out)?;
+    let outputs: Vec<&Path> = [Some(&args.out), args.batch_write.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|p| p.as_path())
+        .collect();
+    let inputs = [
+        Some(&args.file),
+        args.pool.as_ref(),
+        args.batch_read.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(args.data.inputs())
+    .chain(args.split.inputs());
+    check_outputs(&outputs, &paths(inputs))?;
     let request = label_request(&args);
     if let Some(path) = &args.batch_write {
         let (lines, cached) = cyborg_trainer::batch_requests(&request, progress)?;
@@ -194,7 +220,8 @@ fn teach_label(args: TeachLabelArgs, progress: &Progress) -> Result<()> {
 }
 
 fn teach_generate(args: TeachGenerateArgs, progress: &Progress) -> Result<()> {
-    check_writable(&args.out)?;
+    let inputs = std::iter::once(&args.file).chain(args.data.inputs());
+    check_outputs(&[&args.out], &paths(inputs))?;
     let request = GenerateRequest {
         file: args.file.clone(),
         data: args.data.config(),
@@ -271,9 +298,19 @@ fn run_experiment(args: ExperimentArgs, progress: &Progress) -> Result<()> {
 }
 
 fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
-    for out in args.report.iter().chain(&args.summary) {
-        check_writable(out)?;
-    }
+    let outputs: Vec<&Path> = args
+        .report
+        .iter()
+        .chain(&args.summary)
+        .map(|p| p.as_path())
+        .collect();
+    let inputs = [&args.model, &args.file]
+        .into_iter()
+        .chain(&args.compare)
+        .chain(&args.teacher_labels)
+        .chain(&args.experiment)
+        .chain(args.data.inputs());
+    check_outputs(&outputs, &paths(inputs))?;
     let request = EvalRequest {
         model: args.model.clone(),
         file: args.file.clone(),
@@ -302,7 +339,11 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
         return print_json(result);
     }
     print_agreement(&args.model, &evaluated.data_path, &result.agreement);
+    println!("advisories: {}", report::advisories_text(result));
     print_fairness(result);
+    for warning in &result.warnings {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
 }
 
@@ -445,7 +486,7 @@ fn print_agreement(model: &Path, data: &Path, a: &Agreement) {
 
 fn score(args: ScoreArgs, progress: &Progress) -> Result<()> {
     if let Some(out) = &args.out {
-        check_writable(out)?;
+        check_outputs(&[out], &paths([&args.model, &args.file]))?;
     }
     let scorer = load_bundle(&args.model)?;
     let rows = match &args.text {
@@ -620,6 +661,9 @@ fn bench_encode(args: BenchEncodeArgs, progress: &Progress) -> Result<()> {
 }
 
 fn bench_asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
+    if let Some(out) = &args.out {
+        check_outputs(&[out], &[])?;
+    }
     let request = bench::AsapBenchRequest {
         asap: args.asap,
         fold: args.fold,
@@ -633,6 +677,9 @@ fn bench_asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
 }
 
 fn bench_traits(args: BenchTraitsArgs, progress: &Progress) -> Result<()> {
+    if let Some(out) = &args.out {
+        check_outputs(&[out], &[&args.data])?;
+    }
     let request = trait_bench::TraitBenchRequest {
         corpus: args.corpus.into(),
         data: args.data,

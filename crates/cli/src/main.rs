@@ -14,6 +14,9 @@ use cyborg_trainer::{CancelToken, Progress, Silent};
 fn main() -> std::process::ExitCode {
     keep_freed_memory();
     let cli = args::Cli::parse();
+    if !matches!(cli.command, args::Command::Serve(_)) {
+        die_quietly_on_closed_pipe();
+    }
     let progress = if cli.quiet {
         Progress::new(Arc::new(Silent), CancelToken::new())
     } else {
@@ -25,6 +28,17 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {error:#}");
             std::process::ExitCode::from(1)
         }
+    }
+}
+
+/// `cyborg … | head -1`: when the reader closes the pipe, stop at once and silently, as Unix
+/// tools do, rather than fail on the next write. Rust ignores SIGPIPE by default; the server
+/// keeps ignoring it, since a client that hangs up must not stop it.
+fn die_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

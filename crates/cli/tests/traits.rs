@@ -161,7 +161,8 @@ fn a_multi_trait_bundle_scores_every_trait_and_matches_single_trait_students() {
             "ideas_raw",
             "style",
             "style_raw",
-            "blend"
+            "blend",
+            "advisories"
         ]
     );
     let single_scores = score(&single);

@@ -3,6 +3,7 @@
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::advisory::FeatureRange;
 use crate::encoder::{Linear, TensorMap, Weights};
 use crate::error::{Error, Result};
 use crate::features::{FEATURE_COUNT, FEATURE_NAMES};
@@ -18,6 +19,10 @@ pub struct HeadConfig {
     pub feature_mean: Vec<f32>,
     /// Standard deviation of each feature on the training data (never 0).
     pub feature_std: Vec<f32>,
+    /// The range of each feature on the training data: features are clamped into it (absent in
+    /// bundles made before it was recorded, which clamp nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_range: Option<FeatureRange>,
 }
 
 impl HeadConfig {
@@ -48,7 +53,10 @@ impl HeadConfig {
                 "a feature deviation is not positive",
             ));
         }
-        Ok(())
+        match &self.feature_range {
+            Some(range) => range.validate(source_name),
+            None => Ok(()),
+        }
     }
 }
 
@@ -61,6 +69,8 @@ pub struct Head {
     output: Linear,
     feature_mean: Tensor,
     feature_std: Tensor,
+    /// The training range's bounds, (1, FEATURE_COUNT) each, when the bundle has one.
+    feature_bounds: Option<(Tensor, Tensor)>,
 }
 
 impl Head {
@@ -93,7 +103,13 @@ impl Head {
         device: &Device,
     ) -> Result<Self> {
         config.validate("head")?;
+        let bound = |values: &[f32]| Tensor::from_slice(values, (1, FEATURE_COUNT), device);
+        let feature_bounds = match &config.feature_range {
+            Some(range) => Some((bound(&range.min)?, bound(&range.max)?)),
+            None => None,
+        };
         Ok(Head {
+            feature_bounds,
             feature_mean: Tensor::from_slice(&config.feature_mean, (1, FEATURE_COUNT), device)?,
             feature_std: Tensor::from_slice(&config.feature_std, (1, FEATURE_COUNT), device)?,
             config: config.clone(),
@@ -107,10 +123,14 @@ impl Head {
         &self.config
     }
 
-    /// `pooled`: (batch, embedding); `features`: (batch, FEATURE_COUNT) raw feature values.
-    /// Returns (batch, traits) normalised scores.
+    /// `pooled`: (batch, embedding); `features`: (batch, FEATURE_COUNT) raw feature values,
+    /// clamped here into the training range. Returns (batch, traits) normalised scores.
     pub fn forward(&self, pooled: &Tensor, features: &Tensor) -> Result<Tensor> {
-        let standardised = features
+        let clamped = match &self.feature_bounds {
+            Some((min, max)) => features.broadcast_maximum(min)?.broadcast_minimum(max)?,
+            None => features.clone(),
+        };
+        let standardised = clamped
             .broadcast_sub(&self.feature_mean)?
             .broadcast_div(&self.feature_std)?;
         let inputs = Tensor::cat(&[pooled, &standardised], 1)?;
@@ -148,6 +168,7 @@ impl Head {
             config: self.config.clone(),
             feature_mean: self.feature_mean.clone(),
             feature_std: self.feature_std.clone(),
+            feature_bounds: self.feature_bounds.clone(),
         })
     }
 }

@@ -4,9 +4,11 @@
 //! ([`encoder`]), mean-pooled over every token of every window, joined with surface features
 //! that windows cannot see ([`features`]), and mapped by a regression head ([`head`]) to a raw
 //! score per trait ([`traits`]), which thresholds fitted on development data turn into a score
-//! level ([`metrics`]).
+//! level ([`metrics`]). A response unlike the training ones is flagged for a person
+//! ([`advisory`]).
 //! A [`bundle`] carries all of it, with a model [`card`], in one checksummed file.
 
+pub mod advisory;
 pub mod base;
 pub mod bundle;
 pub mod calibration;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::advisory::Advisory;
 use crate::bundle::Sections;
 use crate::card::ModelCard;
 use crate::config::BertConfig;
@@ -241,6 +242,35 @@ pub struct ScorerConfig {
     pub traits: Vec<TraitConfig>,
 }
 
+impl ScorerConfig {
+    /// Reads a bundle's config.json and checks what a hand edit could break: the head's
+    /// features, at least one trait and each trait's scale, windows the encoder can hold.
+    pub fn parse(json: &[u8], source_name: &str) -> Result<Self> {
+        let config: ScorerConfig = serde_json::from_slice(json)
+            .map_err(|e| Error::invalid(source_name, format!("its config.json: {e}")))?;
+        config.head.validate(source_name)?;
+        if config.traits.is_empty() {
+            return Err(Error::invalid(
+                source_name,
+                "its config.json lists no traits",
+            ));
+        }
+        for config in &config.traits {
+            config.validate(source_name)?;
+        }
+        if config.windows.max_tokens > config.encoder.max_position_embeddings {
+            return Err(Error::invalid(
+                source_name,
+                format!(
+                    "its windows of {} tokens exceed the encoder's {} positions",
+                    config.windows.max_tokens, config.encoder.max_position_embeddings
+                ),
+            ));
+        }
+        Ok(config)
+    }
+}
+
 /// One response's score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
@@ -250,16 +280,21 @@ pub struct Score {
     pub raw: f64,
     /// The bundle's other traits, in its order (empty for a single-trait bundle).
     pub traits: Vec<TraitScore>,
+    /// Why a person should check this score (empty when nothing is unusual).
+    #[serde(default)]
+    pub advisories: Vec<Advisory>,
 }
 
 impl Score {
-    /// The cells under [`Scorer::score_columns`], six decimals for raw values.
+    /// The cells under [`Scorer::score_columns`], six decimals for raw values, the advisories
+    /// last.
     pub fn cells(&self) -> Vec<String> {
         let mut cells = vec![self.score.to_string(), format!("{:.6}", self.raw)];
         for t in &self.traits {
             cells.extend(t.level.map(|level| level.to_string()));
             cells.push(format!("{:.6}", t.raw));
         }
+        cells.push(Advisory::cell(&self.advisories));
         cells
     }
 }
@@ -307,7 +342,8 @@ impl Scorer {
     }
 
     /// The columns a table of scores gets: `score` and `raw_score`, then for each further
-    /// trait its level and `NAME_raw` on levels, or its value `NAME` when continuous.
+    /// trait its level and `NAME_raw` on levels, or its value `NAME` when continuous, then
+    /// `advisories`.
     pub fn score_columns(&self) -> Vec<String> {
         let mut columns = vec!["score".to_string(), "raw_score".to_string()];
         for config in &self.traits[1..] {
@@ -316,6 +352,7 @@ impl Scorer {
                 columns.push(format!("{}_raw", config.name));
             }
         }
+        columns.push("advisories".to_string());
         columns
     }
 
@@ -345,13 +382,15 @@ impl Scorer {
     ) -> Result<Vec<Score>> {
         self.raw_states(texts, window_states, from)?
             .iter()
-            .map(|values| self.score_raw(values))
+            .zip(texts)
+            .map(|(values, text)| self.score_raw(values, text))
             .collect()
     }
 
-    /// The score of a response whose raw value on every trait (in order) is `values`.
-    pub fn score_raw(&self, values: &[f64]) -> Result<Score> {
+    /// The score of the response `text` whose raw value on every trait (in order) is `values`.
+    pub fn score_raw(&self, values: &[f64], text: &PreparedText) -> Result<Score> {
         Ok(Score {
+            advisories: self.advisories(text),
             score: self.thresholds()?.level(values[0]),
             raw: values[0],
             traits: self.traits[1..]
@@ -364,6 +403,15 @@ impl Scorer {
                 })
                 .collect(),
         })
+    }
+
+    /// What a person should check `text`'s score for: nothing for a bundle made before feature
+    /// ranges were recorded.
+    pub fn advisories(&self, text: &PreparedText) -> Vec<Advisory> {
+        match &self.head.config().feature_range {
+            Some(range) => range.advisories(&text.features),
+            None => Vec::new(),
+        }
     }
 
     /// Each text's raw value on every trait, on the traits' own scales, from the windows'
@@ -459,22 +507,9 @@ impl Scorer {
     /// Loads a scorer from bundle bytes; `source_name` names the bundle in errors.
     pub fn from_bundle(bytes: &[u8], source_name: &str, device: &Device) -> Result<Self> {
         let sections = Sections::from_bytes(bytes, source_name)?;
-        let parse_json = |name: &str| -> Result<serde_json::Value> {
-            serde_json::from_slice(sections.get(name, source_name)?).map_err(|e| {
-                Error::invalid(source_name, format!("its {name} is not valid JSON: {e}"))
-            })
-        };
-        let config: ScorerConfig = serde_json::from_value(parse_json(section::CONFIG)?)
-            .map_err(|e| Error::invalid(source_name, format!("its config.json: {e}")))?;
-        let card: ModelCard = serde_json::from_value(parse_json(section::CARD)?)
+        let config = ScorerConfig::parse(sections.get(section::CONFIG, source_name)?, source_name)?;
+        let card: ModelCard = serde_json::from_slice(sections.get(section::CARD, source_name)?)
             .map_err(|e| Error::invalid(source_name, format!("its card.json: {e}")))?;
-        config.head.validate(source_name)?;
-        if config.traits.is_empty() {
-            return Err(Error::invalid(
-                source_name,
-                "its config.json lists no traits",
-            ));
-        }
         let tokenizer = WindowTokenizer::from_json(
             sections.get(section::TOKENIZER, source_name)?,
             config.windows,

@@ -70,6 +70,12 @@ impl WindowTokenizer {
                 "windows need room for at least one token besides [CLS] and [SEP]",
             ));
         }
+        if windows.max_windows == 0 {
+            return Err(Error::invalid(
+                source_name,
+                "max_windows is 0: a response needs at least one window",
+            ));
+        }
         Ok(WindowTokenizer {
             tokenizer,
             cls,

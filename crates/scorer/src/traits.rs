@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::metrics::{agreement, pearson, rmse, Agreement, ScoreRange, Thresholds};
 
 /// How a trait's values are read.
@@ -99,6 +100,44 @@ pub struct TraitConfig {
 }
 
 impl TraitConfig {
+    /// Checks a trait read from a bundle: a range from low to high, one finite cut point
+    /// between each pair of levels in ascending order, or a finite continuous span. A
+    /// hand-edited bundle that breaks these would give scores outside its range.
+    pub fn validate(&self, source_name: &str) -> Result<()> {
+        let fault = match &self.scale {
+            Scale::Levels(Thresholds { range, cuts }) => {
+                if range.min >= range.max {
+                    Some(format!(
+                        "its range {}:{} does not rise",
+                        range.min, range.max
+                    ))
+                } else if cuts.len() as i64 != range.max - range.min {
+                    Some(format!(
+                        "{} cut points for the {} levels of {range} (it needs {})",
+                        cuts.len(),
+                        range.levels(),
+                        range.max - range.min
+                    ))
+                } else if !cuts.iter().all(|c| c.is_finite())
+                    || cuts.windows(2).any(|w| w[0] > w[1])
+                {
+                    Some("its cut points are not finite and ascending".to_string())
+                } else {
+                    None
+                }
+            }
+            Scale::Continuous { min, max } => (!(min.is_finite() && max.is_finite() && min < max))
+                .then(|| format!("its span {min} to {max} is not a finite rising interval")),
+        };
+        match fault {
+            Some(fault) => Err(Error::invalid(
+                source_name,
+                format!("trait \"{}\": {fault}", self.name),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// A trait scored on the levels of `range`.
     pub fn levels(name: &str, range: ScoreRange) -> Self {
         TraitConfig {
@@ -159,6 +198,31 @@ pub fn trait_result(config: &TraitConfig, human: &[f64], raw: &[f64]) -> TraitRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hand_edited_trait_is_refused_with_what_is_wrong() {
+        let range = ScoreRange { min: 1, max: 6 };
+        let with = |range: ScoreRange, cuts: Vec<f64>| TraitConfig {
+            name: "score".into(),
+            scale: Scale::Levels(Thresholds { range, cuts }),
+        };
+        let fault = |t: TraitConfig| t.validate("m.cyborg").unwrap_err().to_string();
+        assert!(with(range, vec![1.5, 2.5, 3.5, 4.5, 5.5])
+            .validate("m")
+            .is_ok());
+        assert!(
+            fault(with(range, vec![5.5, 4.5, 3.5, 2.5, 1.5])).contains("not finite and ascending")
+        );
+        assert!(fault(with(range, vec![1.5, 2.5])).contains("2 cut points for the 6 levels"));
+        let backwards = ScoreRange { min: 6, max: 1 };
+        assert!(fault(with(backwards, vec![])).contains("range 6:1 does not rise"));
+        assert!(fault(with(range, vec![1.5, f64::NAN, 3.5, 4.5, 5.5])).contains("m.cyborg"));
+        let flat = TraitConfig {
+            name: "wording".into(),
+            scale: Scale::Continuous { min: 2.0, max: 2.0 },
+        };
+        assert!(fault(flat).contains("trait \"wording\": its span 2 to 2"));
+    }
 
     #[test]
     fn both_scales_round_trip_and_only_levels_have_levels() {

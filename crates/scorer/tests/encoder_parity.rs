@@ -136,6 +136,7 @@ fn scoring_from_lower_layer_states_matches_scoring_from_text() {
         features: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
         feature_mean: vec![1.0; FEATURE_COUNT],
         feature_std: vec![2.0; FEATURE_COUNT],
+        feature_range: None,
     };
     // Two outputs: a score on levels and a continuous trait.
     let output = Linear::new(

@@ -183,6 +183,50 @@ impl Default for StudentConfig {
     }
 }
 
+impl StudentConfig {
+    /// Refuses settings no training can use: a non-finite or negative rate, an empty batch, no
+    /// window. Checked before any work, so a bad setting never writes a bundle.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (flag, value) in [
+            ("--lr", self.lr),
+            ("--head-lr", self.head_lr),
+            ("--weight-decay", self.weight_decay),
+        ] {
+            check_rate(flag, value)?;
+        }
+        for (flag, value) in [
+            ("--batch-size", self.batch_size),
+            ("--max-windows", self.max_windows),
+        ] {
+            if value == 0 {
+                crate::bail_input!("{flag} must be at least 1, not 0");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TeacherConfig {
+    /// Refuses an empty ensemble and a non-finite or negative weight.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.members == 0 {
+            crate::bail_input!("--teacher-members must be at least 1, not 0");
+        }
+        check_rate("--teacher-weight", self.weight)
+    }
+}
+
+/// `value` must be a finite number, zero or more.
+fn check_rate(flag: &str, value: f64) -> anyhow::Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(input(format!(
+            "{flag} must be a finite number, zero or more, not {value}"
+        )))
+    }
+}
+
 /// The teachers there are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TeacherKind {

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use cyborg_scorer::calibration;
 use cyborg_scorer::fairness::{
     self, gates, group_stats, paired_qwk_difference, qwk_interval, Gate, GroupStats, Interval,
+    SMALL_GROUP,
 };
 use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange};
 use cyborg_scorer::traits::{trait_result, TraitConfig, TraitResult};
@@ -53,6 +54,45 @@ pub struct Evaluation {
     /// QWK-optimal thresholds with per-group offsets that hold every group of the first
     /// `--group` column within the subgroup SMD gate, and what that costs in QWK.
     pub smd_constrained: Option<SmdConstrained>,
+    /// How many responses each advisory flagged for a person (advisories that flagged none
+    /// are left out).
+    pub advisories: BTreeMap<String, usize>,
+    /// How many responses at least one advisory flagged.
+    pub flagged: usize,
+    /// Why these numbers may mislead: too few responses, or human scores that do not vary.
+    pub warnings: Vec<String>,
+}
+
+/// Why agreement on `human` may mislead, for a person reading it.
+fn data_warnings(human: &[i64]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if human.len() < SMALL_GROUP {
+        warnings.push(format!(
+            "only {} responses (fewer than {SMALL_GROUP}): these statistics are too uncertain \
+             to judge a model by",
+            human.len()
+        ));
+    }
+    if let [first, rest @ ..] = human {
+        if rest.iter().all(|h| h == first) {
+            warnings.push(format!(
+                "every human score is {first}: kappa and correlation cannot measure agreement \
+                 on scores that do not vary (a QWK of 0 means nothing here); evaluate on \
+                 responses of several score levels"
+            ));
+        }
+    }
+    warnings
+}
+
+/// How many of `scores` each advisory flagged, and how many any flagged.
+fn count_advisories(scores: &[cyborg_scorer::Score]) -> (BTreeMap<String, usize>, usize) {
+    let mut counts = BTreeMap::new();
+    for advisory in scores.iter().flat_map(|s| &s.advisories) {
+        *counts.entry(advisory.name().to_string()).or_insert(0) += 1;
+    }
+    let flagged = scores.iter().filter(|s| !s.advisories.is_empty()).count();
+    (counts, flagged)
 }
 
 /// Calibration constrained to subgroup |SMD| ≤ [`SmdConstrained::limit`] on one group
@@ -348,7 +388,11 @@ pub fn evaluate(request: &EvalRequest, progress: &Progress) -> crate::Result<Eva
     };
     let smd = fairness::smd(&human_values, &machine_values);
     let raw: Vec<f64> = scores.iter().map(|s| s.raw).collect();
+    let (advisories, flagged) = count_advisories(&scores);
     let evaluation = Evaluation {
+        advisories,
+        flagged,
+        warnings: data_warnings(&human),
         calibration: compare_calibrations(&raw, &human, &human_values, range),
         smd_constrained: columns
             .first()

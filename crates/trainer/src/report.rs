@@ -412,6 +412,25 @@ fn learning_curve_section(curve: &LearningCurve) -> String {
 }
 
 /// The whole report; with `learning_curve`, an experiment's plot too.
+/// The advisories' counts for a person: "3 of 150 responses flagged for a person (too_long 1,
+/// unusual_words 2)", or that none were.
+pub fn advisories_text(e: &Evaluation) -> String {
+    if e.flagged == 0 {
+        return format!("none of {} responses flagged for a person", e.agreement.n);
+    }
+    let counts: Vec<String> = e
+        .advisories
+        .iter()
+        .map(|(name, count)| format!("{name} {count}"))
+        .collect();
+    format!(
+        "{} of {} responses flagged for a person ({})",
+        e.flagged,
+        e.agreement.n,
+        counts.join(", ")
+    )
+}
+
 pub fn html(
     model: &str,
     data: &str,
@@ -503,7 +522,7 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
 </style></head><body>
 <h1>Evaluation of {model}</h1>
 <p>On <code>{data}</code>: {n} responses, score range {range}. Generated {generated} by cyborg.</p>
-<h2>Operational gates</h2>
+{warnings}<h2>Operational gates</h2>
 <table><tr><th></th><th>criterion</th><th>value</th><th>note</th></tr>{gates}</table>
 <p class="note">Williamson, Xi &amp; Breyer (2012). SMD overall: mean difference over the pooled population SD of human and machine scores.</p>
 <h2>Agreement</h2>
@@ -514,6 +533,7 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
 <tr><th>Pearson r / Spearman r</th><td>{pearson} / {spearman}</td></tr>
 <tr><th>RMSE</th><td>{rmse:.3}</td></tr>
 <tr><th>mean human / machine</th><td>{human_mean:.3} / {machine_mean:.3} (SMD {smd})</td></tr>
+<tr><th>advisories</th><td>{advisories}</td></tr>
 {human_human}
 {teacher}
 {comparison}
@@ -531,6 +551,12 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
 {learning_curve}
 </body></html>
 "#,
+        warnings = e
+            .warnings
+            .iter()
+            .map(|w| format!("<p class=\"fail\">Warning: {}</p>\n", escape(w)))
+            .collect::<String>(),
+        advisories = escape(&advisories_text(e)),
         model = escape(model),
         data = escape(data),
         generated = escape(generated),
@@ -585,7 +611,7 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
     out.push_str(&format!(
         "\n| metric | value |\n|---|---|\n| QWK | {}{interval} |\n| linear kappa | {} |\n\
          | exact / adjacent | {:.3} / {:.3} |\n| Pearson / Spearman | {} / {} |\n| RMSE | {:.3} |\n\
-         | mean human / machine | {:.3} / {:.3} |\n| SMD | {} |\n",
+         | mean human / machine | {:.3} / {:.3} |\n| SMD | {} |\n| advisories | {} |\n",
         kappa(a.qwk),
         kappa(a.linear_kappa),
         a.exact,
@@ -595,8 +621,12 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
         a.rmse,
         a.human_mean,
         a.machine_mean,
-        signed(e.smd)
+        signed(e.smd),
+        cell(&advisories_text(e))
     ));
+    for warning in &e.warnings {
+        out.push_str(&format!("\n**Warning:** {warning}\n"));
+    }
     if let Some(hh) = &e.human_human {
         out.push_str(&format!(
             "| human-human QWK (n = {}) | {} |\n",

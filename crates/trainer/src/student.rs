@@ -169,12 +169,13 @@ pub fn fit_student(
     student: &StudentConfig,
     progress: &Progress,
 ) -> Result<FitOutcome> {
+    student.validate()?;
     let start = Instant::now();
     let settings = TrainSettings {
         tune: student.tune,
         max_epochs: student.epochs,
         patience: student.patience,
-        batch_size: student.batch_size.max(1),
+        batch_size: student.batch_size,
         learning_rate: student.lr,
         head_learning_rate: student.head_lr,
         weight_decay: student.weight_decay,
@@ -324,7 +325,8 @@ pub fn score_prepared_fitted(
     let scorer = &outcome.trained.scorer;
     raw_prepared_fitted(base, outcome, texts, progress)?
         .iter()
-        .map(|values| Ok(scorer.score_raw(values)?))
+        .zip(texts)
+        .map(|(values, text)| Ok(scorer.score_raw(values, text)?))
         .collect()
 }
 

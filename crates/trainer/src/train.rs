@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use candle_core::{Tensor, Var};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
+use cyborg_scorer::advisory::FeatureRange;
 use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::encoder::{Encoder, Linear};
 use cyborg_scorer::features::{FEATURE_COUNT, FEATURE_NAMES};
@@ -622,9 +623,17 @@ impl Session<'_> {
         let steps = order.len().div_ceil(batch_size);
         let bar = progress.bar(steps as u64, name, "steps");
         let mut loss_sum = 0.0;
-        for batch in order.chunks(batch_size) {
+        for (step, batch) in order.chunks(batch_size).enumerate() {
             let loss = self.batch_loss(student, batch)?;
-            loss_sum += loss.to_scalar::<f32>()? as f64;
+            let value = loss.to_scalar::<f32>()? as f64;
+            if !value.is_finite() {
+                crate::bail_input!(
+                    "training diverged: the loss became {value} at step {} of {name}; lower \
+                     --lr or --head-lr",
+                    step + 1
+                );
+            }
+            loss_sum += value;
             optimizers.step(&loss.backward()?)?;
             bar.inc(1);
             progress.check()?;
@@ -771,5 +780,6 @@ fn head_config(train: &[Example], hidden: usize) -> HeadConfig {
             .iter()
             .map(|v| if *v > 1e-12 { v.sqrt() } else { 1.0 })
             .collect(),
+        feature_range: Some(FeatureRange::of(train.iter().map(|e| &e.prepared.features))),
     }
 }

@@ -53,6 +53,8 @@ pub struct Labelled {
 /// Fits the teacher `request` names and labels the pool (the `pool` file and the rows
 /// `human_fraction` set aside).
 pub fn label_pool(request: &LabelRequest, progress: &Progress) -> Result<Labelled> {
+    request.student.validate()?;
+    request.teacher.validate()?;
     let is_llm = request.teacher.kind == Some(TeacherKind::Llm);
     if request.batch_read.is_some() && !is_llm {
         return Err(input("--batch-write and --batch-read are for --teacher llm").into());

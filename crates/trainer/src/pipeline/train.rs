@@ -98,6 +98,8 @@ pub struct TrainSummary {
 /// student, and returns its bundle. Writes nothing else; cancelled, it returns
 /// [`Error::Cancelled`](crate::Error::Cancelled).
 pub fn train_bundle(request: &TrainRequest, progress: &Progress) -> Result<TrainOutcome> {
+    request.student.validate()?;
+    request.teacher.validate()?;
     if request.labels_out.is_some() && request.teacher.kind.is_none() && request.pool.is_none() {
         return Err(
             input("--labels-out needs a teacher: give --pool FILE and/or --teacher local").into(),
@@ -294,7 +296,7 @@ fn model_card(
 }
 
 /// A provenance file read for training.
-struct LabelsFile {
+pub struct LabelsFile {
     /// Its human-scored rows, as a table of their own.
     human: Table,
     /// Rows a teacher or an LLM labelled, with their soft targets.
@@ -306,7 +308,7 @@ struct LabelsFile {
 }
 
 /// Reads a `teach label` / `teach generate` output, checking every row's source and scores.
-fn read_labels_file(
+pub fn read_labels_file(
     path: &Path,
     data: &DataConfig,
     range: Option<ScoreRange>,

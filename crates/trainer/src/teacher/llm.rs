@@ -623,7 +623,7 @@ fn preamble(settings: &LlmSettings, examples: &[(i64, String)], range: ScoreRang
 /// The label in a chat-completions reply: the score in the message (JSON or the first whole
 /// number), and, when the server gave log-probabilities, the expected score over the
 /// in-range alternatives of the score token.
-fn parse_reply(reply: &Value, range: ScoreRange) -> Result<TeacherLabel, String> {
+pub fn parse_reply(reply: &Value, range: ScoreRange) -> Result<TeacherLabel, String> {
     let message = &reply["choices"][0]["message"];
     if let Some(refusal) = message["refusal"].as_str().filter(|r| !r.is_empty()) {
         return Err(format!("the model refused: {}", snippet(refusal)));

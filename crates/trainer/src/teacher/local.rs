@@ -77,12 +77,8 @@ impl LocalTeacher {
     ) -> Result<LocalTeacher> {
         let start = Instant::now();
         let mut students = Vec::new();
-        for k in 0..members.max(1) {
-            progress.note(&format!(
-                "teacher: student member {} of {}",
-                k + 1,
-                members.max(1)
-            ));
+        for k in 0..members {
+            progress.note(&format!("teacher: student member {} of {}", k + 1, members));
             let args = StudentConfig {
                 seed: student.seed + k as u64,
                 fine_tuned_only: k > 0,

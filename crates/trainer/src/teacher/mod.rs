@@ -163,6 +163,7 @@ impl LabelledPool {
         student: &StudentConfig,
         progress: &Progress,
     ) -> Result<LabelledPool> {
+        config.validate()?;
         if pool.is_empty() {
             bail!(
                 "the teacher has nothing to label: give --pool FILE, or --human-fraction below 1 \

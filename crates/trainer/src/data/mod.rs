@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 use cyborg_scorer::metrics::ScoreRange;
 
+mod delimited;
+
+use delimited::parse_delimited;
+
 /// A file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -204,6 +208,25 @@ impl fmt::Display for DataError {
 
 impl std::error::Error for DataError {}
 
+/// Problems after which the rest of a file is still worth reading are collected up to this
+/// many, then reported together.
+const MOST_PROBLEMS: usize = 20;
+
+/// Several problems as one error: the first, located as usual, then one line per further
+/// problem; `stopped` says reading stopped at [`MOST_PROBLEMS`].
+fn combine(mut problems: Vec<DataError>, stopped: bool) -> DataError {
+    let mut first = problems.remove(0);
+    for more in &problems {
+        first.message.push_str(&format!("\n{more}"));
+    }
+    if stopped {
+        first
+            .message
+            .push_str(&format!("\n(stopped after {MOST_PROBLEMS} problems)"));
+    }
+    first
+}
+
 /// Reads `path` (`-` for standard input) as `spec` says and validates every kept row.
 pub fn read_table(path: &Path, spec: &ReadSpec) -> Result<Table, DataError> {
     parse_table(path, &read_bytes(path)?, spec)
@@ -240,10 +263,10 @@ pub fn scan_table(
 ) -> Result<TableShape, DataError> {
     let raw = parse_raw(path, bytes, format, no_quoting)?;
     if let Some((line, column, message)) = raw.records.iter().find_map(|(line, fields)| {
-        let (index, message) = fields
-            .iter()
-            .enumerate()
-            .find_map(|(i, f)| Some((i, f.as_ref().err()?)))?;
+        let (index, message) = fields.iter().enumerate().find_map(|(i, f)| match f {
+            Field::Unreadable(message) => Some((i, message)),
+            _ => None,
+        })?;
         Some((
             *line,
             (!raw.json).then_some(index + 1),
@@ -328,113 +351,39 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
 /// A file's header and records, as text, before any column is interpreted.
 struct RawTable {
     header: Vec<String>,
-    /// (line, fields); a field that is not UTF-8 is kept as an error message.
-    records: Vec<(u64, Vec<Result<String, String>>)>,
+    /// (line, fields), a field per header column.
+    records: Vec<(u64, Vec<Field>)>,
     /// Whether fields are JSON values (so columns count characters, not fields).
     json: bool,
 }
 
-fn parse_delimited(
-    path: &Path,
-    bytes: &[u8],
-    delimiter: u8,
-    quoting: bool,
-) -> Result<RawTable, DataError> {
-    let at = |line: u64, column: Option<usize>, message: String| DataError {
-        path: path.to_path_buf(),
-        line: Some(line),
-        column,
-        message,
-    };
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(DataError {
-            path: path.to_path_buf(),
-            line: None,
-            column: None,
-            message: "the file is empty: expected a header row and at least one response".into(),
-        });
+/// One field of a record, before it is interpreted.
+#[derive(Debug, Clone, PartialEq)]
+enum Field {
+    Text(String),
+    /// A JSON object without this key (other objects have it).
+    Missing,
+    /// Why the field cannot be read (not UTF-8, a JSON array).
+    Unreadable(String),
+}
+
+impl Field {
+    /// The text of a field a row needs.
+    fn text(&self) -> Result<&str, String> {
+        match self {
+            Field::Text(text) => Ok(text),
+            Field::Missing => Err("missing from this object".into()),
+            Field::Unreadable(message) => Err(message.clone()),
+        }
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .quoting(quoting)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut record = csv::ByteRecord::new();
-    let mut header = Vec::new();
-    let mut records = Vec::new();
-    loop {
-        let more = reader.read_byte_record(&mut record).map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            at(line, None, format!("cannot be parsed: {e}"))
-        })?;
-        if !more {
-            break;
+
+    /// The text of a field that may be absent (a filter or group column): empty if so.
+    fn text_or_empty(&self) -> Result<&str, String> {
+        match self {
+            Field::Missing => Ok(""),
+            _ => self.text(),
         }
-        let line = record.position().map_or(0, |p| p.line());
-        let fields: Vec<Result<String, String>> = record
-            .iter()
-            .map(|field| {
-                String::from_utf8(field.to_vec()).map_err(|e| {
-                    format!(
-                        "not UTF-8: invalid byte 0x{:02X} at byte {} of the field \
-                         (convert the file to UTF-8, e.g. with iconv)",
-                        field[e.utf8_error().valid_up_to()],
-                        e.utf8_error().valid_up_to() + 1
-                    )
-                })
-            })
-            .collect();
-        if header.is_empty() {
-            header = fields
-                .into_iter()
-                .enumerate()
-                .map(|(i, f)| f.map_err(|m| at(line, Some(i + 1), format!("header: {m}"))))
-                .collect::<Result<_, _>>()?;
-            continue;
-        }
-        if fields.len() == 1 && matches!(&fields[0], Ok(f) if f.trim().is_empty()) {
-            continue; // a blank line
-        }
-        if quoting && delimiter == b'\t' {
-            // Only quoting can put a tab inside a TSV field, and a quote that is really text
-            // makes the reader swallow the following rows into one field.
-            if let Some(column) = record.iter().position(|f| f.contains(&b'\t')) {
-                return Err(at(
-                    line,
-                    Some(column + 1),
-                    "a quoted field holds a tab, so quotes have probably joined several rows \
-                     into one; if quotes are ordinary text in this file (as in ASAP-AES), use \
-                     --no-quoting"
-                        .into(),
-                ));
-            }
-        }
-        if fields.len() != header.len() {
-            let hint = if quoting && delimiter == b'\t' {
-                " (if quotes in the text are not CSV quoting, try --no-quoting)"
-            } else {
-                ""
-            };
-            // The column is the first field the header does not have, or the first missing.
-            return Err(at(
-                line,
-                Some(fields.len().min(header.len()) + 1),
-                format!(
-                    "this row has {} fields but the header has {}{hint}",
-                    fields.len(),
-                    header.len()
-                ),
-            ));
-        }
-        records.push((line, fields));
     }
-    Ok(RawTable {
-        header,
-        records,
-        json: false,
-    })
 }
 
 fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
@@ -462,7 +411,8 @@ fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
             .map_err(|e| DataError {
                 path: path.to_path_buf(),
                 line: Some(line),
-                column: Some(e.column()),
+                // serde gives column 0 for a value of the wrong type (an array, say).
+                column: Some(e.column().max(1)),
                 // serde's own "at line 1 column N" counts within this line only.
                 message: format!(
                     "not a JSON object: {}",
@@ -490,12 +440,15 @@ fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
             let fields = header
                 .iter()
                 .map(|key| match object.get(key) {
-                    None | Some(serde_json::Value::Null) => Ok(String::new()),
-                    Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                    None => Field::Missing,
+                    Some(serde_json::Value::Null) => Field::Text(String::new()),
+                    Some(serde_json::Value::String(s)) => Field::Text(s.clone()),
                     Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-                        Ok(v.to_string())
+                        Field::Text(v.to_string())
                     }
-                    Some(_) => Err(format!("\"{key}\" holds an array or object, not a value")),
+                    Some(_) => Field::Unreadable(format!(
+                        "\"{key}\" holds an array or object, not a value"
+                    )),
                 })
                 .collect();
             (line, fields)
@@ -558,6 +511,20 @@ impl Columns {
             .filter(|t| !spec.optional_traits || raw.header.contains(t))
             .map(|t| Ok((t.clone(), find(t, "trait")?)))
             .collect::<Result<Vec<_>, DataError>>()?;
+        let label_columns = score.iter().chain(traits.iter().map(|(_, col)| col));
+        if id.iter().chain(label_columns).any(|&col| col == text) {
+            return Err(DataError {
+                path: path.to_path_buf(),
+                line: header_line,
+                column: None,
+                message: format!(
+                    "\"{}\" is named as the text column and as a score, trait or id column: a \
+                     student would learn from the answer it is meant to predict; name two \
+                     different columns",
+                    spec.text
+                ),
+            });
+        }
         Ok(Columns {
             text,
             score,
@@ -575,107 +542,43 @@ fn validate(
     spec: &ReadSpec,
     ids_filter: Option<&HashSet<String>>,
 ) -> Result<Table, DataError> {
-    let fail = |line: Option<u64>, column: Option<usize>, message: String| DataError {
+    let columns = Columns::locate(path, &raw, spec)?;
+    let fail = |message: String| DataError {
         path: path.to_path_buf(),
-        line,
-        column,
+        line: None,
+        column: None,
         message,
     };
-    let columns = Columns::locate(path, &raw, spec)?;
-    let (text_col, score_col, id_col) = (columns.text, columns.score, columns.id);
     if raw.records.is_empty() {
-        return Err(fail(None, None, "the file has a header but no rows".into()));
+        return Err(fail("the file has a header but no rows".into()));
     }
-    // JSON columns are not positions in the line; report none for them.
-    let column = |index: usize| (!raw.json).then_some(index + 1);
+    let reader = RowReader {
+        path,
+        raw: &raw,
+        spec,
+        columns: &columns,
+        ids_filter,
+    };
     let mut rows = Vec::new();
+    let mut problems = Vec::new();
     let mut first_line_of_id: HashMap<String, u64> = HashMap::new();
-    let rows_in_file = raw.records.len();
     for (data_row, (line, fields)) in raw.records.iter().enumerate() {
-        let field = |index: usize| -> Result<&str, DataError> {
-            fields[index].as_deref().map_err(|m| {
-                fail(
-                    Some(*line),
-                    column(index),
-                    format!("column \"{}\": {m}", raw.header[index]),
-                )
-            })
-        };
-        let mut kept = true;
-        for (filter, &col) in spec.filters.iter().zip(&columns.filters) {
-            kept &= field(col)? == filter.value;
-        }
-        let id = match id_col {
-            Some(col) => field(col)?.trim().to_string(),
-            None => (data_row + 1).to_string(),
-        };
-        if let Some(ids) = ids_filter {
-            kept &= ids.contains(&id);
-        }
-        if !kept {
-            continue;
-        }
-        if let Some(col) = id_col {
-            if id.is_empty() {
-                return Err(fail(
-                    Some(*line),
-                    column(col),
-                    format!("column \"{}\": the id is empty", raw.header[col]),
-                ));
-            }
-            if let Some(first) = first_line_of_id.insert(id.clone(), *line) {
-                return Err(fail(
-                    Some(*line),
-                    column(col),
-                    format!("duplicate id \"{id}\" (first seen on line {first})"),
-                ));
+        match reader.row(data_row, *line, fields, &mut first_line_of_id) {
+            Ok(Some(row)) => rows.push(row),
+            Ok(None) => {}
+            Err(problem) => {
+                problems.push(problem);
+                if problems.len() == MOST_PROBLEMS {
+                    break;
+                }
             }
         }
-        let text = field(text_col)?;
-        if text.trim().is_empty() {
-            return Err(fail(
-                Some(*line),
-                column(text_col),
-                format!("column \"{}\": the response is empty", spec.text),
-            ));
-        }
-        let score = match score_col {
-            Some(col) => Some(parse_score(field(col)?, spec.range).map_err(|m| {
-                fail(
-                    Some(*line),
-                    column(col),
-                    format!("column \"{}\": {m}", raw.header[col]),
-                )
-            })?),
-            None => None,
-        };
-        let traits = columns
-            .traits
-            .iter()
-            .map(|&(_, col)| {
-                parse_number(field(col)?).map_err(|m| {
-                    fail(
-                        Some(*line),
-                        column(col),
-                        format!("column \"{}\": {m}", raw.header[col]),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let groups = columns
-            .groups
-            .iter()
-            .map(|&col| field(col).map(|g| g.trim().to_string()))
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.push(Row {
-            id,
-            text: text.to_string(),
-            score,
-            traits,
-            groups,
-            line: *line,
-        });
     }
+    if !problems.is_empty() {
+        let stopped = problems.len() == MOST_PROBLEMS;
+        return Err(combine(problems, stopped));
+    }
+    let rows_in_file = raw.records.len();
     if rows.is_empty() {
         let why = match (spec.filters.is_empty(), ids_filter.is_some()) {
             (true, false) => "no rows".to_string(),
@@ -684,7 +587,7 @@ fn validate(
                 describe_filters(spec)
             ),
         };
-        return Err(fail(None, None, why));
+        return Err(fail(why));
     }
     Ok(Table {
         path: path.to_path_buf(),
@@ -693,6 +596,95 @@ fn validate(
         columns: raw.header,
         traits: columns.traits.into_iter().map(|(name, _)| name).collect(),
     })
+}
+
+/// Turns records into rows, each problem located.
+struct RowReader<'a> {
+    path: &'a Path,
+    raw: &'a RawTable,
+    spec: &'a ReadSpec,
+    columns: &'a Columns,
+    ids_filter: Option<&'a HashSet<String>>,
+}
+
+impl RowReader<'_> {
+    /// The row of record `data_row` (0-based) on `line`, `None` when the filters leave it out,
+    /// or its first problem. `ids_seen` holds the line of every id read so far.
+    fn row(
+        &self,
+        data_row: usize,
+        line: u64,
+        fields: &[Field],
+        ids_seen: &mut HashMap<String, u64>,
+    ) -> Result<Option<Row>, DataError> {
+        let columns = self.columns;
+        let fail = |col: usize, message: String| DataError {
+            path: self.path.to_path_buf(),
+            line: Some(line),
+            // JSON columns are not positions in the line; report none for them.
+            column: (!self.raw.json).then_some(col + 1),
+            message,
+        };
+        let in_column = |col: usize, message: String| {
+            fail(
+                col,
+                format!("column \"{}\": {message}", self.raw.header[col]),
+            )
+        };
+        let field = |col: usize| fields[col].text().map_err(|m| in_column(col, m));
+        let optional = |col: usize| fields[col].text_or_empty().map_err(|m| in_column(col, m));
+        let mut kept = true;
+        for (filter, &col) in self.spec.filters.iter().zip(&columns.filters) {
+            kept &= optional(col)? == filter.value;
+        }
+        let id = match columns.id {
+            Some(col) => field(col)?.trim().to_string(),
+            None => (data_row + 1).to_string(),
+        };
+        if let Some(ids) = self.ids_filter {
+            kept &= ids.contains(&id);
+        }
+        if !kept {
+            return Ok(None);
+        }
+        if let Some(col) = columns.id {
+            if id.is_empty() {
+                return Err(in_column(col, "the id is empty".into()));
+            }
+            if let Some(first) = ids_seen.insert(id.clone(), line) {
+                let message = format!("duplicate id \"{id}\" (first seen on line {first})");
+                return Err(fail(col, message));
+            }
+        }
+        let text = field(columns.text)?;
+        if text.trim().is_empty() {
+            return Err(in_column(columns.text, "the response is empty".into()));
+        }
+        let score = match columns.score {
+            Some(col) => {
+                Some(parse_score(field(col)?, self.spec.range).map_err(|m| in_column(col, m))?)
+            }
+            None => None,
+        };
+        let traits = columns
+            .traits
+            .iter()
+            .map(|&(_, col)| parse_number(field(col)?).map_err(|m| in_column(col, m)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let groups = columns
+            .groups
+            .iter()
+            .map(|&col| optional(col).map(|g| g.trim().to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(Row {
+            id,
+            text: text.to_string(),
+            score,
+            traits,
+            groups,
+            line,
+        }))
+    }
 }
 
 fn describe_filters(spec: &ReadSpec) -> String {
@@ -835,9 +827,15 @@ mod tests {
         let content = b"id\ttext\tscore\n1\t\"quoted start\t2\n2\tnext row\t3\n3\tlast\"\t1\n";
         let err = read_str("a.tsv", content, &spec()).unwrap_err().to_string();
         assert!(
-            err.starts_with("a.tsv:2:2: a quoted field holds a tab"),
+            err.starts_with("a.tsv:2:2: a quote opened here joins lines 2 to 4"),
             "{err}"
         );
+        assert!(err.contains("--no-quoting"), "{err}");
+        let tab = read_str("b.tsv", b"id\ttext\tscore\n1\t\"a\tb\"\t2\n", &spec());
+        assert!(tab
+            .unwrap_err()
+            .to_string()
+            .starts_with("b.tsv:2:2: a quoted field holds a tab"));
         let mut s = spec();
         s.no_quoting = true;
         assert_eq!(read_str("a.tsv", content, &s).unwrap().rows.len(), 3);
@@ -913,6 +911,52 @@ mod tests {
         assert_eq!(
             error("a.csv", b"id,text,score\n1,ok,7\n", &ranged),
             "a.csv:2:3: column \"score\": score 7 is outside the declared range 1-6"
+        );
+    }
+
+    #[test]
+    fn every_bad_row_is_reported_each_on_its_line() {
+        let error = |name: &str, content: &[u8]| {
+            parse_table(Path::new(name), content, &spec())
+                .unwrap_err()
+                .to_string()
+        };
+        let content = b"id,text,score\n1,ok,2\n2,,3\n3,fine,x\n1,again,2\n5,good,4\n";
+        let message = error("a.csv", content);
+        assert_eq!(
+            message.lines().collect::<Vec<_>>(),
+            [
+                "a.csv:3:2: column \"text\": the response is empty",
+                "a.csv:4:3: column \"score\": \"x\" is not a number",
+                "a.csv:5:1: duplicate id \"1\" (first seen on line 2)",
+            ]
+        );
+        let many: String = (0..30).map(|i| format!("{i},,1\n")).collect();
+        let message = error("b.csv", format!("id,text,score\n{many}").as_bytes());
+        assert_eq!(message.lines().count(), MOST_PROBLEMS + 1);
+        assert!(
+            message.ends_with("(stopped after 20 problems)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_jsonl_object_without_the_text_key_says_so() {
+        let content = b"{\"id\":1,\"text\":\"a\",\"score\":1}\n{\"id\":2,\"score\":2}\n";
+        assert_eq!(
+            error("a.jsonl", content, &spec()),
+            "a.jsonl:2: column \"text\": missing from this object"
+        );
+    }
+
+    #[test]
+    fn one_column_named_as_text_and_score_is_refused() {
+        let mut s = spec();
+        s.score = Some("text".into());
+        let message = error("a.csv", b"id,text,score\n1,4,4\n", &s);
+        assert!(
+            message.starts_with("a.csv:1: \"text\" is named as the text column and as a score"),
+            "{message}"
         );
     }
 
