@@ -16,7 +16,8 @@ seconds=${1:-600}
 shift || true
 
 step "nightly toolchain and cargo-fuzz"
-rustup toolchain install nightly --profile minimal
+# Installed only when missing: updating nightly would rebuild every target from scratch.
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 
 step "build the fuzz targets (release, with debug assertions)"
