@@ -49,6 +49,11 @@ impl WindowTokenizer {
     /// The file's own truncation and padding settings are switched off: windowing replaces
     /// them.
     pub fn from_json(json: &[u8], windows: WindowConfig, source_name: &str) -> Result<Self> {
+        // The tokenizers crate panics on some malformed JSON (found by fuzzing: a syntax error
+        // inside "decoder"), so the JSON is checked first.
+        serde_json::from_slice::<serde::de::IgnoredAny>(json).map_err(|e| {
+            Error::invalid(source_name, format!("its tokenizer is not valid JSON: {e}"))
+        })?;
         let mut tokenizer = Tokenizer::from_bytes(json)
             .map_err(|e| Error::invalid(source_name, format!("not a usable tokenizer: {e}")))?;
         tokenizer.with_padding(None);
@@ -128,5 +133,25 @@ impl WindowTokenizer {
             windows,
             text_tokens: ids.len(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing the bundle reader: the tokenizers crate panicked on this.
+    #[test]
+    fn a_tokenizer_with_a_syntax_error_is_refused_not_a_panic() {
+        let json = br#"{"version": "1.0", "decoder":=null, "model": {"type": "WordPiece"}}"#;
+        let error = WindowTokenizer::from_json(json, WindowConfig::default(), "m.cyborg")
+            .err()
+            .expect("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("its tokenizer is not valid JSON"),
+            "{error}"
+        );
     }
 }
