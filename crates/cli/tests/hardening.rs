@@ -266,10 +266,11 @@ fn write_bad_bundles(dir: &Path, model: &[u8]) {
     );
 }
 
-/// A student with a trained head only (seconds), next to `data`.
-fn train_head_only(data: &Path, cache: &Path) -> std::path::PathBuf {
-    let model = data.with_file_name("model.cyborg");
-    let trained = cyborg(&[
+/// Trains a student on `data`'s demo columns with `tune` (and `extra` flags) into `out`, with
+/// a cache of its own.
+fn train_student(data: &Path, out: &Path, tune: &str, extra: &[&str]) {
+    let cache = tempfile::tempdir().unwrap();
+    let mut args = vec![
         "train",
         data.to_str().unwrap(),
         "--text",
@@ -277,14 +278,22 @@ fn train_head_only(data: &Path, cache: &Path) -> std::path::PathBuf {
         "--score",
         "score",
         "--tune",
-        "head",
+        tune,
         "--quiet",
         "--cache",
-        cache.to_str().unwrap(),
+        cache.path().to_str().unwrap(),
         "--out",
-        model.to_str().unwrap(),
-    ]);
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let trained = cyborg(&args);
     assert!(trained.status.success(), "{}", stderr(&trained));
+}
+
+/// A student with a trained head only (seconds), next to `data`.
+fn train_head_only(data: &Path) -> std::path::PathBuf {
+    let model = data.with_file_name("model.cyborg");
+    train_student(data, &model, "head", &[]);
     model
 }
 
@@ -297,9 +306,8 @@ fn responses_that_game_length_are_clamped_and_flagged() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
     let data = demo_rows(dir.path(), "train.csv", 80);
-    let model = train_head_only(&data, cache.path());
+    let model = train_head_only(&data);
     let essays: Vec<csv::StringRecord> = csv::Reader::from_path(&data)
         .unwrap()
         .records()
@@ -367,7 +375,7 @@ fn every_bad_input_is_refused_located_and_changes_nothing() {
     std::fs::rename(&pool, d.join("pool.csv")).unwrap();
     std::fs::write(d.join("empty-ids.txt"), "\n").unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let model = train_head_only(&d.join("good.csv"), cache.path());
+    let model = train_head_only(&d.join("good.csv"));
     std::fs::hard_link(&model, d.join("model-link.cyborg")).unwrap();
     write_bad_bundles(d, &std::fs::read(&model).unwrap());
     for (name, content, _) in DATA_FILES {
@@ -471,26 +479,8 @@ fn training_repeats_exactly_and_threads_do_not_change_scores() {
     let dir = tempfile::tempdir().unwrap();
     let data = demo_rows(dir.path(), "train.csv", 80);
     let train = |name: &str| {
-        let cache = tempfile::tempdir().unwrap();
         let out = dir.path().join(name);
-        let trained = cyborg(&[
-            "train",
-            data.to_str().unwrap(),
-            "--text",
-            "full_text",
-            "--score",
-            "score",
-            "--tune",
-            "top:1",
-            "--epochs",
-            "1",
-            "--quiet",
-            "--cache",
-            cache.path().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert!(trained.status.success(), "{}", stderr(&trained));
+        train_student(&data, &out, "top:1", &["--epochs", "1"]);
         let sections = Sections::from_bytes(&std::fs::read(&out).unwrap(), name).unwrap();
         let mut card: serde_json::Value =
             serde_json::from_slice(sections.get("card.json", name).unwrap()).unwrap();
