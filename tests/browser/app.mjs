@@ -12,7 +12,8 @@
 // integer, raw within 1e-4); scoring makes no network request. With a multi-trait bundle, its
 // essays (columns id, essay) and `cyborg score`'s output for them: every trait shown and
 // downloaded equals the command line's. A response written to game the score (one letter, 200
-// times) shows the advisory badges `cyborg score` gives it (the binary is $CYBORG_BIN).
+// times, and an essay's words sorted and pasted twice) shows the advisory badges `cyborg score`
+// gives it (the binary is $CYBORG_BIN).
 // Screenshots go to ARTIFACTS_DIR.
 import { chromium } from "playwright-core";
 import fs from "node:fs";
@@ -179,12 +180,15 @@ try {
     const essay = essays[0];
     const scored = await typeAndScore(page, essay.full_text);
     compareToCli(essay.essay_id, scored, "typed response");
-    const gamed = "a".repeat(200);
-    const cliGamed = parseCsv(execFileSync(process.env.CYBORG_BIN, ["score", bundlePath, "-"], { input: gamed, encoding: "utf8" }))[0];
-    const gamedScore = await typeAndScore(page, gamed);
-    const badges = await page.$$eval("[data-testid=advisory]", (items) => items.map((i) => i.dataset.advisory).join(";"));
-    check(cliGamed.advisories !== "" && badges === cliGamed.advisories && gamedScore.score === Number(cliGamed.score),
-      `a gamed response shows the advisories cyborg score gives it: "${badges}" = "${cliGamed.advisories}", score ${gamedScore.score} = ${cliGamed.score}`);
+    // Length (a run of one letter) and the screen (the essay pasted twice, its words sorted).
+    const sorted = essay.full_text.split(/\s+/).sort().join(" ");
+    for (const gamed of ["a".repeat(200), `${sorted}\n\n${sorted}`]) {
+      const cliGamed = parseCsv(execFileSync(process.env.CYBORG_BIN, ["score", bundlePath, "-"], { input: gamed, encoding: "utf8" }))[0];
+      const gamedScore = await typeAndScore(page, gamed);
+      const badges = await page.$$eval("[data-testid=advisory]", (items) => items.map((i) => i.dataset.advisory).join(";"));
+      check(cliGamed.advisories !== "" && badges === cliGamed.advisories && gamedScore.score === Number(cliGamed.score),
+        `a gamed response shows the advisories cyborg score gives it: "${badges}" = "${cliGamed.advisories}", score ${gamedScore.score} = ${cliGamed.score}`);
+    }
     await shot(page, "advisories");
     await typeAndScore(page, essay.full_text);
     check(server.requests.length === requestsBefore && browserRequests.length === 0,

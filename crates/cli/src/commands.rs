@@ -642,6 +642,10 @@ fn info(args: InfoArgs) -> Result<()> {
         println!("  dev gates");
         print_gates(&card.dev_metrics.gates, "                 ");
     }
+    match &scorer.screen {
+        Some(screen) => println!("  screen         {screen}"),
+        None => println!("  screen         none (made before screening: flags by length only)"),
+    }
     Ok(())
 }
 

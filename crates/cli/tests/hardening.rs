@@ -299,9 +299,10 @@ fn train_head_only(data: &Path) -> std::path::PathBuf {
 
 /// Length cannot buy a score: a run of one letter, a long URL appended to a weak essay and a
 /// million characters get scores inside the range, from features clamped to the training
-/// range, and are flagged for a person; the essays themselves are not flagged.
+/// range. They and the essay pasted three times, its words sorted, another language and
+/// another topic are flagged for a person, each for what it is; the essay itself is not.
 #[test]
-fn responses_that_game_length_are_clamped_and_flagged() {
+fn responses_that_game_the_score_are_clamped_and_flagged() {
     let Some(_) = base_model() else {
         return;
     };
@@ -320,13 +321,26 @@ fn responses_that_game_length_are_clamped_and_flagged() {
     let mut writer = csv::Writer::from_path(dir.path().join("gamed.csv")).unwrap();
     writer.write_record(["id", "text"]).unwrap();
     let url = format!("{} https://example.org/{}", &weak[1], "a".repeat(3000));
+    let mut scrambled: Vec<&str> = weak[1].split_whitespace().collect();
+    scrambled.sort_unstable();
+    let spanish = "Los coches son muy importantes para la vida de las personas en la ciudad, \
+        pero también contaminan el aire y hacen mucho ruido. Por eso creo que debemos usar \
+        más el autobús, la bicicleta y el tren, y caminar cuando sea posible.";
+    let recipe = "Preheat the oven to two hundred degrees. Whisk the eggs with sugar and melted \
+        butter, fold in the flour and a pinch of salt, pour the batter into a greased tin and \
+        bake for forty minutes until a skewer comes out clean. Let the cake cool on a rack.";
+    // Each gamed response and one advisory it must get.
     let cases = [
-        ("essay", weak[1].to_string()),
-        ("letters", "a".repeat(200)),
-        ("url", url),
-        ("million", "a".repeat(1_000_000)),
+        ("essay", weak[1].to_string(), ""),
+        ("letters", "a".repeat(200), "too_short"),
+        ("url", url, "unusual_words"),
+        ("million", "a".repeat(1_000_000), "unusual_words"),
+        ("pasted", [&weak[1]; 3].join("\n\n"), "repetition"),
+        ("sorted", scrambled.join(" "), "word_salad"),
+        ("spanish", spanish.to_string(), "other_language"),
+        ("recipe", recipe.to_string(), "off_topic"),
     ];
-    for (id, text) in &cases {
+    for (id, text, _) in &cases {
         writer.write_record([id, text.as_str()]).unwrap();
     }
     writer.flush().unwrap();
@@ -347,12 +361,13 @@ fn responses_that_game_length_are_clamped_and_flagged() {
         vec!["id", "score", "raw_score", "advisories"]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    for row in &rows {
+    for (row, (id, _, advisory)) in rows.iter().zip(&cases) {
         let raw: f64 = row[2].parse().unwrap();
         assert!((0.0..=7.0).contains(&raw), "{out}");
-        match &row[0] {
-            "essay" => assert_eq!(&row[3], "", "{out}"),
-            gamed => assert!(!row[3].is_empty(), "{gamed} is not flagged: {out}"),
+        let flags: Vec<&str> = row[3].split(';').filter(|a| !a.is_empty()).collect();
+        match *advisory {
+            "" => assert!(flags.is_empty(), "{id} is flagged: {out}"),
+            expected => assert!(flags.contains(&expected), "{id} is not {expected}: {out}"),
         }
     }
     let level = |i: usize| rows[i][1].parse::<i64>().unwrap();
@@ -512,4 +527,68 @@ fn training_repeats_exactly_and_threads_do_not_change_scores() {
     let (one, two) = (score("1"), score("2"));
     assert!(one.status.success(), "{}", stderr(&one));
     assert_eq!(support::stdout(&one), support::stdout(&two));
+}
+
+/// kill -9 of `cyborg train` at eight points spread over a run, from reading the data to
+/// writing the bundle: the output name never holds anything but a whole bundle, and the next
+/// run's write removes what a killed one left beside it.
+#[test]
+fn a_killed_train_leaves_no_partial_bundle() {
+    let Some(_) = base_model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo_rows(dir.path(), "train.csv", 80);
+    let out = dir.path().join("model.cyborg");
+    let cache = dir.path().join("cache");
+    let args = [
+        "train",
+        data.to_str().unwrap(),
+        "--text",
+        "full_text",
+        "--score",
+        "score",
+        "--tune",
+        "head",
+        "--quiet",
+        "--cache",
+        cache.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let whole_run = || {
+        let started = std::time::Instant::now();
+        let trained = cyborg(&args);
+        assert!(trained.status.success(), "{}", stderr(&trained));
+        started.elapsed()
+    };
+    whole_run(); // fills the cache, so that the timed run is what the killed ones repeat
+    let duration = whole_run();
+    std::fs::remove_file(&out).unwrap();
+    let kill_points = 8;
+    for point in 0..kill_points {
+        let mut child = cyborg_command().args(args).spawn().unwrap();
+        std::thread::sleep(duration.mul_f64((point as f64 + 0.5) / kill_points as f64));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if out.exists() {
+            let info = cyborg(&["info", out.to_str().unwrap()]);
+            assert!(
+                info.status.success(),
+                "killed at point {point}, the output is not a whole bundle: {}",
+                stderr(&info)
+            );
+            std::fs::remove_file(&out).unwrap();
+        }
+    }
+    whole_run();
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".model.cyborg."))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "killed runs' temporary files remain: {left:?}"
+    );
 }

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -116,7 +116,7 @@ impl Served {
     /// sees the length and closes the connection, and an HTTP client would only report the
     /// broken pipe of the rest of its write.
     fn post_unread(&self, path: &str, body: &[u8]) -> (u16, Value) {
-        use std::io::{Read, Write};
+        use std::io::Read;
         let address = self.url.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(address).unwrap();
         let head = format!(
@@ -501,7 +501,20 @@ fn a_job_cut_off_by_kill_is_failed_with_the_reason_and_nothing_else_is_lost() {
         "{body}"
     );
 
-    // Killed once the first job is encoding.
+    // Killed once the first job is encoding, with an upload half sent.
+    let essays_bytes = std::fs::read(&essays).unwrap();
+    let address = served.url.trim_start_matches("http://").to_string();
+    let mut half_sent = std::net::TcpStream::connect(&address).unwrap();
+    let head = format!(
+        "POST /api/datasets?name=half.csv HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer \
+         {}\r\nContent-Length: {}\r\n\r\n",
+        served.token,
+        essays_bytes.len()
+    );
+    half_sent.write_all(head.as_bytes()).unwrap();
+    half_sent
+        .write_all(&essays_bytes[..essays_bytes.len() / 2])
+        .unwrap();
     let response = served
         .agent
         .get(format!("{}/api/jobs/{running}/events", served.url))
@@ -534,7 +547,14 @@ fn a_job_cut_off_by_kill_is_failed_with_the_reason_and_nothing_else_is_lost() {
     let (_, third) = served.get(&format!("/api/jobs/{cancelled}"));
     assert_eq!(third["state"], "cancelled");
     let (_, datasets) = served.get("/api/datasets");
+    assert_eq!(datasets.as_array().unwrap().len(), 1, "{datasets}");
     assert_eq!(datasets[0]["id"], dataset.as_str());
+    let stored: Vec<_> = std::fs::read_dir(data_dir.join("datasets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(stored.len(), 1, "the half-sent upload left {stored:?}");
+    drop(half_sent);
     assert_eq!(
         served.download(&format!("/bundles/{running}.cyborg")).0,
         404

@@ -21,6 +21,18 @@ pub enum Advisory {
     /// Words far longer or shorter on average than in training (gibberish, a URL, a run of
     /// one letter).
     UnusualWords,
+    /// Runs of words repeated more than in any training response (a paragraph pasted again).
+    Repetition,
+    /// Few of the training responses' most common words: another language, or no sentences.
+    OtherLanguage,
+    /// Words in no more order than a list: gibberish, a word list, a shuffled paste.
+    WordSalad,
+    /// The same training words stranded again and again where no training response put them.
+    KeywordStuffing,
+    /// Far from every training response in meaning: another topic or another prompt's answer.
+    OffTopic,
+    /// A raw score far outside those the model gave its training responses.
+    UnusualScore,
 }
 
 impl Advisory {
@@ -30,6 +42,12 @@ impl Advisory {
             Advisory::TooShort => "too_short",
             Advisory::TooLong => "too_long",
             Advisory::UnusualWords => "unusual_words",
+            Advisory::Repetition => "repetition",
+            Advisory::OtherLanguage => "other_language",
+            Advisory::WordSalad => "word_salad",
+            Advisory::KeywordStuffing => "keyword_stuffing",
+            Advisory::OffTopic => "off_topic",
+            Advisory::UnusualScore => "unusual_score",
         }
     }
 
@@ -39,6 +57,17 @@ impl Advisory {
             Advisory::TooShort => "shorter than every response the model was trained on",
             Advisory::TooLong => "longer than every response the model was trained on",
             Advisory::UnusualWords => "its words are unlike the training responses' in length",
+            Advisory::Repetition => "it repeats itself more than any training response did",
+            Advisory::OtherLanguage => {
+                "it uses few of the training responses' common words: another language?"
+            }
+            Advisory::WordSalad => "its words follow one another no more than a list's would",
+            Advisory::KeywordStuffing => {
+                "the same words stand again and again where no training response put them: \
+                 keywords stuffed in?"
+            }
+            Advisory::OffTopic => "it is far in meaning from every training response",
+            Advisory::UnusualScore => "its raw score is far outside the training responses'",
         }
     }
 

@@ -22,11 +22,7 @@ pub const FEATURE_COUNT: usize = FEATURE_NAMES.len();
 /// with words but no such mark is one sentence). Counts are log-scaled (`ln(1 + n)`), since a
 /// score grows with length roughly logarithmically.
 pub fn text_features(text: &str, word_pieces: usize) -> [f32; FEATURE_COUNT] {
-    let words: Vec<&str> = text
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = words(text).collect();
     let mut distinct: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
     distinct.sort_unstable();
     distinct.dedup();
@@ -53,6 +49,14 @@ pub fn text_features(text: &str, word_pieces: usize) -> [f32; FEATURE_COUNT] {
         log(sentences),
         log(word_pieces),
     ]
+}
+
+/// The words of `text`: whitespace-separated runs with their leading and trailing punctuation
+/// removed, punctuation alone dropped.
+pub fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| !w.is_empty())
 }
 
 #[cfg(test)]

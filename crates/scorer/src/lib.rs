@@ -5,7 +5,8 @@
 //! that windows cannot see ([`features`]), and mapped by a regression head ([`head`]) to a raw
 //! score per trait ([`traits`]), which thresholds fitted on development data turn into a score
 //! level ([`metrics`]). A response unlike the training ones is flagged for a person
-//! ([`advisory`]).
+//! ([`advisory`]): by its length, and against a small reference of the training data
+//! ([`screen`]).
 //! A [`bundle`] carries all of it, with a model [`card`], in one checksummed file.
 
 pub mod advisory;
@@ -22,6 +23,7 @@ pub mod head;
 pub mod kernels;
 pub mod metrics;
 pub mod model;
+pub mod screen;
 pub mod tokenize;
 pub mod traits;
 

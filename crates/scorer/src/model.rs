@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::features::{text_features, FEATURE_COUNT};
 use crate::head::{Head, HeadConfig};
 use crate::metrics::{ScoreRange, Thresholds};
+use crate::screen::{word_hashes, Screen, Vocabulary};
 use crate::tokenize::{WindowConfig, WindowTokenizer};
 use crate::traits::{TraitConfig, TraitScore};
 
@@ -30,6 +31,8 @@ pub struct PreparedText {
     pub windows: Vec<Vec<u32>>,
     /// The surface features of the whole text.
     pub features: [f32; FEATURE_COUNT],
+    /// The hashes of its words, in order, for screening ([`crate::screen`]).
+    pub words: Vec<u32>,
 }
 
 impl PreparedText {
@@ -57,6 +60,7 @@ impl TextEncoder {
         Ok(PreparedText {
             features: text_features(text, windows.text_tokens),
             windows: windows.windows,
+            words: word_hashes(text),
         })
     }
 
@@ -240,6 +244,10 @@ pub struct ScorerConfig {
     pub head: HeadConfig,
     /// What the head scores, one output each; the first is the primary score.
     pub traits: Vec<TraitConfig>,
+    /// The reference that screens responses, its word pairs aside (absent in bundles made
+    /// before screening, which flag by length only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<Screen>,
 }
 
 impl ScorerConfig {
@@ -257,6 +265,9 @@ impl ScorerConfig {
         }
         for config in &config.traits {
             config.validate(source_name)?;
+        }
+        if let Some(screen) = &config.screen {
+            screen.validate(config.encoder.hidden_size, source_name)?;
         }
         if config.windows.max_tokens > config.encoder.max_position_embeddings {
             return Err(Error::invalid(
@@ -310,6 +321,18 @@ pub struct Scorer {
     pub traits: Vec<TraitConfig>,
     /// The model card, when loaded from a bundle.
     pub card: Option<ModelCard>,
+    /// The reference that screens responses, when the bundle has one.
+    pub screen: Option<Screen>,
+}
+
+/// What the model read in one response: its raw value on every trait (on the traits' own
+/// scales, in order) and its pooled embedding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// Raw value per trait.
+    pub values: Vec<f64>,
+    /// The pooled embedding the head read.
+    pub embedding: Vec<f32>,
 }
 
 /// Bundle section names.
@@ -318,11 +341,12 @@ mod section {
     pub const TOKENIZER: &str = "tokenizer.json";
     pub const WEIGHTS: &str = "weights.safetensors";
     pub const CARD: &str = "card.json";
+    pub const VOCABULARY: &str = "vocabulary.bin";
 }
 
 impl Scorer {
     /// The primary trait's thresholds, or an error naming it when it is continuous (such a
-    /// scorer gives raw values only: [`Scorer::raw_states`]).
+    /// scorer gives raw values only: [`Scorer::readings`]).
     pub fn thresholds(&self) -> Result<&Thresholds> {
         let primary = &self.traits[0];
         primary.scale.thresholds().ok_or_else(|| {
@@ -380,17 +404,18 @@ impl Scorer {
         window_states: &[Tensor],
         from: usize,
     ) -> Result<Vec<Score>> {
-        self.raw_states(texts, window_states, from)?
+        self.readings(texts, window_states, from)?
             .iter()
             .zip(texts)
-            .map(|(values, text)| self.score_raw(values, text))
+            .map(|(reading, text)| self.score_reading(reading, text))
             .collect()
     }
 
-    /// The score of the response `text` whose raw value on every trait (in order) is `values`.
-    pub fn score_raw(&self, values: &[f64], text: &PreparedText) -> Result<Score> {
+    /// The score of the response `text` that the model read as `reading`.
+    pub fn score_reading(&self, reading: &Reading, text: &PreparedText) -> Result<Score> {
+        let values = &reading.values;
         Ok(Score {
-            advisories: self.advisories(text),
+            advisories: self.advisories(text, reading),
             score: self.thresholds()?.level(values[0]),
             raw: values[0],
             traits: self.traits[1..]
@@ -405,23 +430,30 @@ impl Scorer {
         })
     }
 
-    /// What a person should check `text`'s score for: nothing for a bundle made before feature
-    /// ranges were recorded.
-    pub fn advisories(&self, text: &PreparedText) -> Vec<Advisory> {
-        match &self.head.config().feature_range {
+    /// What a person should check `text`'s score for, in [`Advisory`] order: by length when
+    /// the bundle records its training range, and by its screen when it has one.
+    pub fn advisories(&self, text: &PreparedText, reading: &Reading) -> Vec<Advisory> {
+        let mut found = match &self.head.config().feature_range {
             Some(range) => range.advisories(&text.features),
             None => Vec::new(),
+        };
+        if let Some(screen) = &self.screen {
+            let signals = screen.signals(&text.words, &reading.embedding, reading.values[0]);
+            found.extend(screen.advisories(&signals));
         }
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 
-    /// Each text's raw value on every trait, on the traits' own scales, from the windows'
-    /// hidden states after the encoder's first `from` layers.
-    pub fn raw_states(
+    /// How the model reads each text, from the windows' hidden states after the encoder's
+    /// first `from` layers.
+    pub fn readings(
         &self,
         texts: &[PreparedText],
         window_states: &[Tensor],
         from: usize,
-    ) -> Result<Vec<Vec<f64>>> {
+    ) -> Result<Vec<Reading>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
@@ -433,11 +465,14 @@ impl Scorer {
         let normalised = self.head.forward(&pooled, &features)?.to_vec2::<f32>()?;
         Ok(normalised
             .into_iter()
-            .map(|row| {
-                row.into_iter()
+            .zip(pooled.to_vec2::<f32>()?)
+            .map(|(row, embedding)| Reading {
+                values: row
+                    .into_iter()
                     .zip(&self.traits)
                     .map(|(n, config)| config.scale.denormalise(n as f64))
-                    .collect()
+                    .collect(),
+                embedding,
             })
             .collect())
     }
@@ -475,6 +510,7 @@ impl Scorer {
             windows: self.text_encoder.tokenizer.window_config(),
             head: self.head.config().clone(),
             traits: self.traits.clone(),
+            screen: self.screen.clone(),
         }
     }
 
@@ -501,13 +537,21 @@ impl Scorer {
         );
         sections.insert(section::WEIGHTS, weights);
         sections.insert(section::CARD, to_json(card)?);
+        if let Some(screen) = &self.screen {
+            sections.insert(section::VOCABULARY, screen.vocabulary.to_bytes());
+        }
         Ok(sections.to_bytes())
     }
 
     /// Loads a scorer from bundle bytes; `source_name` names the bundle in errors.
     pub fn from_bundle(bytes: &[u8], source_name: &str, device: &Device) -> Result<Self> {
         let sections = Sections::from_bytes(bytes, source_name)?;
-        let config = ScorerConfig::parse(sections.get(section::CONFIG, source_name)?, source_name)?;
+        let mut config =
+            ScorerConfig::parse(sections.get(section::CONFIG, source_name)?, source_name)?;
+        if let Some(screen) = &mut config.screen {
+            let vocabulary = sections.get(section::VOCABULARY, source_name)?;
+            screen.vocabulary = Vocabulary::from_bytes(vocabulary, source_name)?;
+        }
         let card: ModelCard = serde_json::from_slice(sections.get(section::CARD, source_name)?)
             .map_err(|e| Error::invalid(source_name, format!("its card.json: {e}")))?;
         let tokenizer = WindowTokenizer::from_json(
@@ -537,6 +581,7 @@ impl Scorer {
             head,
             traits: config.traits,
             card: Some(card),
+            screen: config.screen,
         })
     }
 }

@@ -154,6 +154,7 @@ fn scoring_from_lower_layer_states_matches_scoring_from_text() {
             },
         ],
         card: None,
+        screen: None,
     };
     let texts: Vec<_> = fixture
         .cases

@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod ridge;
+pub mod screen;
 pub mod split;
 pub mod student;
 pub mod teacher;

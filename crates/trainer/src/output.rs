@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 /// Writes `bytes` to `path` through a temporary file in the same folder, synced and then
 /// renamed over `path`: readers see the old file or the whole new one, never a part.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    remove_stale_temporaries(path);
     let temporary = temporary_path(path);
     let result = (|| -> Result<()> {
         let mut file = std::fs::File::create(&temporary)?;
@@ -29,6 +30,37 @@ fn temporary_path(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Removes the temporary files of writes to `path` by processes that no longer run (killed
+/// mid-write), so that a crash leaves no large hidden file behind for long. Only where
+/// `/proc` says which processes run; elsewhere they stay.
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let pid = file_name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Fails early, before any work, when an output cannot or must not be written: it is a folder,
@@ -112,6 +144,25 @@ mod tests {
         let fresh = dir.path().join("out.csv");
         check_outputs(&[&fresh], &[&input]).unwrap();
         assert!(!fresh.exists(), "the check writes nothing");
+    }
+
+    #[test]
+    fn a_write_removes_what_killed_writers_left_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("model.cyborg");
+        let left = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"half").unwrap();
+            path
+        };
+        // No process has a pid this large; process 1 always runs.
+        let stale = left(".model.cyborg.999999999.tmp");
+        let running = left(".model.cyborg.1.tmp");
+        let other = left(".notes.txt.999999999.tmp");
+        write_atomically(&out, b"whole").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"whole");
+        assert!(!stale.exists());
+        assert!(running.exists() && other.exists());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use candle_core::Device;
 use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::card::BaseModelInfo;
 use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange};
-use cyborg_scorer::model::PreparedText;
+use cyborg_scorer::model::{PreparedText, Reading};
 use cyborg_scorer::tokenize::WindowConfig;
 use cyborg_scorer::traits::{Scale, TraitConfig};
 use cyborg_scorer::Scorer;
@@ -323,35 +323,27 @@ pub fn score_prepared_fitted(
     progress: &Progress,
 ) -> Result<Vec<cyborg_scorer::Score>> {
     let scorer = &outcome.trained.scorer;
-    raw_prepared_fitted(base, outcome, texts, progress)?
+    read_prepared_fitted(base, outcome, texts, progress)?
         .iter()
         .zip(texts)
-        .map(|(values, text)| Ok(scorer.score_raw(values, text)?))
+        .map(|(reading, text)| Ok(scorer.score_reading(reading, text)?))
         .collect()
 }
 
-/// Each text's raw value on every trait of a student just fitted on `base` (texts already
-/// prepared), running only its trained layers.
-pub fn raw_prepared_fitted(
+/// How a student just fitted on `base` reads each text (already prepared), running only its
+/// trained layers.
+pub fn read_prepared_fitted(
     base: &BaseModel,
     outcome: &FitOutcome,
     texts: &[PreparedText],
     progress: &Progress,
-) -> Result<Vec<Vec<f64>>> {
-    let scorer = &outcome.trained.scorer;
+) -> Result<Vec<Reading>> {
     let frozen = outcome.cache.layer();
     let states = outcome
         .cache
         .states(&base.text_encoder, texts, frozen, progress)?;
-    let bar = progress.bar(texts.len() as u64, "scoring", "responses");
-    let mut raw = Vec::with_capacity(texts.len());
-    for (group, group_states) in texts.chunks(32).zip(states.chunks(32)) {
-        let windows: Vec<_> = group_states.iter().flatten().cloned().collect();
-        raw.extend(scorer.raw_states(group, &windows, frozen)?);
-        bar.inc(group.len() as u64);
-    }
-    bar.finish_and_clear();
-    Ok(raw)
+    let scorer = &outcome.trained.scorer;
+    train::read_in_groups(scorer, texts, &states, frozen, "scoring", progress)
 }
 
 /// The human scores of rows read with a score column.

@@ -13,7 +13,7 @@ use cyborg_scorer::encoder::{Encoder, Linear};
 use cyborg_scorer::features::{FEATURE_COUNT, FEATURE_NAMES};
 use cyborg_scorer::head::{Head, HeadConfig};
 use cyborg_scorer::metrics::{agreement, pearson, Agreement, Thresholds};
-use cyborg_scorer::model::{pool_texts, PreparedText, Scorer, TextEncoder};
+use cyborg_scorer::model::{pool_texts, PreparedText, Reading, Scorer, TextEncoder};
 use cyborg_scorer::traits::{Scale, TraitConfig};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -25,6 +25,7 @@ use crate::config::Tune;
 use crate::error::input;
 use crate::progress::{Event, Progress};
 use crate::ridge::{LinearFit, RidgeProblem};
+use crate::screen::fit_screen;
 
 /// Optimisation settings.
 #[derive(Debug, Clone, Serialize)]
@@ -237,6 +238,7 @@ impl Student {
             text_encoder: encoder,
             traits,
             card: None,
+            screen: None,
         })
     }
 }
@@ -497,8 +499,12 @@ pub fn train(
     student.restore(&snapshot)?;
     let (fitted_traits, dev_quality, dev_fitted, dev_rounding) =
         session.fit_thresholds(&student)?;
+    let mut scorer = student.into_scorer(fitted_traits)?;
+    let readings = read_in_groups(&scorer, &all_texts, &states, frozen, "screening", progress)?;
+    let words: Vec<&[u32]> = all_texts.iter().map(|t| t.words.as_slice()).collect();
+    scorer.screen = Some(fit_screen(&words, &readings, settings.seed));
     Ok(Trained {
-        scorer: student.into_scorer(fitted_traits)?,
+        scorer,
         history,
         best_epoch,
         dev_fitted,
@@ -506,6 +512,28 @@ pub fn train(
         dev_quality,
         encode_seconds,
     })
+}
+
+/// How `scorer` reads `texts` from their windows' states after the first `frozen` layers
+/// (`states[i]` holds text i's windows), a group at a time to bound memory, with a progress
+/// bar called `stage`.
+pub fn read_in_groups(
+    scorer: &Scorer,
+    texts: &[PreparedText],
+    states: &[Vec<Tensor>],
+    frozen: usize,
+    stage: &str,
+    progress: &Progress,
+) -> Result<Vec<Reading>> {
+    let bar = progress.bar(texts.len() as u64, stage, "responses");
+    let mut readings = Vec::with_capacity(texts.len());
+    for (group, group_states) in texts.chunks(32).zip(states.chunks(32)) {
+        let windows: Vec<Tensor> = group_states.iter().flatten().cloned().collect();
+        readings.extend(scorer.readings(group, &windows, frozen)?);
+        bar.inc(group.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(readings)
 }
 
 /// Refuses what training cannot work with, before anything is encoded.

@@ -19,7 +19,7 @@ use crate::config::StudentConfig;
 use crate::data::{read_id_list, read_table, ReadSpec, Row};
 use crate::format::format_kappa;
 use crate::progress::Progress;
-use crate::student::{fit_student, load_base, raw_prepared_fitted, trait_scale, TrainingRow};
+use crate::student::{fit_student, load_base, read_prepared_fitted, trait_scale, TrainingRow};
 
 /// A corpus with several targets per response, split three ways.
 struct Corpus {
@@ -298,7 +298,7 @@ fn run_traits(args: &TraitBenchRequest, progress: &Progress) -> Result<TraitBenc
             &args.student,
             progress,
         )?;
-        let raw = raw_prepared_fitted(&base, &outcome, &test_texts, progress)?;
+        let raw = read_prepared_fitted(&base, &outcome, &test_texts, progress)?;
         let traits: Vec<TraitResult> = outcome
             .trained
             .scorer
@@ -307,7 +307,7 @@ fn run_traits(args: &TraitBenchRequest, progress: &Progress) -> Result<TraitBenc
             .enumerate()
             .map(|(j, config)| {
                 let human: Vec<f64> = test.iter().map(|r| r.traits[first + j]).collect();
-                let predicted: Vec<f64> = raw.iter().map(|values| values[j]).collect();
+                let predicted: Vec<f64> = raw.iter().map(|r| r.values[j]).collect();
                 trait_result(config, &human, &predicted)
             })
             .collect();

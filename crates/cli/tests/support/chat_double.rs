@@ -4,7 +4,8 @@
 //! It scores a response by counting the word "good" in it (1 + count, at most 6) and gives
 //! log-probabilities for the score token. Markers in a response's text make it misbehave:
 //! `[[429]]` and `[[500]]` fail the first request for that text (429 with `Retry-After: 1`),
-//! `[[garbage]]` answers the first one with a body that is not JSON, `[[slow]]` waits
+//! `[[garbage]]` answers the first one with a body that is not JSON, `[[drop]]` closes the
+//! first one's connection without a reply (logged with status 0), `[[slow]]` waits
 //! 300 ms, `[[refuse]]` refuses, `[[nine]]` scores 9, `[[mute]]` answers without a number.
 //!
 //! Asked to write a response ("would score L … (Sample K.)"), it writes one that it would
@@ -138,6 +139,11 @@ fn serve(stream: TcpStream, behaviour: &Behaviour, log: &Mutex<Vec<Received>>) {
         std::thread::sleep(behaviour.delay);
         if text.contains("[[slow]]") {
             std::thread::sleep(Duration::from_millis(300));
+        }
+        if text.contains("[[drop]]") && !seen_before {
+            received.status = 0;
+            log.lock().unwrap().push(received);
+            return; // the connection closes with no reply
         }
         let schema = received.body["response_format"]["type"] == "json_schema";
         let (status, extra_headers, reply) = if behaviour.no_quota {

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""How well advisories catch responses written to game the score (issue 19, section 5).
+
+For each ASAP-AES prompt: train a student on fold 0's training rows (early stopping on its
+development rows), then score fold 0's held-out test essays as they are and in five gamed
+versions. Prints, per kind, how many the advisories flag and with what, and how far the
+gamed version's score moves from the original's when it is not flagged.
+
+  scripts/bench-advisories.py [--prompts 1,3,7] [--tune head] [--cyborg target/release/cyborg]
+
+Reads ../shared/data/asap-aes (never copied into the repository); works in --work
+(default target/bench-advisories), where the bundles and scored files stay for a look.
+"""
+
+import argparse
+import csv
+import random
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ASAP = ROOT.parent / "shared" / "data" / "asap-aes"
+KINDS = ["repeated_3x", "sentences_shuffled", "other_prompt", "word_salad", "keywords_stuffed"]
+WORD = re.compile(r"[A-Za-z']+")
+
+
+def read_asap():
+    csv.field_size_limit(sys.maxsize)
+    with open(ASAP / "training_set_rel3.utf8.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return {r["essay_id"]: r for r in rows}
+
+
+def ids(name):
+    return (ASAP / "folds" / "fold_0" / name).read_text().split()
+
+
+def key_words(own, others, count=10):
+    """The prompt's words most over-represented against the other prompts' essays."""
+    mine = Counter(w.lower() for e in own for w in WORD.findall(e))
+    rest = Counter(w.lower() for e in others for w in WORD.findall(e))
+    total_mine, total_rest = sum(mine.values()), sum(rest.values())
+    ratio = {
+        w: (n / total_mine) / ((rest[w] + 1) / total_rest)
+        for w, n in mine.items()
+        if n >= 20 and len(w) > 3
+    }
+    return sorted(ratio, key=ratio.get, reverse=True)[:count]
+
+
+def gamed(kind, essay, rng, keywords, other_essays):
+    words = essay.split()
+    if kind == "repeated_3x":
+        return "\n\n".join([essay] * 3)
+    if kind == "sentences_shuffled":
+        sentences = re.split(r"(?<=[.!?])\s+", essay.strip())
+        rng.shuffle(sentences)
+        return " ".join(sentences)
+    if kind == "other_prompt":
+        return rng.choice(other_essays)
+    if kind == "word_salad":
+        return " ".join(rng.choice(words) for _ in words)
+    if kind == "keywords_stuffed":
+        stuffed = list(words)
+        for _ in range(len(words) // 2):
+            stuffed.insert(rng.randrange(len(stuffed) + 1), rng.choice(keywords))
+        return " ".join(stuffed)
+    raise ValueError(kind)
+
+
+def run(args, **kwargs):
+    print("+", " ".join(str(a) for a in args), file=sys.stderr, flush=True)
+    subprocess.run([str(a) for a in args], check=True, **kwargs)
+
+
+def read_scores(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return {r["id"]: r for r in csv.DictReader(f)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--prompts", default="1,3,7")
+    parser.add_argument("--tune", help="passed to cyborg train (default: its own)")
+    parser.add_argument("--cyborg", default=str(ROOT / "target" / "release" / "cyborg"))
+    parser.add_argument("--work", default=str(ROOT / "target" / "bench-advisories"))
+    parser.add_argument("--seed", type=int, default=19)
+    args = parser.parse_args()
+    if not ASAP.exists():
+        sys.exit(f"needs ASAP-AES at {ASAP}")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    essays = read_asap()
+    test_ids = set(ids("test_ids.txt"))
+    totals = {k: Counter() for k in ["genuine"] + KINDS}
+    lines = []
+    for prompt in args.prompts.split(","):
+        rng = random.Random(args.seed)
+        in_prompt = [r for r in essays.values() if r["essay_set"] == prompt]
+        held_out = [r for r in in_prompt if r["essay_id"] in test_ids]
+        training = [r["essay"] for r in in_prompt if r["essay_id"] not in test_ids]
+        others = [r["essay"] for r in essays.values()
+                  if r["essay_set"] != prompt and r["essay_id"] in test_ids]
+        keywords = key_words(training, [r["essay"] for r in essays.values()
+                                        if r["essay_set"] != prompt and r["essay_id"] not in test_ids])
+        bundle = work / f"set{prompt}.cyborg"
+        train = [args.cyborg, "train", ASAP / "training_set_rel3.utf8.tsv", "--no-quoting",
+                 "--text", "essay", "--score", "domain1_score", "--id", "essay_id",
+                 "--where", f"essay_set={prompt}",
+                 "--train-ids", ASAP / "folds/fold_0/train_ids.txt",
+                 "--dev-ids", ASAP / "folds/fold_0/dev_ids.txt", "--out", bundle, "--quiet"]
+        if args.tune:
+            train += ["--tune", args.tune]
+        if not bundle.exists():
+            run(train)
+        table = work / f"set{prompt}-responses.csv"
+        with open(table, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "text"])
+            for r in held_out:
+                w.writerow([f"{r['essay_id']}:genuine", r["essay"]])
+                for kind in KINDS:
+                    w.writerow([f"{r['essay_id']}:{kind}",
+                                gamed(kind, r["essay"], rng, keywords, others)])
+        scored = work / f"set{prompt}-scores.csv"
+        run([args.cyborg, "score", bundle, table, "--text", "text", "--id", "id",
+             "--out", scored, "--quiet"])
+        scores = read_scores(scored)
+        for r in held_out:
+            original = scores[f"{r['essay_id']}:genuine"]
+            for kind in ["genuine"] + KINDS:
+                s = scores[f"{r['essay_id']}:{kind}"]
+                t = totals[kind]
+                t["n"] += 1
+                flags = [a for a in s["advisories"].split(";") if a]
+                if flags:
+                    t["flagged"] += 1
+                    t.update("flag:" + a for a in flags)
+                else:
+                    t["unflagged"] += 1
+                    t["shift"] += int(s["score"]) - int(original["score"])
+                    t["abs_shift"] += abs(int(s["score"]) - int(original["score"]))
+        lines.append(f"prompt {prompt}: {len(held_out)} held-out essays, key words {keywords}")
+    print("\n".join(lines))
+    print()
+    print("| responses | n | flagged | by | unflagged: mean score change (mean absolute) |")
+    print("|---|---|---|---|---|")
+    for kind, t in totals.items():
+        by = ", ".join(f"{k[5:]} {v}" for k, v in sorted(t.items()) if k.startswith("flag:"))
+        unflagged = t["unflagged"]
+        shift = (f"{t['shift'] / unflagged:+.2f} ({t['abs_shift'] / unflagged:.2f})"
+                 if unflagged else "-")
+        print(f"| {kind} | {t['n']} | {t['flagged']} ({100 * t['flagged'] / t['n']:.1f}%) "
+              f"| {by or '-'} | {shift} |")
+
+
+if __name__ == "__main__":
+    main()
