@@ -3,13 +3,14 @@
 
 For each ASAP-AES prompt: train a student on fold 0's training rows (early stopping on its
 development rows), then score fold 0's held-out test essays as they are and in five gamed
-versions. Prints, per kind, how many the advisories flag and with what, and how far the
-gamed version's score moves from the original's when it is not flagged.
+versions. Prints, per prompt and over all, how many of each kind the advisories flag and with
+what, and how far the gamed version's score moves from the original's when it is not flagged.
 
   scripts/bench-advisories.py [--prompts 1,3,7] [--tune head] [--cyborg target/release/cyborg]
 
 Reads ../shared/data/asap-aes (never copied into the repository); works in --work
-(default target/bench-advisories), where the bundles and scored files stay for a look.
+(default target/bench-advisories), where the bundles and scored files stay: a rerun reuses
+them (delete them to measure a new build).
 """
 
 import argparse
@@ -95,8 +96,8 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     essays = read_asap()
     test_ids = set(ids("test_ids.txt"))
-    totals = {k: Counter() for k in ["genuine"] + KINDS}
-    lines = []
+    new_counts = lambda: {k: Counter() for k in ["genuine"] + KINDS}
+    totals = new_counts()
     for prompt in args.prompts.split(","):
         rng = random.Random(args.seed)
         in_prompt = [r for r in essays.values() if r["essay_set"] == prompt]
@@ -126,29 +127,36 @@ def main():
                     w.writerow([f"{r['essay_id']}:{kind}",
                                 gamed(kind, r["essay"], rng, keywords, others)])
         scored = work / f"set{prompt}-scores.csv"
-        run([args.cyborg, "score", bundle, table, "--text", "text", "--id", "id",
-             "--out", scored, "--quiet"])
+        if not scored.exists():
+            run([args.cyborg, "score", bundle, table, "--text", "text", "--id", "id",
+                 "--out", scored, "--quiet"])
         scores = read_scores(scored)
+        counts = new_counts()
         for r in held_out:
             original = scores[f"{r['essay_id']}:genuine"]
             for kind in ["genuine"] + KINDS:
                 s = scores[f"{r['essay_id']}:{kind}"]
-                t = totals[kind]
-                t["n"] += 1
                 flags = [a for a in s["advisories"].split(";") if a]
-                if flags:
-                    t["flagged"] += 1
-                    t.update("flag:" + a for a in flags)
-                else:
-                    t["unflagged"] += 1
-                    t["shift"] += int(s["score"]) - int(original["score"])
-                    t["abs_shift"] += abs(int(s["score"]) - int(original["score"]))
-        lines.append(f"prompt {prompt}: {len(held_out)} held-out essays, key words {keywords}")
-    print("\n".join(lines))
-    print()
+                change = int(s["score"]) - int(original["score"])
+                for t in (counts[kind], totals[kind]):
+                    t["n"] += 1
+                    if flags:
+                        t["flagged"] += 1
+                        t.update("flag:" + a for a in flags)
+                    else:
+                        t["unflagged"] += 1
+                        t["shift"] += change
+                        t["abs_shift"] += abs(change)
+        print(f"\nprompt {prompt}: {len(held_out)} held-out essays, key words {keywords}\n")
+        print_table(counts)
+    print(f"\nall prompts ({args.prompts})\n")
+    print_table(totals)
+
+
+def print_table(counts):
     print("| responses | n | flagged | by | unflagged: mean score change (mean absolute) |")
     print("|---|---|---|---|---|")
-    for kind, t in totals.items():
+    for kind, t in counts.items():
         by = ", ".join(f"{k[5:]} {v}" for k, v in sorted(t.items()) if k.startswith("flag:"))
         unflagged = t["unflagged"]
         shift = (f"{t['shift'] / unflagged:+.2f} ({t['abs_shift'] / unflagged:.2f})"

@@ -60,6 +60,8 @@ pub struct AppState {
     pub text: RwSignal<String>,
     /// Its latest score, or why it could not be scored.
     pub scored: RwSignal<Option<Result<ScoredResponse, String>>>,
+    /// The text `scored` is for: while it differs from `text`, the shown score is stale.
+    pub scored_text: RwSignal<String>,
     /// The number of the latest scoring request.
     score_request: StoredValue<u64>,
 }
@@ -79,6 +81,7 @@ impl AppState {
             cached: RwSignal::new(Vec::new()),
             text: RwSignal::new(String::new()),
             scored: RwSignal::new(None),
+            scored_text: RwSignal::new(String::new()),
             score_request: StoredValue::new(0),
         }
     }

@@ -28,6 +28,7 @@ pub fn rescore(state: AppState) {
         let result = worker.score(&text).await;
         if state.score_request.get_value() == request {
             state.scored.set(Some(result));
+            state.scored_text.set(text);
         }
     });
 }
@@ -67,6 +68,8 @@ pub fn ScorePanel() -> impl IntoView {
 #[component]
 fn Result() -> impl IntoView {
     let state = expect_context::<AppState>();
+    // The shown score is for older text until the new text's answer arrives.
+    let stale = move || (state.text.get() != state.scored_text.get()).to_string();
     move || {
         let thresholds = state.model.get().map(|m| m.thresholds);
         match (state.scored.get(), thresholds) {
@@ -79,7 +82,7 @@ fn Result() -> impl IntoView {
                     .into_any()
             }
             (Some(Ok(scored)), Some(thresholds)) => view! {
-                <div class="result" aria-live="polite">
+                <div class="result" aria-live="polite" aria-busy=stale data-testid="result">
                     <p class="score-line">
                         "Score "
                         <output class="score" data-testid="score">{scored.score.score}</output>

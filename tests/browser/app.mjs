@@ -44,12 +44,15 @@ const corrupt = Buffer.from(bundle);
 corrupt[Math.floor(corrupt.length / 2)] ^= 0xff;
 const otherVersion = Buffer.from(bundle);
 otherVersion.writeUInt32LE(999, 8);
+const claimsGigabytes = Buffer.from(bundle);
+claimsGigabytes.writeBigUInt64LE(2_500_000_000n, 12);
 const badDir = fs.mkdtempSync(path.join(os.tmpdir(), "cyborg-bad-bundles-"));
 const badBundles = [
   { name: "notes.cyborg", bytes: Buffer.from("just some notes\n"), expect: "not a Cyborg bundle" },
   { name: "corrupt.cyborg", bytes: corrupt, expect: "checksum does not match" },
   { name: "truncated.cyborg", bytes: bundle.subarray(0, bundle.length >> 1), expect: "truncated" },
   { name: "old.cyborg", bytes: otherVersion, expect: "bundle format version 999" },
+  { name: "claims-2.5GB.cyborg", bytes: claimsGigabytes, expect: "of its 2500000000 bytes are present" },
 ].map((bad) => {
   // Playwright hands files over 50 MB to the page only by path.
   const file = path.join(badDir, bad.name);
@@ -142,14 +145,12 @@ async function typeAndScore(page, text) {
     text,
     { timeout: LOAD_TIMEOUT },
   );
-  // The debounce may still hold the new request: wait until the shown score is stable.
-  let last = null;
-  for (;;) {
-    await page.waitForTimeout(600);
-    const now = await page.getByTestId("raw-score").textContent();
-    if (now === last) break;
-    last = now;
-  }
+  // The page marks the shown score busy until it is the score of this text.
+  await page.waitForFunction(
+    () => document.querySelector("[data-testid=result]")?.getAttribute("aria-busy") === "false",
+    null,
+    { timeout: LOAD_TIMEOUT },
+  );
   return {
     score: Number(await page.getByTestId("score").textContent()),
     raw: Number(await page.getByTestId("raw-score").getAttribute("data-raw")),
@@ -190,6 +191,17 @@ try {
         `a gamed response shows the advisories cyborg score gives it: "${badges}" = "${cliGamed.advisories}", score ${gamedScore.score} = ${cliGamed.score}`);
     }
     await shot(page, "advisories");
+    // A 20,000-word essay and a response in another script: scored, flagged as the command line
+    // flags them, and the page still answers.
+    const longEssay = Array.from({ length: 20_000 / 400 }, (_, i) => essays[i % essays.length].full_text.split(/\s+/).slice(0, 400).join(" ")).join("\n\n");
+    const otherScript = "自行车手在炎热的沙漠中骑行，道路漫长，水快用完了。他感到疲惫，但他继续前进，因为他想到达下一个城镇。".repeat(8);
+    for (const [what, text] of [["a 20,000-word essay", longEssay], ["a response in another script", otherScript]]) {
+      const cli = parseCsv(execFileSync(process.env.CYBORG_BIN, ["score", bundlePath, "-"], { input: text, encoding: "utf8", maxBuffer: 1 << 26 }))[0];
+      const scored = await typeAndScore(page, text);
+      const badges = await page.$$eval("[data-testid=advisory]", (items) => items.map((i) => i.dataset.advisory).join(";"));
+      check(scored.score === Number(cli.score) && badges === cli.advisories,
+        `${what}: score ${scored.score} = ${cli.score}, advisories "${badges}" = "${cli.advisories}"`);
+    }
     await typeAndScore(page, essay.full_text);
     check(server.requests.length === requestsBefore && browserRequests.length === 0,
       `no network request while scoring (server saw ${server.requests.length - requestsBefore}, browser made ${browserRequests.length})`);

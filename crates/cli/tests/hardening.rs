@@ -270,9 +270,19 @@ fn write_bad_bundles(dir: &Path, model: &[u8]) {
 /// a cache of its own.
 fn train_student(data: &Path, out: &Path, tune: &str, extra: &[&str]) {
     let cache = tempfile::tempdir().unwrap();
-    let mut args = vec![
+    let mut args = train_args(data, out, tune, cache.path());
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let trained = cyborg(&args);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+}
+
+/// `cyborg train` of the demo columns in `data`, quietly, with its cache in `cache`.
+fn train_args(data: &Path, out: &Path, tune: &str, cache: &Path) -> Vec<String> {
+    let paths = [data, cache, out].map(|p| p.to_str().unwrap().to_string());
+    let [data, cache, out] = paths;
+    [
         "train",
-        data.to_str().unwrap(),
+        &data,
         "--text",
         "full_text",
         "--score",
@@ -281,13 +291,12 @@ fn train_student(data: &Path, out: &Path, tune: &str, extra: &[&str]) {
         tune,
         "--quiet",
         "--cache",
-        cache.path().to_str().unwrap(),
+        &cache,
         "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let trained = cyborg(&args);
-    assert!(trained.status.success(), "{}", stderr(&trained));
+        &out,
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// A student with a trained head only (seconds), next to `data`.
@@ -540,22 +549,7 @@ fn a_killed_train_leaves_no_partial_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let data = demo_rows(dir.path(), "train.csv", 80);
     let out = dir.path().join("model.cyborg");
-    let cache = dir.path().join("cache");
-    let args = [
-        "train",
-        data.to_str().unwrap(),
-        "--text",
-        "full_text",
-        "--score",
-        "score",
-        "--tune",
-        "head",
-        "--quiet",
-        "--cache",
-        cache.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let args = train_args(&data, &out, "head", &dir.path().join("cache"));
     let whole_run = || {
         let started = std::time::Instant::now();
         let trained = cyborg(&args);
@@ -567,7 +561,7 @@ fn a_killed_train_leaves_no_partial_bundle() {
     std::fs::remove_file(&out).unwrap();
     let kill_points = 8;
     for point in 0..kill_points {
-        let mut child = cyborg_command().args(args).spawn().unwrap();
+        let mut child = cyborg_command().args(&args).spawn().unwrap();
         std::thread::sleep(duration.mul_f64((point as f64 + 0.5) / kill_points as f64));
         child.kill().unwrap();
         child.wait().unwrap();

@@ -4,6 +4,8 @@
 //! A bundle carries the range of each surface feature over its training responses. A response
 //! outside it gets its features clamped into the range, so that length alone cannot push a
 //! score without bound (200 `a`s, a long URL appended, a million characters), and is flagged.
+//! What length does not show (a paste, another language, a word list, another topic) the
+//! bundle's screen flags ([`crate::screen`]).
 
 use serde::{Deserialize, Serialize};
 

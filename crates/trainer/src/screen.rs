@@ -1,10 +1,12 @@
 //! Fitting a bundle's screen ([`cyborg_scorer::screen`]) on its training responses.
 //!
 //! Each limit sits beyond what genuine responses measure. Word pairs and topic centres would
-//! flatter the very responses they were built from, so those two are measured out of sample:
-//! the responses are split in two halves, each half is measured against a reference built from
-//! the other, and the bundle keeps the reference built from all of them (which only brings a
-//! new genuine response closer, never farther).
+//! flatter the very responses they were built from, so those are measured out of sample. Word
+//! pairs: the responses are split in two halves, each half is measured against the pairs of
+//! the other, and the bundle keeps the pairs of all (which only brings a new genuine response
+//! closer, never farther). Topics: the encoder was fine-tuned on the training responses, so
+//! their embeddings sit closer together than a new response's would; the centres come from the
+//! training responses and the limit from the development ones, which training never fitted.
 
 use std::collections::HashMap;
 
@@ -70,8 +72,9 @@ const RAW_MARGIN: f64 = 0.1;
 /// Lloyd iterations of the topic centres.
 const TOPIC_ITERATIONS: usize = 25;
 
-/// The screen of responses with word hashes `words` that the trained model read as `readings`.
-pub fn fit_screen(words: &[&[u32]], readings: &[Reading], seed: u64) -> Screen {
+/// The screen of responses with word hashes `words` that the trained model read as `readings`:
+/// the training responses first, then from index `dev_start` the development ones.
+pub fn fit_screen(words: &[&[u32]], readings: &[Reading], dev_start: usize, seed: u64) -> Screen {
     let common_words = most_common(words);
     let shares: Vec<f32> = words
         .iter()
@@ -84,7 +87,7 @@ pub fn fit_screen(words: &[&[u32]], readings: &[Reading], seed: u64) -> Screen {
     order.shuffle(&mut rng);
     let (first, second) = order.split_at(order.len() / 2);
     let embeddings: Vec<&[f32]> = readings.iter().map(|r| r.embedding.as_slice()).collect();
-    let (mut gains, mut stuffing, mut distances) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut gains, mut stuffing) = (Vec::new(), Vec::new());
     for (reference, measured) in [(first, second), (second, first)] {
         let vocabulary = vocabulary(reference.iter().map(|&i| words[i]));
         gains.extend(
@@ -97,13 +100,12 @@ pub fn fit_screen(words: &[&[u32]], readings: &[Reading], seed: u64) -> Screen {
                 .iter()
                 .filter_map(|&i| vocabulary.stuffing(words[i])),
         );
-        let topics = topic_centres(&pick(&embeddings, reference), &mut rng);
-        distances.extend(
-            measured
-                .iter()
-                .map(|&i| topic_distance(embeddings[i], &topics)),
-        );
     }
+    let topics = topic_centres(&embeddings[..dev_start], &mut rng);
+    let distances: Vec<f32> = embeddings[dev_start..]
+        .iter()
+        .map(|e| topic_distance(e, &topics))
+        .collect();
 
     let raw: Vec<f64> = readings.iter().map(|r| r.values[0]).collect();
     let (low, high) = raw
@@ -119,7 +121,7 @@ pub fn fit_screen(words: &[&[u32]], readings: &[Reading], seed: u64) -> Screen {
         max_stuffing: STUFFING_LIMIT.upper(stuffing, 1.0),
         max_topic_distance: TOPIC_LIMIT.upper(distances, 2.0),
         common_words,
-        topics: topic_centres(&embeddings, &mut rng),
+        topics,
         raw_limits: [low - margin, high + margin],
         vocabulary: vocabulary(words.iter().copied()),
     }
@@ -149,10 +151,6 @@ fn vocabulary<'a>(texts: impl Iterator<Item = &'a [u32]>) -> Vocabulary {
         vocabulary.insert(words);
     }
     vocabulary
-}
-
-fn pick<'a>(embeddings: &[&'a [f32]], indices: &[usize]) -> Vec<&'a [f32]> {
-    indices.iter().map(|&i| embeddings[i]).collect()
 }
 
 /// Spherical k-means: unit-length centres of `embeddings` by cosine similarity, seeded by
@@ -269,7 +267,7 @@ mod tests {
         let readings: Vec<Reading> = (0..80)
             .map(|i| reading(vec![1.0, 0.1 * (i % 3) as f32], 2.0 + (i % 4) as f64))
             .collect();
-        let screen = fit_screen(&word_refs, &readings, 7);
+        let screen = fit_screen(&word_refs, &readings, 60, 7);
         let flags = |text: &str, embedding: &[f32], raw: f64| {
             screen.advisories(&screen.signals(&word_hashes(text), embedding, raw))
         };
@@ -301,6 +299,6 @@ mod tests {
         assert_eq!(flags(&texts[1], &[0.0, 1.0], 3.0), [OffTopic]);
         assert_eq!(flags(&texts[1], &[1.0, 0.0], 9.0), [UnusualScore]);
         // The same responses and seed give the same screen.
-        assert_eq!(fit_screen(&word_refs, &readings, 7), screen);
+        assert_eq!(fit_screen(&word_refs, &readings, 60, 7), screen);
     }
 }

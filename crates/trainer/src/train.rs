@@ -502,7 +502,7 @@ pub fn train(
     let mut scorer = student.into_scorer(fitted_traits)?;
     let readings = read_in_groups(&scorer, &all_texts, &states, frozen, "screening", progress)?;
     let words: Vec<&[u32]> = all_texts.iter().map(|t| t.words.as_slice()).collect();
-    scorer.screen = Some(fit_screen(&words, &readings, settings.seed));
+    scorer.screen = Some(fit_screen(&words, &readings, train.len(), settings.seed));
     Ok(Trained {
         scorer,
         history,
