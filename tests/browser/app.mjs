@@ -181,26 +181,25 @@ try {
     const essay = essays[0];
     const scored = await typeAndScore(page, essay.full_text);
     compareToCli(essay.essay_id, scored, "typed response");
-    // Length (a run of one letter) and the screen (the essay pasted twice, its words sorted).
+    // Responses written to game the score (length; the screen: the essay's words sorted and
+    // pasted twice), a 20,000-word essay and one in another script: each scored and flagged in
+    // the page as `cyborg score` scores and flags it, and the page still answers.
     const sorted = essay.full_text.split(/\s+/).sort().join(" ");
-    for (const gamed of ["a".repeat(200), `${sorted}\n\n${sorted}`]) {
-      const cliGamed = parseCsv(execFileSync(process.env.CYBORG_BIN, ["score", bundlePath, "-"], { input: gamed, encoding: "utf8" }))[0];
-      const gamedScore = await typeAndScore(page, gamed);
-      const badges = await page.$$eval("[data-testid=advisory]", (items) => items.map((i) => i.dataset.advisory).join(";"));
-      check(cliGamed.advisories !== "" && badges === cliGamed.advisories && gamedScore.score === Number(cliGamed.score),
-        `a gamed response shows the advisories cyborg score gives it: "${badges}" = "${cliGamed.advisories}", score ${gamedScore.score} = ${cliGamed.score}`);
-    }
-    await shot(page, "advisories");
-    // A 20,000-word essay and a response in another script: scored, flagged as the command line
-    // flags them, and the page still answers.
     const longEssay = Array.from({ length: 20_000 / 400 }, (_, i) => essays[i % essays.length].full_text.split(/\s+/).slice(0, 400).join(" ")).join("\n\n");
     const otherScript = "自行车手在炎热的沙漠中骑行，道路漫长，水快用完了。他感到疲惫，但他继续前进，因为他想到达下一个城镇。".repeat(8);
-    for (const [what, text] of [["a 20,000-word essay", longEssay], ["a response in another script", otherScript]]) {
+    const hardCases = [
+      ["a run of one letter", "a".repeat(200)],
+      ["an essay's words sorted, pasted twice", `${sorted}\n\n${sorted}`],
+      ["a 20,000-word essay", longEssay],
+      ["a response in another script", otherScript],
+    ];
+    for (const [what, text] of hardCases) {
       const cli = parseCsv(execFileSync(process.env.CYBORG_BIN, ["score", bundlePath, "-"], { input: text, encoding: "utf8", maxBuffer: 1 << 26 }))[0];
       const scored = await typeAndScore(page, text);
       const badges = await page.$$eval("[data-testid=advisory]", (items) => items.map((i) => i.dataset.advisory).join(";"));
-      check(scored.score === Number(cli.score) && badges === cli.advisories,
+      check(cli.advisories !== "" && scored.score === Number(cli.score) && badges === cli.advisories,
         `${what}: score ${scored.score} = ${cli.score}, advisories "${badges}" = "${cli.advisories}"`);
+      if (what.startsWith("an essay's words")) await shot(page, "advisories");
     }
     await typeAndScore(page, essay.full_text);
     check(server.requests.length === requestsBefore && browserRequests.length === 0,
