@@ -8,11 +8,11 @@
 # was probed, tokens, seconds per response and the requests of each run, for BENCHMARKS.md.
 # Outside CI (the build alone takes minutes).
 #
-#   scripts/real-llm-check.sh [POOL_SIZE]       # default 40 pool essays
+#   scripts/real-llm-check.sh [POOL_SIZE]       # default 80 pool essays
 #   CYBORG_BIN=target/release/cyborg CYBORG_LLAMA_VENV=.venv-llama scripts/real-llm-check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pool_size=${1:-40}
+pool_size=${1:-80}
 venv=${CYBORG_LLAMA_VENV:-.venv-llama}
 cyborg=${CYBORG_BIN:-target/release/cyborg}
 model=models/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -53,14 +53,14 @@ label=("$cyborg" teach label "$work/human.csv" --text text --score score --id id
   --teacher llm --base-url "http://127.0.0.1:$port/v1" --llm-model smollm2 --examples-per-level 1
   --llm-cache "$work/answers" --out "$work/labels.csv" --json --quiet)
 
-# Killed once a third of the pool is answered.
+# Killed once a tenth of the pool is answered (a small model answers many per second).
 "${label[@]}" >"$work/killed.json" 2>"$work/killed.err" &
 run=$!
 started=$(date +%s.%N)
 while kill -0 "$run" 2>/dev/null; do
   answered=$(find "$work/answers" -type f 2>/dev/null | wc -l)
-  ((answered >= pool_size / 3)) && break
-  sleep 0.2
+  ((answered >= pool_size / 10)) && break
+  sleep 0.05
 done
 kill -9 "$run" 2>/dev/null || true
 wait "$run" 2>/dev/null || true
