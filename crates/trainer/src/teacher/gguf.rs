@@ -532,7 +532,6 @@ mod tests {
         assert!(difference < 1e-3, "{difference}");
         let prompt = model.chat(&[("user", "What is the capital of France?".into())], "");
         let answer = model.continue_text(&prompt, 12, 0.0, 1).unwrap();
-        eprintln!("answer: {answer}");
         assert!(answer.contains("Paris"), "{answer}");
     }
 }
