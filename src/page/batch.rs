@@ -17,8 +17,13 @@ use cyborg_web::table::Table;
 struct Batch {
     table: RwSignal<Option<Arc<Table>>>,
     column: RwSignal<usize>,
-    /// One entry per row scored so far: its score, or why it failed.
-    scores: RwSignal<Vec<Result<Score, String>>>,
+    /// One entry per row scored so far: its score, or `None` when it could not be scored.
+    /// Not a signal: the view needs only the counts below, and copying every score on every
+    /// row would make a file of 100,000 rows take time and memory quadratic in its length.
+    scores: StoredValue<Vec<Option<Score>>>,
+    /// Rows scored so far, and how many of them could not be.
+    done: RwSignal<usize>,
+    failed: RwSignal<usize>,
     running: RwSignal<bool>,
     cancelled: StoredValue<bool>,
     started_ms: StoredValue<f64>,
@@ -32,7 +37,9 @@ pub fn BatchPanel() -> impl IntoView {
     let batch = Batch {
         table: RwSignal::new(None),
         column: RwSignal::new(0),
-        scores: RwSignal::new(Vec::new()),
+        scores: StoredValue::new(Vec::new()),
+        done: RwSignal::new(0),
+        failed: RwSignal::new(0),
         running: RwSignal::new(false),
         cancelled: StoredValue::new(false),
         started_ms: StoredValue::new(0.0),
@@ -44,10 +51,13 @@ pub fn BatchPanel() -> impl IntoView {
             return;
         };
         spawn_local(async move {
-            batch.scores.set(Vec::new());
-            let table = store::read_file(&file)
-                .await
-                .and_then(|bytes| Table::parse(&file.name(), &bytes));
+            batch.clear();
+            let table = match too_big(&file) {
+                Some(message) => Err(message),
+                None => store::read_file(&file)
+                    .await
+                    .and_then(|bytes| Table::parse(&file.name(), &bytes)),
+            };
             match table {
                 Ok(table) => {
                     batch.column.set(table.likely_text_column());
@@ -66,7 +76,7 @@ pub fn BatchPanel() -> impl IntoView {
             return;
         };
         let column = batch.column.get_untracked();
-        batch.scores.set(Vec::new());
+        batch.clear();
         batch.cancelled.set_value(false);
         batch.running.set(true);
         batch.started_ms.set_value(js_sys::Date::now());
@@ -77,8 +87,12 @@ pub fn BatchPanel() -> impl IntoView {
                 if batch.cancelled.get_value() {
                     break;
                 }
-                let scored = worker.score(&row[column]).await.map(|s| s.score);
-                batch.scores.update(|scores| scores.push(scored));
+                let scored = worker.score(&row[column]).await.ok().map(|s| s.score);
+                if scored.is_none() {
+                    batch.failed.update(|failed| *failed += 1);
+                }
+                batch.scores.update_value(|scores| scores.push(scored));
+                batch.done.update(|done| *done += 1);
             }
             batch.running.set(false);
         });
@@ -108,7 +122,7 @@ pub fn BatchPanel() -> impl IntoView {
                 </button>
                 <button
                     data-testid="batch-download"
-                    disabled=move || batch.running.get() || batch.scores.get().is_empty()
+                    disabled=move || batch.running.get() || batch.done.get() == 0
                     on:click=move |_| {
                         let columns = state.model.get_untracked().map(|m| m.score_columns);
                         download(batch, &columns.unwrap_or_default())
@@ -119,6 +133,31 @@ pub fn BatchPanel() -> impl IntoView {
             </div>
             <Progress batch />
         </section>
+    }
+}
+
+/// The largest file the page reads: it holds the file and its rows in memory at once, and a
+/// page's wasm memory ends at 4 GB.
+const MAX_FILE_MB: f64 = 512.0;
+
+/// Why `file` is too big to read, if it is.
+fn too_big(file: &web_sys::File) -> Option<String> {
+    let mb = file.size() / (1 << 20) as f64;
+    (mb > MAX_FILE_MB).then(|| {
+        format!(
+            "{}: {mb:.0} MB is more than this page reads at once ({MAX_FILE_MB:.0} MB); \
+             split it, or score it with `cyborg score`",
+            file.name()
+        )
+    })
+}
+
+impl Batch {
+    /// Forgets the last run's scores.
+    fn clear(self) {
+        self.scores.set_value(Vec::new());
+        self.done.set(0);
+        self.failed.set(0);
     }
 }
 
@@ -161,12 +200,10 @@ fn ColumnPicker(batch: Batch) -> impl IntoView {
 fn Progress(batch: Batch) -> impl IntoView {
     move || {
         let total = batch.table.get()?.rows.len();
-        let scores = batch.scores.get();
-        let done = scores.len();
+        let (done, failed) = (batch.done.get(), batch.failed.get());
         if done == 0 && !batch.running.get() {
             return None;
         }
-        let failed = scores.iter().filter(|s| s.is_err()).count();
         let elapsed_s = (js_sys::Date::now() - batch.started_ms.get_value()) / 1000.0;
         let left = if batch.running.get() && done > 0 {
             let seconds = elapsed_s / done as f64 * (total - done) as f64;
@@ -196,10 +233,8 @@ fn download(batch: Batch, score_columns: &[String]) {
     let Some(table) = batch.table.get_untracked() else {
         return;
     };
-    let scores = batch.scores.get_untracked();
-    let scores: Vec<Option<Score>> = (0..table.rows.len())
-        .map(|i| scores.get(i).and_then(|s| s.clone().ok()))
-        .collect();
+    let mut scores = batch.scores.get_value();
+    scores.resize(table.rows.len(), None);
     let csv = table.with_scores(score_columns, &scores);
     let name = format!(
         "{}-scores.csv",

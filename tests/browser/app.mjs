@@ -8,7 +8,7 @@
 // page's server, from a link (?bundle=…&text=…) and from a local file; a loaded model is kept
 // and used again with the network refused; cached models can be deleted; bad bundles give
 // clear messages; one response scores as it is typed and a whole file scores in a batch
-// (progress, cancel, CSV download); every browser score equals the command line's (same
+// (progress, cancel, CSV download; a file of 100,000 rows with the page's memory bounded); every browser score equals the command line's (same
 // integer, raw within 1e-4); scoring makes no network request. With a multi-trait bundle, its
 // essays (columns id, essay) and `cyborg score`'s output for them: every trait shown and
 // downloaded equals the command line's. A response written to game the score (one letter, 200
@@ -124,6 +124,7 @@ async function openPage(url, { userDataDir } = {}) {
         acceptDownloads: true,
       })
     : await browser.newContext({ acceptDownloads: true });
+  await context.addInitScript(keepWasmMemory);
   const page = context.pages()[0] ?? (await context.newPage());
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(String(e)));
@@ -132,6 +133,27 @@ async function openPage(url, { userDataDir } = {}) {
   await page.goto(origin + url);
   return { context, page, pageErrors, started };
 }
+
+// Runs in the page before its scripts: keeps its wasm memory where pageMemory can read its size.
+function keepWasmMemory() {
+  const keep = (result) => {
+    const memory = (result.instance ?? result).exports.memory;
+    if (memory) globalThis.pageWasmMemory = memory;
+    return result;
+  };
+  for (const name of ["instantiate", "instantiateStreaming"]) {
+    const original = WebAssembly[name];
+    WebAssembly[name] = (...args) => original(...args).then(keep);
+  }
+}
+
+// The page's wasm memory and JavaScript heap, in MB.
+const pageMemory = (page) => page.evaluate(() => ({
+  wasm: globalThis.pageWasmMemory.buffer.byteLength / 2 ** 20,
+  js: performance.memory.usedJSHeapSize / 2 ** 20,
+}));
+const batchDone = (page, n) => page.waitForFunction(
+  (n) => Number(document.querySelector("[data-testid=batch-done]")?.textContent) >= n, n, { timeout: LOAD_TIMEOUT });
 
 async function waitLoaded(page) {
   await page.getByTestId("model-name").waitFor({ timeout: LOAD_TIMEOUT });
@@ -318,6 +340,49 @@ try {
     check(downloaded.length === essays.length && agree === essays.length && essays.length >= 50,
       `parity on ${essays.length} essays: ${agree} identical scores and advisories, largest raw difference ${maxRawDiff.toExponential(2)}`);
     console.log(`     batch: ${essays.length} essays in ${batchMs} ms (${(batchMs / essays.length).toFixed(0)} ms per essay)`);
+
+    // A file of 100,000 rows: read, scored a while, cancelled and downloaded whole. The page's
+    // memory grows by a few times the file's size, and not with the rows scored.
+    const bigRows = 100_000;
+    const bigPath = path.join(badDir, `${bigRows}-rows.csv`);
+    const opening = (i) => essays[i % essays.length].full_text.split(/\s+/).slice(0, 40).join(" ").replaceAll('"', '""');
+    fs.writeFileSync(bigPath, ["id,text", ...Array.from({ length: bigRows }, (_, i) => `${i},"${opening(i)}"`)].join("\n") + "\n");
+    const fileMb = fs.statSync(bigPath).size / 2 ** 20;
+    const idle = await pageMemory(page);
+    await page.getByTestId("batch-file").setInputFiles(bigPath);
+    await page.waitForFunction((n) => document.querySelector("[data-testid=batch-column]")?.parentElement
+      .parentElement.textContent.includes(`${n} rows.`), bigRows, { timeout: LOAD_TIMEOUT });
+    const read = await pageMemory(page);
+    await page.getByTestId("batch-run").click();
+    await batchDone(page, 100);
+    const early = await pageMemory(page);
+    await batchDone(page, 400);
+    const late = await pageMemory(page);
+    await page.getByTestId("batch-cancel").click();
+    await page.waitForFunction(() => document.querySelector("[data-testid=batch-cancel]").disabled);
+    const scoredRows = Number(await page.getByTestId("batch-done").textContent());
+    const [bigDownload] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByTestId("batch-download").click(),
+    ]);
+    const bigScores = parseCsv(fs.readFileSync(await bigDownload.path(), "utf8"));
+    const withScore = bigScores.filter((r) => r.score !== "").length;
+    const grown = (from, to) => to.wasm + to.js - from.wasm - from.js;
+    console.log(`     ${bigRows} rows (${fileMb.toFixed(1)} MB): page memory ${(idle.wasm + idle.js).toFixed(0)} MB idle, ` +
+      `+${grown(idle, read).toFixed(0)} MB read, +${grown(read, late).toFixed(1)} MB after ${scoredRows} rows scored ` +
+      `(wasm ${idle.wasm.toFixed(0)} → ${read.wasm.toFixed(0)} → ${early.wasm.toFixed(0)} → ${late.wasm.toFixed(0)} MB)`);
+    check(grown(idle, read) <= 4 * fileMb && late.wasm - early.wasm <= 1,
+      `a ${bigRows}-row file (${fileMb.toFixed(1)} MB) takes ${grown(idle, read).toFixed(0)} MB to read (at most 4× its size); ` +
+      `scoring 300 more rows grows wasm memory ${(late.wasm - early.wasm).toFixed(1)} MB (at most 1)`);
+    check(bigScores.length === bigRows && withScore === scoredRows && bigScores[scoredRows - 1].score !== "",
+      `the ${bigRows}-row batch cancelled at ${scoredRows} downloads every row, those scored with their scores`);
+    const hugePath = path.join(badDir, "huge.csv");
+    fs.writeFileSync(hugePath, "id,text\n");
+    fs.truncateSync(hugePath, 600 * 2 ** 20);
+    await page.getByTestId("batch-file").setInputFiles(hugePath);
+    const hugeError = await page.getByTestId("batch-error").textContent({ timeout: LOAD_TIMEOUT });
+    check(hugeError.includes("huge.csv: 600 MB is more than this page reads at once"), `a 600 MB file is refused: "${hugeError}"`);
+    compareToCli(essays[2].essay_id, await typeAndScore(page, essays[2].full_text), "after the 100,000-row file, a typed response");
     await context.close();
   }
 
