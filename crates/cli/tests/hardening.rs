@@ -335,6 +335,9 @@ fn responses_that_game_the_score_are_clamped_and_flagged() {
     let spanish = "Los coches son muy importantes para la vida de las personas en la ciudad, \
         pero también contaminan el aire y hacen mucho ruido. Por eso creo que debemos usar \
         más el autobús, la bicicleta y el tren, y caminar cuando sea posible.";
+    // Chinese is written without spaces, so each character counts as a word.
+    let chinese = "汽车对城市里的人们的生活非常重要，但是它们也污染空气，制造很多噪音。\
+        所以我认为我们应该多坐公共汽车、骑自行车和坐火车，能走路的时候就走路。";
     let recipe = "Preheat the oven to two hundred degrees. Whisk the eggs with sugar and melted \
         butter, fold in the flour and a pinch of salt, pour the batter into a greased tin and \
         bake for forty minutes until a skewer comes out clean. Let the cake cool on a rack.";
@@ -347,6 +350,7 @@ fn responses_that_game_the_score_are_clamped_and_flagged() {
         ("pasted", [&weak[1]; 3].join("\n\n"), "repetition"),
         ("sorted", scrambled.join(" "), "word_salad"),
         ("spanish", spanish.to_string(), "other_language"),
+        ("chinese", chinese.to_string(), "other_language"),
         ("recipe", recipe.to_string(), "off_topic"),
     ];
     for (id, text, _) in &cases {
@@ -406,6 +410,8 @@ fn every_bad_input_is_refused_located_and_changes_nothing() {
         std::fs::write(d.join(name), content).unwrap();
     }
 
+    let big_error = write_big_file(&d.join("big.csv"));
+
     let folder = d.to_str().unwrap();
     let mut cases: Vec<(Vec<String>, String)> = DATA_FILES
         .iter()
@@ -425,6 +431,11 @@ fn every_bad_input_is_refused_located_and_changes_nothing() {
             c.error.replace("{d}", folder),
         )
     }));
+    let args = format!("data check {folder}/big.csv --text text --score score --id id");
+    cases.push((
+        args.split(' ').map(String::from).collect(),
+        format!("{folder}/{big_error}"),
+    ));
     assert!(cases.len() >= 60, "{} cases", cases.len());
     let before = snapshot(d);
     let mut failures = Vec::new();
@@ -454,6 +465,26 @@ fn every_bad_input_is_refused_located_and_changes_nothing() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// Writes a 200 MB data file whose last row has a score that is not a number; returns the error
+/// that must locate it.
+fn write_big_file(path: &Path) -> String {
+    use std::io::Write;
+    let text = "word ".repeat(200);
+    let rows = 210_000;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(file, "id,text,score").unwrap();
+    for id in 0..rows {
+        writeln!(file, "{id},{text},3").unwrap();
+    }
+    writeln!(file, "{rows},{text},x").unwrap();
+    file.flush().unwrap();
+    assert!(std::fs::metadata(path).unwrap().len() > 200 << 20);
+    format!(
+        "big.csv:{}:3: column \"score\": \"x\" is not a number",
+        rows + 2
+    )
 }
 
 /// `cyborg … | head -1`: a reader that closes the pipe ends the command quietly, not with a

@@ -48,9 +48,44 @@ pub fn word_hash(word: &str) -> u32 {
     hash
 }
 
-/// The hashes of `text`'s words, in order.
+/// The hashes of `text`'s words, in order. In a script written without spaces between words
+/// (Chinese, Japanese, Thai and their neighbours) each letter counts as a word, so that a
+/// response in one has as many words to judge as its length suggests.
 pub fn word_hashes(text: &str) -> Vec<u32> {
-    words(text).map(word_hash).collect()
+    let mut hashes = Vec::new();
+    let mut push = |piece: &str| {
+        let piece = piece.trim_matches(|c: char| !c.is_alphanumeric());
+        if !piece.is_empty() {
+            hashes.push(word_hash(piece));
+        }
+    };
+    for word in words(text) {
+        let mut start = 0;
+        for (at, c) in word.char_indices() {
+            if written_without_spaces(c) {
+                push(&word[start..at]);
+                start = at + c.len_utf8();
+                push(&word[at..start]);
+            }
+        }
+        push(&word[start..]);
+    }
+    hashes
+}
+
+/// Whether `c` belongs to a script that does not put spaces between its words: Thai, Lao,
+/// Myanmar, Khmer, Japanese kana and the Han ideographs.
+fn written_without_spaces(c: char) -> bool {
+    matches!(c,
+        '\u{0E00}'..='\u{0EFF}'
+        | '\u{1000}'..='\u{109F}'
+        | '\u{1780}'..='\u{17FF}'
+        | '\u{3040}'..='\u{30FF}'
+        | '\u{3400}'..='\u{4DBF}'
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{F900}'..='\u{FAFF}'
+        | '\u{20000}'..='\u{3FFFF}'
+    )
 }
 
 /// The share of a response's runs of four words that repeat an earlier run: near 0 for an
@@ -395,6 +430,18 @@ mod tests {
 
     const ESSAY: &str = "The author describes the setting of the story in detail. The cyclist \
         rides through the desert, and the heat makes every hill harder for him to climb.";
+
+    #[test]
+    fn each_letter_of_a_script_without_spaces_is_a_word() {
+        let hashes = word_hashes("我们去学校。 «Hello» 東京へ行きます, world!");
+        let expected = "我 们 去 学 校 hello 東 京 へ 行 き ま す world";
+        let expected: Vec<u32> = expected.split(' ').map(word_hash).collect();
+        assert_eq!(hashes, expected);
+        assert_eq!(
+            word_hashes("so-called e-mail"),
+            [word_hash("so-called"), word_hash("e-mail")]
+        );
+    }
 
     #[test]
     fn a_text_pasted_three_times_repeats_two_thirds_of_its_runs() {
