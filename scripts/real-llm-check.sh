@@ -23,7 +23,11 @@ if ! "$venv/bin/python" -c "import llama_cpp.server" 2>/dev/null; then
   echo "building llama-cpp-python[server] from source into $venv (minutes)" >&2
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet --no-binary llama-cpp-python 'llama-cpp-python[server]'
+  # Built for any x86-64, not this machine's own instruction set: the native build (AVX-512)
+  # crashed on its first token here, a general-protection fault in libggml-cpu. No cached wheel,
+  # which pip would reuse whatever CMAKE_ARGS say.
+  CMAKE_ARGS="-DGGML_NATIVE=OFF" "$venv/bin/python" -m pip install --quiet --no-cache-dir \
+    --no-binary llama-cpp-python 'llama-cpp-python[server]'
 fi
 
 work=$(mktemp -d)
@@ -53,7 +57,9 @@ label=("$cyborg" teach label "$work/human.csv" --text text --score score --id id
   --teacher llm --base-url "http://127.0.0.1:$port/v1" --llm-model smollm2 --examples-per-level 1
   --llm-cache "$work/answers" --out "$work/labels.csv" --json --quiet)
 
-# Killed once a tenth of the pool is answered (a small model answers many per second).
+# Killed once a tenth of the pool is answered (a small model answers many per second). The
+# answer folder exists from the start, so that counting its files never fails.
+mkdir -p "$work/answers"
 "${label[@]}" >"$work/killed.json" 2>"$work/killed.err" &
 run=$!
 started=$(date +%s.%N)

@@ -95,7 +95,7 @@ fn labels(dir: &Path) -> HashMap<String, csv::StringRecord> {
 fn the_llm_teacher_speaks_the_protocol_retries_and_records_failures() {
     let dir = tempfile::tempdir().unwrap();
     let double = ChatDouble::start(Behaviour {
-        reject_json_schema: true,
+        reject_json_schema: Some(400),
         ..Behaviour::default()
     });
     let texts: Vec<String> = vec![
@@ -217,6 +217,41 @@ fn the_llm_teacher_speaks_the_protocol_retries_and_records_failures() {
         std::fs::read(dir.path().join("labels.csv")).unwrap(),
         labels_before
     );
+}
+
+/// llama.cpp's Python server answers a `json_schema` response format with HTTP 500, not 400:
+/// the probe tries it three times, then asks for JSON objects, and every row is labelled.
+#[test]
+fn a_server_that_fails_json_schema_with_500_is_asked_for_json_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let double = ChatDouble::start(Behaviour {
+        reject_json_schema: Some(500),
+        ..Behaviour::default()
+    });
+    let texts: Vec<String> = (0..4).map(|i| essay(i + 2, 200 + i as usize)).collect();
+    let pool = pool_file(dir.path(), &texts);
+    let run = cyborg(&teach_args(dir.path(), &double.base_url, &pool, &[]));
+    assert!(run.status.success(), "{}", stderr(&run));
+    let shapes: Vec<(String, u16)> = double
+        .received()
+        .iter()
+        .map(|r| (r.body["response_format"]["type"].to_string(), r.status))
+        .collect();
+    let schema = (r#""json_schema""#.to_string(), 500);
+    assert_eq!(shapes[..3], [schema.clone(), schema.clone(), schema]);
+    assert!(
+        shapes[3..]
+            .iter()
+            .all(|s| s == &(r#""json_object""#.to_string(), 200)),
+        "{shapes:?}"
+    );
+    let by_id = labels(dir.path());
+    for (i, text) in texts.iter().enumerate() {
+        let record = &by_id[&format!("p{i}")];
+        assert_eq!(&record[4], "teacher", "{record:?}");
+        assert_eq!(record[2].parse::<i64>().unwrap(), double_score(text));
+        assert!(record[5].ends_with("json_object output"), "{}", &record[5]);
+    }
 }
 
 /// kill -9 of `teach label` at 20 seeded points, among seeded faults (429 with Retry-After, 500,

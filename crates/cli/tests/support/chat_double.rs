@@ -22,8 +22,9 @@ use serde_json::{json, Value};
 /// How the double behaves overall.
 #[derive(Clone, Default)]
 pub struct Behaviour {
-    /// Answer 400 to `response_format: json_schema`, as servers without it do.
-    pub reject_json_schema: bool,
+    /// Answer `response_format: json_schema` with this status: 400 as servers without it
+    /// should, 500 as llama.cpp's Python server does.
+    pub reject_json_schema: Option<u16>,
     /// Answer every request with 429 `insufficient_quota`.
     pub no_quota: bool,
     /// Wait this long before every answer.
@@ -149,9 +150,9 @@ fn serve(stream: TcpStream, behaviour: &Behaviour, log: &Mutex<Vec<Received>>) {
         let (status, extra_headers, reply) = if behaviour.no_quota {
             let error = json!({"error": {"message": "You exceeded your current quota.", "type": "insufficient_quota", "code": "insufficient_quota"}});
             (429, "", error.to_string())
-        } else if schema && behaviour.reject_json_schema {
+        } else if let (true, Some(status)) = (schema, behaviour.reject_json_schema) {
             let error = json!({"error": {"message": "response_format json_schema is not supported", "type": "invalid_request_error"}});
-            (400, "", error.to_string())
+            (status, "", error.to_string())
         } else if text.contains("[[429]]") && !seen_before {
             let error = json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}});
             (429, "Retry-After: 1\r\n", error.to_string())

@@ -30,6 +30,10 @@ use crate::progress::Progress;
 /// Words of a few-shot example kept in the prompt: enough to show a level, bounded in tokens.
 const EXAMPLE_WORDS: usize = 300;
 
+/// Retries of a request shape while probing: a server that fails it three times running is
+/// taken not to support it, rather than spending the full backoff on every run's first row.
+const PROBE_RETRIES: u32 = 2;
+
 /// How to reach the model and how to ask it.
 #[derive(Debug, Clone)]
 pub struct LlmSettings {
@@ -91,6 +95,10 @@ enum Failure {
     Row(String),
     /// The server rejects this request shape (only while probing the output mode).
     Unsupported(String),
+    /// The server answered only with errors until the retries ran out: a row failure, except
+    /// while probing, where a server that fails on a request shape (llama.cpp's Python server
+    /// answers `json_schema` with HTTP 500) is taken not to support it.
+    Unanswered(String),
     /// Nothing will work: bad key, no quota, unreachable server.
     Fatal(anyhow::Error),
 }
@@ -187,7 +195,7 @@ impl LlmTeacher {
         let mode = self.mode.lock().unwrap().expect("probed");
         let skip = usize::from(probed.is_some());
         let rest = self.in_parallel(rows.len() - skip, "teacher (LLM)", |i| {
-            self.ask(&rows[i + skip].text, mode)
+            self.ask(&rows[i + skip].text, mode, self.settings.retries)
         })?;
         Ok(probed.into_iter().chain(rest).collect())
     }
@@ -201,7 +209,8 @@ impl LlmTeacher {
     ) -> Result<Vec<Result<String, String>>> {
         self.in_parallel(jobs.len(), "generating (LLM)", |i| {
             let (level, sample) = jobs[i];
-            let reply = self.complete(&self.generation_request(level, sample, temperature))?;
+            let request = self.generation_request(level, sample, temperature);
+            let reply = self.complete(&request, self.settings.retries)?;
             let message = &reply["choices"][0]["message"];
             if let Some(refusal) = message["refusal"].as_str().filter(|r| !r.is_empty()) {
                 return Err(Failure::Row(format!(
@@ -245,9 +254,9 @@ impl LlmTeacher {
                     }
                     let outcome = match work(i) {
                         Ok(value) => Ok(value),
-                        Err(Failure::Row(reason)) | Err(Failure::Unsupported(reason)) => {
-                            Err(reason)
-                        }
+                        Err(Failure::Row(reason))
+                        | Err(Failure::Unsupported(reason))
+                        | Err(Failure::Unanswered(reason)) => Err(reason),
                         Err(Failure::Fatal(error)) => {
                             fatal.lock().unwrap().get_or_insert(error);
                             return;
@@ -306,8 +315,10 @@ impl LlmTeacher {
             OutputMode::JsonObject,
             OutputMode::PlainText,
         ] {
-            match self.ask(text, mode) {
-                Err(Failure::Unsupported(reason)) => refusals.push(format!("{mode:?}: {reason}")),
+            match self.ask(text, mode, self.settings.retries.min(PROBE_RETRIES)) {
+                Err(Failure::Unsupported(reason)) | Err(Failure::Unanswered(reason)) => {
+                    refusals.push(format!("{mode:?}: {reason}"))
+                }
                 Err(Failure::Fatal(error)) => return Err(error),
                 outcome => {
                     *self.mode.lock().unwrap() = Some(mode);
@@ -394,15 +405,15 @@ impl LlmTeacher {
         })
     }
 
-    /// One response's label: from the cache, else from the server (with retries).
-    fn ask(&self, text: &str, mode: OutputMode) -> Result<TeacherLabel, Failure> {
-        let reply = self.complete(&self.request(text, mode))?;
+    /// One response's label: from the cache, else from the server (with up to `retries`).
+    fn ask(&self, text: &str, mode: OutputMode, retries: u32) -> Result<TeacherLabel, Failure> {
+        let reply = self.complete(&self.request(text, mode), retries)?;
         parse_reply(&reply, self.range).map_err(Failure::Row)
     }
 
-    /// The reply to `request`: from the cache, else from the server (with retries, and then
-    /// cached). Counts its tokens either way.
-    fn complete(&self, request: &Value) -> Result<Value, Failure> {
+    /// The reply to `request`: from the cache, else from the server (with up to `retries`, and
+    /// then cached). Counts its tokens either way.
+    fn complete(&self, request: &Value, retries: u32) -> Result<Value, Failure> {
         let body = request.to_string();
         let key = cache_key(request);
         let cached = self.settings.cache.join(format!("{key}.json"));
@@ -415,7 +426,7 @@ impl LlmTeacher {
                 reply
             }
             None => {
-                let reply = self.send(&body)?;
+                let reply = self.send(&body, retries)?;
                 write_atomically(&cached, reply.to_string().as_bytes()).map_err(Failure::Fatal)?;
                 reply
             }
@@ -426,14 +437,14 @@ impl LlmTeacher {
         Ok(reply)
     }
 
-    /// Posts `body`, retrying transient failures; returns the parsed reply.
-    fn send(&self, body: &str) -> Result<Value, Failure> {
+    /// Posts `body`, retrying transient failures up to `retries` times; returns the parsed reply.
+    fn send(&self, body: &str, retries: u32) -> Result<Value, Failure> {
         let url = format!(
             "{}/chat/completions",
             self.settings.base_url.trim_end_matches('/')
         );
         let mut last = String::new();
-        for attempt in 0..=self.settings.retries {
+        for attempt in 0..=retries {
             let mut request = self
                 .agent
                 .post(&url)
@@ -448,7 +459,7 @@ impl LlmTeacher {
                 Err(error) => {
                     // Nothing listening, or no reply in time: worth a retry, then fatal.
                     last = format!("cannot reach {url}: {error}");
-                    if attempt < self.settings.retries {
+                    if attempt < retries {
                         std::thread::sleep(backoff);
                         continue;
                     }
@@ -509,13 +520,13 @@ impl LlmTeacher {
                     )))
                 }
             }
-            if attempt < self.settings.retries {
+            if attempt < retries {
                 std::thread::sleep(retry_after.unwrap_or(backoff));
             }
         }
-        Err(Failure::Row(format!(
+        Err(Failure::Unanswered(format!(
             "no usable reply after {} attempts; last: {last}",
-            self.settings.retries + 1
+            retries + 1
         )))
     }
 }
