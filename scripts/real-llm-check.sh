@@ -4,7 +4,8 @@
 # first time, several minutes), serving the SmolLM2-135M GGUF that scripts/setup.sh installs.
 #
 # `teach label --teacher llm` probes the server's output modes, labels a pool of demo essays and
-# is killed (kill -9) part-way; the rerun must send only what was never answered. Prints what
+# is killed (kill -9) part-way; the rerun must send only what was never answered. The demo data's
+# range (1:6) is given, so that a sample without a 6 does not narrow it. Prints what
 # was probed, tokens, seconds per response and the requests of each run, for BENCHMARKS.md.
 # Outside CI (the build alone takes minutes).
 #
@@ -54,7 +55,7 @@ for name, part in (("human.csv", rows[:60]), ("pool.csv", rows[60:60 + pool_size
         w.writerows([r["essay_id"], r["full_text"], r["score"]] for r in part)
 EOF
 label=("$cyborg" teach label "$work/human.csv" --text text --score score --id id --pool "$work/pool.csv"
-  --teacher llm --base-url "http://127.0.0.1:$port/v1" --llm-model smollm2 --examples-per-level 1
+  --range 1:6 --teacher llm --base-url "http://127.0.0.1:$port/v1" --llm-model smollm2 --examples-per-level 1
   --llm-cache "$work/answers" --out "$work/labels.csv" --json --quiet)
 
 # Killed once a tenth of the pool is answered (a small model answers many per second). The
