@@ -93,12 +93,11 @@ pub struct Usage {
 enum Failure {
     /// The row cannot be scored; recorded and the run goes on.
     Row(String),
-    /// The server rejects this request shape (only while probing the output mode).
-    Unsupported(String),
-    /// The server answered only with errors until the retries ran out: a row failure, except
-    /// while probing, where a server that fails on a request shape (llama.cpp's Python server
-    /// answers `json_schema` with HTTP 500) is taken not to support it.
-    Unanswered(String),
+    /// The server answered the request only with errors: at once (400, 422), or until the
+    /// retries ran out. A row failure, except while probing, where it means the server does
+    /// not support the request's shape (llama.cpp's Python server answers `json_schema` with
+    /// HTTP 500).
+    Rejected(String),
     /// Nothing will work: bad key, no quota, unreachable server.
     Fatal(anyhow::Error),
 }
@@ -254,9 +253,7 @@ impl LlmTeacher {
                     }
                     let outcome = match work(i) {
                         Ok(value) => Ok(value),
-                        Err(Failure::Row(reason))
-                        | Err(Failure::Unsupported(reason))
-                        | Err(Failure::Unanswered(reason)) => Err(reason),
+                        Err(Failure::Row(reason)) | Err(Failure::Rejected(reason)) => Err(reason),
                         Err(Failure::Fatal(error)) => {
                             fatal.lock().unwrap().get_or_insert(error);
                             return;
@@ -316,9 +313,7 @@ impl LlmTeacher {
             OutputMode::PlainText,
         ] {
             match self.ask(text, mode, self.settings.retries.min(PROBE_RETRIES)) {
-                Err(Failure::Unsupported(reason)) | Err(Failure::Unanswered(reason)) => {
-                    refusals.push(format!("{mode:?}: {reason}"))
-                }
+                Err(Failure::Rejected(reason)) => refusals.push(format!("{mode:?}: {reason}")),
                 Err(Failure::Fatal(error)) => return Err(error),
                 outcome => {
                     *self.mode.lock().unwrap() = Some(mode);
@@ -507,9 +502,7 @@ impl LlmTeacher {
                     )))
                 }
                 400 | 422 => {
-                    return Err(Failure::Unsupported(format!(
-                        "HTTP {status}: {error_message}"
-                    )))
+                    return Err(Failure::Rejected(format!("HTTP {status}: {error_message}")))
                 }
                 408 | 409 | 429 | 500..=599 => {
                     last = format!("HTTP {status}: {error_message}");
@@ -524,7 +517,7 @@ impl LlmTeacher {
                 std::thread::sleep(retry_after.unwrap_or(backoff));
             }
         }
-        Err(Failure::Unanswered(format!(
+        Err(Failure::Rejected(format!(
             "no usable reply after {} attempts; last: {last}",
             retries + 1
         )))
