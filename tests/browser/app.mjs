@@ -298,7 +298,7 @@ try {
       "the batch picks the text column");
     // Cancel part-way.
     await page.getByTestId("batch-run").click();
-    await page.waitForFunction(() => Number(document.querySelector("[data-testid=batch-done]")?.textContent) >= 2);
+    await batchDone(page, 2);
     await page.getByTestId("batch-cancel").click();
     await page.waitForFunction(() => document.querySelector("[data-testid=batch-cancel]").disabled);
     const cancelledAt = Number(await page.getByTestId("batch-done").textContent());
@@ -311,7 +311,7 @@ try {
     context.on("request", (r) => browserRequests.push(r.url()));
     const batchStart = Date.now();
     await page.getByTestId("batch-run").click();
-    await page.waitForFunction(() => Number(document.querySelector("[data-testid=batch-done]")?.textContent) >= 5);
+    await batchDone(page, 5);
     await shot(page, "batch-running");
     await page.waitForFunction(
       (n) => Number(document.querySelector("[data-testid=batch-done]")?.textContent) === n &&
