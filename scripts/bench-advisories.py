@@ -14,29 +14,16 @@ them (delete them to measure a new build).
 """
 
 import argparse
-import csv
 import random
 import re
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-ASAP = ROOT.parent / "shared" / "data" / "asap-aes"
+from asap_fold import ASAP, ROOT, ids, read_asap, read_scores, run, train_student, write_responses
+
 KINDS = ["repeated_3x", "sentences_shuffled", "other_prompt", "word_salad", "keywords_stuffed"]
 WORD = re.compile(r"[A-Za-z']+")
-
-
-def read_asap():
-    csv.field_size_limit(sys.maxsize)
-    with open(ASAP / "training_set_rel3.utf8.tsv", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return {r["essay_id"]: r for r in rows}
-
-
-def ids(name):
-    return (ASAP / "folds" / "fold_0" / name).read_text().split()
 
 
 def key_words(own, others, count=10):
@@ -72,16 +59,6 @@ def gamed(kind, essay, rng, keywords, other_essays):
     raise ValueError(kind)
 
 
-def run(args, **kwargs):
-    print("+", " ".join(str(a) for a in args), file=sys.stderr, flush=True)
-    subprocess.run([str(a) for a in args], check=True, **kwargs)
-
-
-def read_scores(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return {r["id"]: r for r in csv.DictReader(f)}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", default="1,3,7")
@@ -108,24 +85,12 @@ def main():
         keywords = key_words(training, [r["essay"] for r in essays.values()
                                         if r["essay_set"] != prompt and r["essay_id"] not in test_ids])
         bundle = work / f"set{prompt}.cyborg"
-        train = [args.cyborg, "train", ASAP / "training_set_rel3.utf8.tsv", "--no-quoting",
-                 "--text", "essay", "--score", "domain1_score", "--id", "essay_id",
-                 "--where", f"essay_set={prompt}",
-                 "--train-ids", ASAP / "folds/fold_0/train_ids.txt",
-                 "--dev-ids", ASAP / "folds/fold_0/dev_ids.txt", "--out", bundle, "--quiet"]
-        if args.tune:
-            train += ["--tune", args.tune]
-        if not bundle.exists():
-            run(train)
+        train_student(args.cyborg, prompt, bundle, args.tune)
         table = work / f"set{prompt}-responses.csv"
-        with open(table, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["id", "text"])
-            for r in held_out:
-                w.writerow([f"{r['essay_id']}:genuine", r["essay"]])
-                for kind in KINDS:
-                    w.writerow([f"{r['essay_id']}:{kind}",
-                                gamed(kind, r["essay"], rng, keywords, others)])
+        write_responses(table, (
+            (f"{r['essay_id']}:{kind}",
+             r["essay"] if kind == "genuine" else gamed(kind, r["essay"], rng, keywords, others))
+            for r in held_out for kind in ["genuine"] + KINDS))
         scored = work / f"set{prompt}-scores.csv"
         if not scored.exists():
             run([args.cyborg, "score", bundle, table, "--text", "text", "--id", "id",

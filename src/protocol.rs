@@ -2,7 +2,7 @@
 
 use cyborg_scorer::card::ModelCard;
 use cyborg_scorer::metrics::Thresholds;
-use cyborg_scorer::Score;
+use cyborg_scorer::{Precision, Score};
 use serde::{Deserialize, Serialize};
 
 /// A request from the page; the worker answers each with a [`Reply`] carrying the same `id`.
@@ -24,7 +24,36 @@ pub enum RequestBody {
     Score { text: String },
 }
 
-/// The worker's answer to the request with the same `id`; id 0 is the worker's greeting.
+impl Request {
+    /// Reads a request from a message's text, or the failure to answer it with: carrying the
+    /// request's id when the text has one, so the caller waiting on that id hears of it, and
+    /// [`UNMATCHED`] when it has none.
+    pub fn read(text: Option<&str>) -> Result<Request, Reply> {
+        let text = text.unwrap_or_default();
+        serde_json::from_str(text).map_err(|error| {
+            let id = serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.get("id")?.as_u64())
+                .filter(|&id| id != UNMATCHED)
+                .unwrap_or(UNMATCHED);
+            Reply {
+                id,
+                body: ReplyBody::Failed {
+                    message: format!(
+                        "the scoring worker received a request it cannot read ({error}); \
+                         reload the page so that it and its worker come from the same build"
+                    ),
+                },
+            }
+        })
+    }
+}
+
+/// The id of a reply that answers no one request: the worker's greeting, and a failure to read
+/// a request that carried no id (the page then fails every request still waiting).
+pub const UNMATCHED: u64 = 0;
+
+/// The worker's answer to the request with the same `id` ([`UNMATCHED`] for its greeting).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reply {
     /// The request's id.
@@ -36,7 +65,7 @@ pub struct Reply {
 /// What the worker answers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ReplyBody {
-    /// The worker started; sent once, unasked, with id 0.
+    /// The worker started; sent once, unasked, with id [`UNMATCHED`].
     Started(BuildInfo),
     /// A bundle loaded.
     Loaded(Box<LoadedModel>),
@@ -65,6 +94,8 @@ pub struct LoadedModel {
     pub name: String,
     /// Its size in bytes.
     pub bytes: u64,
+    /// How it stores the encoder's matrices.
+    pub precision: Precision,
     /// Its model card.
     pub card: ModelCard,
     /// The primary score's range and the cut points from raw score to level.
@@ -84,4 +115,39 @@ pub struct ScoredResponse {
     pub tokens: usize,
     /// Milliseconds the worker spent scoring it.
     pub ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(text: Option<&str>) -> Reply {
+        Request::read(text).expect_err("not a request")
+    }
+
+    #[test]
+    fn a_request_the_worker_cannot_read_is_answered_under_its_own_id_when_it_has_one() {
+        let good = r#"{"id":7,"body":{"Score":{"text":"hi"}}}"#;
+        assert_eq!(Request::read(Some(good)).unwrap().id, 7);
+        // A body from another build: the caller waiting on 7 hears why.
+        let other_build = failure(Some(r#"{"id":7,"body":{"Translate":{"text":"hi"}}}"#));
+        assert_eq!(other_build.id, 7);
+        let ReplyBody::Failed { message } = other_build.body else {
+            panic!("a failure")
+        };
+        assert!(
+            message.contains("cannot read") && message.contains("Translate"),
+            "{message}"
+        );
+        // Nothing to tie it to: the page fails every waiting request.
+        for text in [
+            None,
+            Some("not json"),
+            Some(r#"{"body":1}"#),
+            Some(r#"{"id":-3}"#),
+            Some(r#"{"id":0}"#),
+        ] {
+            assert_eq!(failure(text).id, UNMATCHED, "{text:?}");
+        }
+    }
 }

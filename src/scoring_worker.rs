@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::protocol::{
-    BuildInfo, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse,
+    BuildInfo, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse, UNMATCHED,
 };
 use cyborg_scorer::{bundle, Scorer};
 use wasm_bindgen::prelude::*;
@@ -30,7 +30,7 @@ pub fn run() {
     post(
         &scope,
         &Reply {
-            id: 0,
+            id: UNMATCHED,
             body: ReplyBody::Started(BuildInfo {
                 simd128: cfg!(target_feature = "simd128"),
                 bundle_format: bundle::FORMAT_VERSION,
@@ -43,16 +43,9 @@ pub fn run() {
 /// Answers one message: `[request JSON]` or `[request JSON, bundle bytes]`.
 fn handle(event: &MessageEvent, model: &mut Option<Scorer>) -> Reply {
     let parts: js_sys::Array = event.data().unchecked_into();
-    let request: Request = match parts.get(0).as_string().map(|s| serde_json::from_str(&s)) {
-        Some(Ok(request)) => request,
-        _ => {
-            return Reply {
-                id: 0,
-                body: ReplyBody::Failed {
-                    message: "the scoring worker received a message it cannot read".into(),
-                },
-            }
-        }
+    let request = match Request::read(parts.get(0).as_string().as_deref()) {
+        Ok(request) => request,
+        Err(failure) => return failure,
     };
     let body = match request.body {
         RequestBody::Load { name } => {
@@ -83,6 +76,7 @@ fn load(name: &str, bytes: &[u8], model: &mut Option<Scorer>) -> ReplyBody {
             let loaded = LoadedModel {
                 name: name.to_string(),
                 bytes: bytes.len() as u64,
+                precision: scorer.precision,
                 card: scorer.card.clone().expect("a bundle's scorer has its card"),
                 thresholds,
                 score_columns: scorer.score_columns(),

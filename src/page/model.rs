@@ -91,6 +91,8 @@ fn ModelCard(model: LoadedModel) -> impl IntoView {
                 </dd>
                 <dt>"Base encoder"</dt>
                 <dd>{card.base_model.name} " (" {card.training.tune} ")"</dd>
+                <dt>"Weights"</dt>
+                <dd data-testid="model-precision">{model.precision.name()}</dd>
                 <dt>"Development QWK"</dt>
                 <dd>{qwk} " (exact agreement " {format!("{:.0}%", 100.0 * dev.exact)} ", n = " {dev.n} ")"</dd>
                 {(!traits.is_empty()).then(|| view! {

@@ -44,13 +44,19 @@ impl WorkerClient {
             else {
                 return;
             };
-            match reply.body {
-                ReplyBody::Started(info) => on_started(info),
-                body => {
-                    if let Some(waiting) = replies.borrow_mut().remove(&reply.id) {
-                        let _ = waiting.send(body);
+            let mut waiting = replies.borrow_mut();
+            match (reply.body, waiting.remove(&reply.id)) {
+                (ReplyBody::Started(info), _) => on_started(info),
+                (body, Some(caller)) => {
+                    let _ = caller.send(body);
+                }
+                // A failure the worker could not tie to a request: nobody may wait forever.
+                (failed @ ReplyBody::Failed { .. }, None) => {
+                    for (_, caller) in waiting.drain() {
+                        let _ = caller.send(failed.clone());
                     }
                 }
+                (_, None) => {}
             }
         });
         let crashed = pending.clone();

@@ -155,6 +155,37 @@ const pageMemory = (page) => page.evaluate(() => ({
 const batchDone = (page, n) => page.waitForFunction(
   (n) => Number(document.querySelector("[data-testid=batch-done]")?.textContent) >= n, n, { timeout: LOAD_TIMEOUT });
 
+// Waits for the batch panel to finish `n` rows.
+const batchFinished = (page, n) => page.waitForFunction(
+  (n) => Number(document.querySelector("[data-testid=batch-done]")?.textContent) === n &&
+    document.querySelector("[data-testid=batch-cancel]").disabled,
+  n,
+  { timeout: n * 5_000 },
+);
+
+async function downloadBatch(page) {
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByTestId("batch-download").click(),
+  ]);
+  return parseCsv(fs.readFileSync(await download.path(), "utf8"));
+}
+
+// How many downloaded rows have the score, raw score (within RAW_TOLERANCE) and advisories
+// that `cyborg score` gave (`cli`: essay id → its row); 0 unless every row is there.
+function sameAsCli(rows, cli) {
+  let agree = 0;
+  let maxRawDiff = 0;
+  for (const row of rows) {
+    const c = cli.get(row.essay_id);
+    if (!c) continue;
+    const diff = Math.abs(Number(c.raw_score) - Number(row.raw_score));
+    maxRawDiff = Math.max(maxRawDiff, diff);
+    if (Number(c.score) === Number(row.score) && diff <= RAW_TOLERANCE && c.advisories === row.advisories) agree += 1;
+  }
+  return { agree: rows.length === cli.size ? agree : 0, maxRawDiff };
+}
+
 async function waitLoaded(page) {
   await page.getByTestId("model-name").waitFor({ timeout: LOAD_TIMEOUT });
 }
@@ -313,31 +344,13 @@ try {
     await page.getByTestId("batch-run").click();
     await batchDone(page, 5);
     await shot(page, "batch-running");
-    await page.waitForFunction(
-      (n) => Number(document.querySelector("[data-testid=batch-done]")?.textContent) === n &&
-        document.querySelector("[data-testid=batch-cancel]").disabled,
-      essays.length,
-      { timeout: essays.length * 5_000 },
-    );
+    await batchFinished(page, essays.length);
     const batchMs = Date.now() - batchStart;
     check(server.requests.length === requestsBefore && browserRequests.length === 0,
       `no network request while scoring ${essays.length} responses`);
     await shot(page, "batch-done");
-    const [download] = await Promise.all([
-      page.waitForEvent("download"),
-      page.getByTestId("batch-download").click(),
-    ]);
-    const downloaded = parseCsv(fs.readFileSync(await download.path(), "utf8"));
-    let agree = 0;
-    let maxRawDiff = 0;
-    for (const row of downloaded) {
-      const cli = cliScores.get(row.essay_id);
-      if (!cli) continue;
-      const diff = Math.abs(Number(cli.raw_score) - Number(row.raw_score));
-      maxRawDiff = Math.max(maxRawDiff, diff);
-      if (Number(cli.score) === Number(row.score) && diff <= RAW_TOLERANCE && cli.advisories === row.advisories) agree += 1;
-    }
-    check(downloaded.length === essays.length && agree === essays.length && essays.length >= 50,
+    const { agree, maxRawDiff } = sameAsCli(await downloadBatch(page), cliScores);
+    check(agree === essays.length && essays.length >= 50,
       `parity on ${essays.length} essays: ${agree} identical scores and advisories, largest raw difference ${maxRawDiff.toExponential(2)}`);
     console.log(`     batch: ${essays.length} essays in ${batchMs} ms (${(batchMs / essays.length).toFixed(0)} ms per essay)`);
 
@@ -415,17 +428,8 @@ try {
     await shot(page, "traits");
     await page.getByTestId("batch-file").setInputFiles(traitsEssaysPath);
     await page.getByTestId("batch-run").click();
-    await page.waitForFunction(
-      (n) => Number(document.querySelector("[data-testid=batch-done]")?.textContent) === n &&
-        document.querySelector("[data-testid=batch-cancel]").disabled,
-      traitEssays.length,
-      { timeout: traitEssays.length * 10_000 },
-    );
-    const [download] = await Promise.all([
-      page.waitForEvent("download"),
-      page.getByTestId("batch-download").click(),
-    ]);
-    const rows = parseCsv(fs.readFileSync(await download.path(), "utf8"));
+    await batchFinished(page, traitEssays.length);
+    const rows = await downloadBatch(page);
     const agreeing = rows.filter((row) => {
       const c = traitCli.get(row.id);
       return sameAsCli(c, "score", Number(row.score), Number(row.raw_score)) &&
@@ -433,6 +437,32 @@ try {
     }).length;
     check(rows.length === traitEssays.length && agreeing === rows.length,
       `batch download: every trait column of ${agreeing} of ${traitEssays.length} essays equals cyborg score's`);
+    await context.close();
+  }
+
+  // 6. An int8 bundle (`cyborg export --weights int8`): the page reads it, says so, and every
+  // essay of a batch gets the score `cyborg score` gives with that bundle.
+  {
+    server.offerDefault = false;
+    const int8Path = path.join(badDir, "int8.cyborg");
+    execFileSync(process.env.CYBORG_BIN, ["export", bundlePath, "--weights", "int8", "--out", int8Path], { stdio: "ignore" });
+    const fewPath = path.join(badDir, "int8-essays.csv");
+    const few = 60;
+    const quoted = (text) => `"${text.replaceAll('"', '""')}"`;
+    fs.writeFileSync(fewPath, ["essay_id,full_text", ...essays.slice(0, few).map((e) => `${e.essay_id},${quoted(e.full_text)}`)].join("\n") + "\n");
+    const int8Cli = new Map(parseCsv(execFileSync(process.env.CYBORG_BIN,
+      ["score", int8Path, fewPath, "--text", "full_text", "--id", "essay_id"], { encoding: "utf8", maxBuffer: 1 << 26 })).map((r) => [r.id, r]));
+    const { context, page } = await openPage("/");
+    await page.getByTestId("model-file").setInputFiles(int8Path);
+    await waitLoaded(page);
+    const precision = await page.getByTestId("model-precision").textContent();
+    check(precision === "int8", `the page reads an int8 bundle of ${(fs.statSync(int8Path).size / 1e6).toFixed(1)} MB and says "${precision}"`);
+    await page.getByTestId("batch-file").setInputFiles(fewPath);
+    await page.getByTestId("batch-run").click();
+    await batchFinished(page, few);
+    const { agree, maxRawDiff } = sameAsCli(await downloadBatch(page), int8Cli);
+    check(int8Cli.size === few && agree === few,
+      `int8 parity on ${few} essays: ${agree} identical scores and advisories, largest raw difference ${maxRawDiff.toExponential(2)}`);
     await context.close();
   }
 } catch (error) {

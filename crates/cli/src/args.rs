@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cyborg_scorer::metrics::ScoreRange;
+use cyborg_scorer::Precision;
 use cyborg_trainer::config::Tune;
 use cyborg_trainer::data::{parse_range, Filter, Format};
 use cyborg_trainer::experiment::{Arm, ExperimentRequest};
 use cyborg_trainer::{
     DataConfig, LlmConfig, SampleFilter, SplitConfig, StudentConfig, TeacherConfig, TeacherKind,
-    WeightPrecision,
 };
 
 /// Train small, private essay-scoring models from a few hundred human scores.
@@ -100,8 +100,22 @@ pub enum Command {
     /// Reads FILE (CSV, TSV or JSONL; --text names the response column) or, with `-`, standard
     /// input: a table when --text is given, otherwise the whole input as one response.
     Score(ScoreArgs),
-    /// Show a model bundle's card: data, training settings, development metrics.
+    /// Show a model bundle's card: data, training settings, development metrics, and the
+    /// precision and size of its weights.
     Info(InfoArgs),
+    /// Store a model bundle again with its encoder's matrices at another precision: a smaller
+    /// download for the browser, the same model.
+    ///
+    ///   cyborg export essays.cyborg --weights int8 --out essays-int8.cyborg
+    ///
+    /// The embedding table and the layers' matrices are rounded (f16; or int8, with a scale
+    /// per row and per column); biases, layer norms, the head and the thresholds stay as they
+    /// were, so only responses very near a cut point can change level. On ASAP-AES (BENCHMARKS.md,
+    /// "Smaller bundles") int8 is 23.7 MB instead of 91 MB and keeps the level of 99.3% of
+    /// essays. Check an exported model on held-out responses with `cyborg eval`. Export from
+    /// the f32 bundle: from an already-rounded one, the roundings add up.
+    #[command(verbatim_doc_comment)]
+    Export(ExportArgs),
     /// Run a grid of students and compare them: human fraction × augmentation (none, teacher
     /// pool labels, synthetic responses at ratios) × temperature × seed.
     ///
@@ -246,7 +260,8 @@ pub struct TrainArgs {
     /// How the student is trained.
     #[command(flatten)]
     pub student: StudentArgs,
-    /// Precision of the weights stored in the bundle: f16 halves its size.
+    /// Precision of the encoder's matrices in the bundle: f16 halves its size, int8 quarters
+    /// it; see `cyborg export --help`.
     #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
     pub weights: PrecisionArg,
     /// Print one JSON object instead of text.
@@ -630,13 +645,15 @@ pub struct StudentArgs {
     pub no_cache: bool,
 }
 
-/// How bundle weights are stored.
+/// How a bundle stores its encoder's matrices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PrecisionArg {
     /// 32-bit floats: exactly the trained weights.
     F32,
     /// 16-bit floats: half the size; scores can move by rounding.
     F16,
+    /// 8-bit integers with a scale per row and per column: a quarter of the size.
+    Int8,
 }
 
 /// `cyborg eval`
@@ -748,6 +765,19 @@ pub struct InfoArgs {
     /// Print the card as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `cyborg export`
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The model bundle to read.
+    pub model: PathBuf,
+    /// The precision to store the encoder's matrices in.
+    #[arg(long, value_enum)]
+    pub weights: PrecisionArg,
+    /// Where to write the new bundle.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `cyborg bench …`
@@ -905,11 +935,12 @@ impl From<FilterArg> for SampleFilter {
     }
 }
 
-impl From<PrecisionArg> for WeightPrecision {
+impl From<PrecisionArg> for Precision {
     fn from(precision: PrecisionArg) -> Self {
         match precision {
-            PrecisionArg::F32 => WeightPrecision::F32,
-            PrecisionArg::F16 => WeightPrecision::F16,
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F16 => Precision::F16,
+            PrecisionArg::Int8 => Precision::Int8,
         }
     }
 }

@@ -9,19 +9,22 @@ use anyhow::{bail, Context, Result};
 use cyborg_scorer::fairness::{Gate, SMALL_GROUP};
 use cyborg_scorer::metrics::Agreement;
 use cyborg_scorer::traits::Scale;
+use cyborg_scorer::Precision;
 use cyborg_trainer::data::{read_table, ReadSpec, Row};
 use cyborg_trainer::evaluate::CALIBRATION_FOLDS;
 use cyborg_trainer::format::{format_kappa, format_signed};
 use cyborg_trainer::output::{check_outputs, write_atomically};
-use cyborg_trainer::pipeline::{DataSummary, GenerateRequest, LabelRequest, TrainRequest};
+use cyborg_trainer::pipeline::{
+    DataSummary, ExportRequest, GenerateRequest, LabelRequest, TrainRequest,
+};
 use cyborg_trainer::student::{load_bundle, score_rows};
 use cyborg_trainer::{bench, experiment, report, trait_bench, EvalRequest, Evaluation, Progress};
 use serde_json::json;
 
 use crate::args::{
     BenchAsapArgs, BenchCommand, BenchEncodeArgs, BenchTraitsArgs, CheckArgs, Cli, Command,
-    DataCommand, EvalArgs, ExperimentArgs, InfoArgs, ScoreArgs, ServeArgs, TeachCommand,
-    TeachGenerateArgs, TeachLabelArgs, TrainArgs,
+    DataCommand, EvalArgs, ExperimentArgs, ExportArgs, InfoArgs, ScoreArgs, ServeArgs,
+    TeachCommand, TeachGenerateArgs, TeachLabelArgs, TrainArgs,
 };
 
 /// Runs the command `cli` names, reporting progress through `progress`.
@@ -35,6 +38,7 @@ pub fn run(cli: Cli, progress: &Progress) -> Result<()> {
         Command::Eval(args) => eval(args, progress),
         Command::Score(args) => score(args, progress),
         Command::Info(args) => info(args),
+        Command::Export(args) => export(args),
         Command::Bench(BenchCommand::Encode(args)) => bench_encode(args, progress),
         Command::Bench(BenchCommand::Asap(args)) => bench_asap(*args, progress),
         Command::Bench(BenchCommand::Traits(args)) => bench_traits(*args, progress),
@@ -581,11 +585,36 @@ fn serve(args: ServeArgs) -> Result<()> {
     server.run()
 }
 
+fn export(args: ExportArgs) -> Result<()> {
+    check_outputs(&[&args.out], &paths([&args.model]))?;
+    let request = ExportRequest {
+        model: args.model.clone(),
+        weights: args.weights.into(),
+    };
+    let exported = cyborg_trainer::export_bundle(&request)?;
+    write_atomically(&args.out, &exported.bundle)?;
+    eprintln!(
+        "wrote {} ({:.1} MB, weights {} from {})",
+        args.out.display(),
+        exported.bundle.len() as f64 / 1e6,
+        exported.to,
+        exported.from
+    );
+    if let Some(note) = exported.rounding_note() {
+        eprintln!("note: {note}");
+    }
+    Ok(())
+}
+
 fn info(args: InfoArgs) -> Result<()> {
     let scorer = load_bundle(&args.model)?;
     let card = scorer.card.as_ref().expect("bundles carry a card");
+    let bytes = std::fs::metadata(&args.model)?.len();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(card)?);
+        let mut value = serde_json::to_value(card)?;
+        value["weights"] = json!(scorer.precision);
+        value["bundle_bytes"] = json!(bytes);
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     let d = &card.data;
@@ -601,6 +630,16 @@ fn info(args: InfoArgs) -> Result<()> {
         &card.base_model.weights_sha256[..12]
     );
     println!("  scores         {}", scorer.range()?);
+    println!(
+        "  weights        {}, bundle {:.1} MB{}",
+        scorer.precision,
+        bytes as f64 / 1e6,
+        if scorer.precision == Precision::F32 {
+            ""
+        } else {
+            " (the dev metrics below were measured before rounding)"
+        }
+    );
     for config in &scorer.traits[1..] {
         println!("  trait          {}: {}", config.name, config.scale);
     }

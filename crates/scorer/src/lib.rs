@@ -23,6 +23,7 @@ pub mod head;
 pub mod kernels;
 pub mod metrics;
 pub mod model;
+pub mod quantize;
 pub mod screen;
 pub mod tokenize;
 pub mod traits;
@@ -33,3 +34,4 @@ pub use error::{Error, Result};
 /// bits (kernels, pooling, windowing), so caches of encoder outputs are not reused across it.
 pub const NUMERICS_VERSION: u32 = 4;
 pub use model::{Score, Scorer, ScorerConfig, TextEncoder};
+pub use quantize::Precision;

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::features::{text_features, FEATURE_COUNT};
 use crate::head::{Head, HeadConfig};
 use crate::metrics::{ScoreRange, Thresholds};
+use crate::quantize::{self, Precision};
 use crate::screen::{word_hashes, Screen, Vocabulary};
 use crate::tokenize::{WindowConfig, WindowTokenizer};
 use crate::traits::{TraitConfig, TraitScore};
@@ -323,6 +324,8 @@ pub struct Scorer {
     pub card: Option<ModelCard>,
     /// The reference that screens responses, when the bundle has one.
     pub screen: Option<Screen>,
+    /// How its bundle stored the encoder's matrices (f32 for a scorer not read from one).
+    pub precision: Precision,
 }
 
 /// What the model read in one response: its raw value on every trait (on the traits' own
@@ -514,18 +517,19 @@ impl Scorer {
         }
     }
 
-    /// Serialises the scorer and `card` into bundle bytes, weights stored as `dtype` (F32, or
-    /// F16 for a bundle half the size).
-    pub fn to_bundle(&self, card: &ModelCard, dtype: DType) -> Result<Vec<u8>> {
+    /// Serialises the scorer and `card` into bundle bytes, the encoder's matrices stored at
+    /// `precision`; vectors and the head stay f32.
+    pub fn to_bundle(&self, card: &ModelCard, precision: Precision) -> Result<Vec<u8>> {
         let mut tensors: Vec<(String, Tensor)> = Vec::new();
-        for (name, tensor) in self
-            .text_encoder
-            .encoder
-            .named_parameters()
-            .into_iter()
-            .chain(self.head.named_parameters())
-        {
-            tensors.push((name, tensor.to_dtype(dtype)?));
+        for (name, tensor) in self.text_encoder.encoder.named_parameters() {
+            if tensor.rank() == 2 {
+                tensors.extend(precision.store_matrix(&name, tensor)?);
+            } else {
+                tensors.push((name, tensor.to_dtype(DType::F32)?));
+            }
+        }
+        for (name, tensor) in self.head.named_parameters() {
+            tensors.push((name, tensor.to_dtype(DType::F32)?));
         }
         let weights = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
             .map_err(|e| Error::invalid("bundle", format!("could not serialise weights: {e}")))?;
@@ -563,7 +567,8 @@ impl Scorer {
             sections.get(section::WEIGHTS, source_name)?,
             device,
         )?;
-        let weights = Weights::new(tensors, source_name);
+        let precision = Precision::of_stored(&tensors);
+        let weights = Weights::new(quantize::restore(tensors, source_name)?, source_name);
         let encoder = Encoder::load(&weights, &config.encoder)?;
         let head = Head::load(
             &weights,
@@ -582,6 +587,7 @@ impl Scorer {
             traits: config.traits,
             card: Some(card),
             screen: config.screen,
+            precision,
         })
     }
 }

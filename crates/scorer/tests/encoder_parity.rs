@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use candle_core::Device;
 use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::tokenize::WindowConfig;
+use cyborg_scorer::Precision;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -155,6 +156,7 @@ fn scoring_from_lower_layer_states_matches_scoring_from_text() {
         ],
         card: None,
         screen: None,
+        precision: Precision::F32,
     };
     let texts: Vec<_> = fixture
         .cases

@@ -319,13 +319,3 @@ pub enum SampleFilter {
     /// Keep a sample only if the LLM, scoring it, gives the level it was written for.
     Consistent,
 }
-
-/// How bundle weights are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WeightPrecision {
-    /// 32-bit floats: exactly the trained weights.
-    #[default]
-    F32,
-    /// 16-bit floats: half the size; scores can move by rounding.
-    F16,
-}

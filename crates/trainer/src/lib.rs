@@ -33,12 +33,12 @@ pub mod trait_bench;
 
 pub use config::{
     DataConfig, LlmConfig, SampleFilter, SplitConfig, StudentConfig, TeacherConfig, TeacherKind,
-    WeightPrecision,
 };
+pub use cyborg_scorer::Precision;
 pub use error::{Error, Result};
 pub use evaluate::{evaluate, EvalRequest, Evaluated, Evaluation};
 pub use pipeline::{
-    batch_requests, check_data, generate, label_pool, train_bundle, CheckRequest, GenerateRequest,
-    LabelRequest, TrainOutcome, TrainRequest,
+    batch_requests, check_data, export_bundle, generate, label_pool, train_bundle, CheckRequest,
+    ExportRequest, GenerateRequest, LabelRequest, TrainOutcome, TrainRequest,
 };
 pub use progress::{CancelToken, Event, Observer, Progress, Silent};

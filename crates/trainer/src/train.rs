@@ -15,6 +15,7 @@ use cyborg_scorer::head::{Head, HeadConfig};
 use cyborg_scorer::metrics::{agreement, pearson, Agreement, Thresholds};
 use cyborg_scorer::model::{pool_texts, PreparedText, Reading, Scorer, TextEncoder};
 use cyborg_scorer::traits::{Scale, TraitConfig};
+use cyborg_scorer::Precision;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -239,6 +240,7 @@ impl Student {
             traits,
             card: None,
             screen: None,
+            precision: Precision::F32,
         })
     }
 }

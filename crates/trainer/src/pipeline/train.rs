@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::DType;
 use cyborg_scorer::card::{DataSummary, DevMetrics, ModelCard, TrainingSummary, TraitQuality};
 use cyborg_scorer::fairness::{self, gates};
 use cyborg_scorer::metrics::{Agreement, ScoreRange};
+use cyborg_scorer::Precision;
 use serde::Serialize;
 
-use crate::config::{DataConfig, SplitConfig, StudentConfig, TeacherConfig, WeightPrecision};
+use crate::config::{DataConfig, SplitConfig, StudentConfig, TeacherConfig};
 use crate::data::{read_table, DataError, Row, Table};
 use crate::error::{input, Result};
 use crate::format::now_rfc3339;
@@ -44,7 +44,7 @@ pub struct TrainRequest {
     /// How the student is trained.
     pub student: StudentConfig,
     /// Precision of the weights in the bundle.
-    pub weights: WeightPrecision,
+    pub weights: Precision,
 }
 
 /// A trained student: its bundle, its card, and what training saw and measured.
@@ -174,14 +174,10 @@ pub fn train_bundle(request: &TrainRequest, progress: &Progress) -> Result<Train
     )?;
     let teacher_rows = training_rows.len() - split.human.len();
     let card = model_card(request, &split, teacher_rows, teacher, &outcome);
-    let dtype = match request.weights {
-        WeightPrecision::F32 => DType::F32,
-        WeightPrecision::F16 => DType::F16,
-    };
     let bundle = outcome
         .trained
         .scorer
-        .to_bundle(&card, dtype)
+        .to_bundle(&card, request.weights)
         .map_err(anyhow::Error::from)?;
     let trained = outcome.trained;
     let summary = TrainSummary {

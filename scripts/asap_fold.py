@@ -1,0 +1,56 @@
+"""ASAP-AES NEA fold 0 for the benchmark scripts: the essays, the fold's ids, and one student
+per prompt trained with `cyborg train` on the fold's training ids (early stopping on its
+development ids). Reads ../shared/data/asap-aes; never copies it into the repository."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ASAP = ROOT.parent / "shared" / "data" / "asap-aes"
+TSV = ASAP / "training_set_rel3.utf8.tsv"
+
+
+def read_asap():
+    """Every essay, by essay_id (the TSV read with quoting off, as its SOURCE.md says)."""
+    csv.field_size_limit(sys.maxsize)
+    with open(TSV, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return {r["essay_id"]: r for r in rows}
+
+
+def ids(name):
+    return (ASAP / "folds" / "fold_0" / name).read_text().split()
+
+
+def run(args, **kwargs):
+    print("+", " ".join(str(a) for a in args), file=sys.stderr, flush=True)
+    subprocess.run([str(a) for a in args], check=True, **kwargs)
+
+
+def read_scores(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return {r["id"]: r for r in csv.DictReader(f)}
+
+
+def train_student(cyborg, prompt, bundle, tune=None):
+    """Trains prompt's student into bundle unless it is there already."""
+    if bundle.exists():
+        return
+    train = [cyborg, "train", TSV, "--no-quoting",
+             "--text", "essay", "--score", "domain1_score", "--id", "essay_id",
+             "--where", f"essay_set={prompt}",
+             "--train-ids", ASAP / "folds/fold_0/train_ids.txt",
+             "--dev-ids", ASAP / "folds/fold_0/dev_ids.txt", "--out", bundle, "--quiet"]
+    if tune:
+        train += ["--tune", tune]
+    run(train)
+
+
+def write_responses(path, rows):
+    """(id, text) pairs as a CSV that `cyborg score --text text --id id` reads."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text"])
+        w.writerows(rows)
