@@ -12,6 +12,21 @@ ASAP = ROOT.parent / "shared" / "data" / "asap-aes"
 TSV = ASAP / "training_set_rel3.utf8.tsv"
 
 
+def add_arguments(parser, work):
+    """The options every fold-0 benchmark takes: which cyborg, and its work folder."""
+    parser.add_argument("--cyborg", default=str(ROOT / "target" / "release" / "cyborg"))
+    parser.add_argument("--work", default=str(ROOT / "target" / work))
+
+
+def start(args):
+    """The work folder (made), every essay by id, and the fold's test ids."""
+    if not ASAP.exists():
+        sys.exit(f"needs ASAP-AES at {ASAP}")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    return work, read_asap(), set(ids("test_ids.txt"))
+
+
 def read_asap():
     """Every essay, by essay_id (the TSV read with quoting off, as its SOURCE.md says)."""
     csv.field_size_limit(sys.maxsize)

@@ -16,11 +16,9 @@ them (delete them to measure a new build).
 import argparse
 import random
 import re
-import sys
 from collections import Counter
-from pathlib import Path
 
-from asap_fold import ASAP, ROOT, ids, read_asap, read_scores, run, train_student, write_responses
+from asap_fold import add_arguments, read_scores, run, start, train_student, write_responses
 
 KINDS = ["repeated_3x", "sentences_shuffled", "other_prompt", "word_salad", "keywords_stuffed"]
 WORD = re.compile(r"[A-Za-z']+")
@@ -63,16 +61,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", default="1,3,7")
     parser.add_argument("--tune", help="passed to cyborg train (default: its own)")
-    parser.add_argument("--cyborg", default=str(ROOT / "target" / "release" / "cyborg"))
-    parser.add_argument("--work", default=str(ROOT / "target" / "bench-advisories"))
     parser.add_argument("--seed", type=int, default=19)
+    add_arguments(parser, "bench-advisories")
     args = parser.parse_args()
-    if not ASAP.exists():
-        sys.exit(f"needs ASAP-AES at {ASAP}")
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    essays = read_asap()
-    test_ids = set(ids("test_ids.txt"))
+    work, essays, test_ids = start(args)
     new_counts = lambda: {k: Counter() for k in ["genuine"] + KINDS}
     totals = new_counts()
     for prompt in args.prompts.split(","):

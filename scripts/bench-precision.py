@@ -6,17 +6,15 @@ For each prompt: train a student on NEA fold 0's training ids (f32, early stoppi
 development ids), store it again with `cyborg export --weights P` for every smaller
 precision, and score fold 0's test essays with each bundle.
 
-  scripts/bench-precision.py [--prompts 1,…,8] [--precisions f16,int8,int4]
+  scripts/bench-precision.py [--prompts 1,…,8] [--precisions f16,int8]
 
 Works in --work (default target/bench-precision), where the bundles and scores stay: a rerun
 reuses them (delete them to measure a new build).
 """
 
 import argparse
-import sys
-from pathlib import Path
 
-from asap_fold import ASAP, ROOT, ids, read_asap, read_scores, run, train_student, write_responses
+from asap_fold import add_arguments, read_scores, run, start, train_student, write_responses
 
 # NEA's score range per prompt.
 RANGES = {1: (2, 12), 2: (1, 6), 3: (0, 3), 4: (0, 3), 5: (0, 4), 6: (0, 4), 7: (0, 30), 8: (0, 60)}
@@ -40,16 +38,10 @@ def qwk(human, machine, low, high):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", default="1,2,3,4,5,6,7,8")
-    parser.add_argument("--precisions", default="f16,int8,int4")
-    parser.add_argument("--cyborg", default=str(ROOT / "target" / "release" / "cyborg"))
-    parser.add_argument("--work", default=str(ROOT / "target" / "bench-precision"))
+    parser.add_argument("--precisions", default="f16,int8")
+    add_arguments(parser, "bench-precision")
     args = parser.parse_args()
-    if not ASAP.exists():
-        sys.exit(f"needs ASAP-AES at {ASAP}")
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    essays = read_asap()
-    test_ids = set(ids("test_ids.txt"))
+    work, essays, test_ids = start(args)
     precisions = ["f32"] + args.precisions.split(",")
     rows, sums = [], {p: [0.0, 0, 0, 0] for p in precisions}
     for prompt in map(int, args.prompts.split(",")):

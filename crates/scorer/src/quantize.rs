@@ -178,6 +178,11 @@ fn dequantize_int8(
     let (rows, columns) = values
         .dims2()
         .map_err(|_| format!("its integers have shape {:?}, not a matrix", values.dims()))?;
+    if rows == 0 || columns == 0 {
+        return Err(format!(
+            "its integers have shape {rows}×{columns}, an empty matrix"
+        ));
+    }
     let (row_scales, column_scales) = (vector(row_scales)?, vector(column_scales)?);
     if row_scales.len() != rows || column_scales.len() != columns {
         return Err(format!(
@@ -294,6 +299,36 @@ mod tests {
             error.contains("\"layer.weight.int8_column_scales\""),
             "{error}"
         );
+        // Shapes a hand-edited or damaged bundle could hold.
+        let cpu = &Device::Cpu;
+        for (integers, rows, columns, expect) in [
+            (
+                Tensor::zeros((4, 0), DType::U8, cpu),
+                4,
+                0,
+                "4×0, an empty matrix",
+            ),
+            (
+                Tensor::zeros(8, DType::U8, cpu),
+                8,
+                1,
+                "shape [8], not a matrix",
+            ),
+        ] {
+            let tensors = HashMap::from([
+                ("m.int8".to_string(), integers.unwrap()),
+                (
+                    "m.int8_row_scales".to_string(),
+                    Tensor::ones(rows, DType::F32, cpu).unwrap(),
+                ),
+                (
+                    "m.int8_column_scales".to_string(),
+                    Tensor::ones(columns, DType::F32, cpu).unwrap(),
+                ),
+            ]);
+            let error = restore(tensors, "b.cyborg").unwrap_err().to_string();
+            assert!(error.contains(expect), "{error}");
+        }
     }
 
     #[test]
