@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The browser benchmark (benches/browser): Cyborg's app and scoring worker beside transformers.js
 # (wasm backend, the same encoder exported to ONNX), side by side in Debian's headless Chromium,
-# on 50 demo essays cut to 256 and 512 tokens. Also first-load time, time to first score with a
-# cached bundle, wasm and bundle sizes. Makes its own Python environment for the ONNX export
+# on 50 demo essays cut to 256 and 512 tokens. Also first-load time and time to first score with
+# a cached bundle, for BUNDLE and its int8 export, and wasm and bundle sizes. Makes its own Python environment for the ONNX export
 # (scripts/python-venv.sh, plus onnx). Not part of the tests.
 #
 #   scripts/bench-browser.sh [BUNDLE]     # default: the web test's model (trained if missing)
@@ -24,4 +24,6 @@ venv=$(scripts/python-venv.sh)
 (cd benches/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit \
   --no-fund --loglevel=error >&2)
 trunk build --release >&2
-node benches/browser/bench.mjs dist "$bundle" "$out" "$out/report.json"
+int8=$out/$(basename "$bundle" .cyborg)-int8.cyborg
+target/release/cyborg export "$bundle" --weights int8 --out "$int8" >&2
+node benches/browser/bench.mjs dist "$bundle,$int8" "$out" "$out/report.json"

@@ -2,9 +2,10 @@
 // transformers.js on the same encoder, in the same browser, in one run. Prints a Markdown
 // report and writes it as JSON.
 //
-//   node bench.mjs DIST BUNDLE PREPARED_DIR OUT_JSON
+//   node bench.mjs DIST BUNDLE[,BUNDLE…] PREPARED_DIR OUT_JSON
 //
-// PREPARED_DIR is prepare.py's output: models/<name>/ (ONNX export) and texts.json (the same
+// The first bundle is timed per essay; every bundle (e.g. the same model at f32 and int8) is
+// timed loading in the app. PREPARED_DIR is prepare.py's output: models/<name>/ (ONNX export) and texts.json (the same
 // essays cut to 256 and 512 tokens).
 import { chromium } from "playwright-core";
 import fs from "node:fs";
@@ -13,9 +14,9 @@ import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 
-const [distArg, bundlePath, preparedArg, outPath] = process.argv.slice(2);
+const [distArg, bundlesArg, preparedArg, outPath] = process.argv.slice(2);
 if (!outPath) {
-  console.error("usage: node bench.mjs DIST BUNDLE PREPARED_DIR OUT_JSON");
+  console.error("usage: node bench.mjs DIST BUNDLE[,BUNDLE…] PREPARED_DIR OUT_JSON");
   process.exit(2);
 }
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -25,8 +26,11 @@ const texts = JSON.parse(fs.readFileSync(path.join(prepared, "texts.json"), "utf
 const modelName = fs.readdirSync(path.join(prepared, "models"))[0];
 
 // URL prefix → folder.
+const bundlePaths = bundlesArg.split(",").map((b) => path.resolve(b));
+const bundlePath = bundlePaths[0];
+const bundleUrl = (i) => `/bench/bundle-${i}.cyborg`;
 const roots = [
-  ["/bench/bundle.cyborg", path.resolve(bundlePath)],
+  ...bundlePaths.map((b, i) => [bundleUrl(i), b]),
   ["/bench/", path.join(here, "pages")],
   ["/models/", path.join(prepared, "models")],
   ["/ort/", path.join(here, "node_modules/onnxruntime-web/dist")],
@@ -100,20 +104,20 @@ async function timePage(pagePath, loadArg) {
 
 // The app as people use it: first load with an empty cache, then time to first score with the
 // bundle cached.
-const appTimes = await (async () => {
+async function appTimesOf(bundle) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "cyborg-bench-app-"));
   const open = () => chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: chromiumArgs });
   let context = await open();
   let page = context.pages()[0];
   let start = Date.now();
-  await page.goto(`${origin}/?bundle=${encodeURIComponent("/bench/bundle.cyborg")}`);
+  await page.goto(`${origin}/?bundle=${encodeURIComponent(bundle)}`);
   await page.getByTestId("model-name").waitFor({ timeout: 300_000 });
   const firstLoad = Date.now() - start;
   await context.close();
   context = await open();
   page = context.pages()[0];
   start = Date.now();
-  await page.goto(`${origin}/?bundle=${encodeURIComponent("/bench/bundle.cyborg")}&text=${encodeURIComponent(texts["256"][0])}`);
+  await page.goto(`${origin}/?bundle=${encodeURIComponent(bundle)}&text=${encodeURIComponent(texts["256"][0])}`);
   await page.getByTestId("score").waitFor({ timeout: 300_000 });
   const cachedFirstScore = Date.now() - start;
   const origin_ = await page.getByTestId("model-origin").textContent();
@@ -121,9 +125,13 @@ const appTimes = await (async () => {
   fs.rmSync(profile, { recursive: true, force: true });
   if (!origin_.includes("cache")) throw new Error(`the second visit did not use the cache: ${origin_}`);
   return { firstLoad, cachedFirstScore };
-})();
+}
+const apps = [];
+for (const [i, file] of bundlePaths.entries()) {
+  apps.push({ bundle: path.basename(file), bytes: fs.statSync(file).size, ...(await appTimesOf(bundleUrl(i))) });
+}
 
-const cyborg = await timePage("/bench/cyborg.html", "/bench/bundle.cyborg");
+const cyborg = await timePage("/bench/cyborg.html", bundleUrl(0));
 const transformers = await timePage("/bench/transformers.html", modelName);
 server.close();
 if (offSite.length) throw new Error(`requests left the machine: ${offSite.join(", ")}`);
@@ -140,7 +148,7 @@ const report = {
   chromium: (await (async () => { const b = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: chromiumArgs }); const v = b.version(); await b.close(); return v; })()),
   cores: os.cpus().length,
   texts: Object.fromEntries(Object.entries(texts).map(([k, v]) => [k, v.length])),
-  app: appTimes,
+  app: apps,
   bundleBytes: size(bundlePath),
   wasm,
   onnxBytes: size(path.join(prepared, "models", modelName, "onnx/model.onnx")),
@@ -159,8 +167,10 @@ for (const [key, label] of [["cold256", "256, cold"], ["256", "256, warm"], ["51
   const t = transformers.results[key];
   console.log(`| ${label} | ${c.mean.toFixed(0)} / ${c.median.toFixed(0)} | ${t.mean.toFixed(0)} / ${t.median.toFixed(0)} | ${(t.mean / c.mean).toFixed(2)} |`);
 }
-console.log(`\n- Cyborg app, first load (page, worker, ${mb(report.bundleBytes)} bundle; empty cache): ${appTimes.firstLoad} ms`);
-console.log(`- Cyborg app, time to first score with the bundle cached (reload of a link with a 256-token response): ${appTimes.cachedFirstScore} ms`);
+console.log("\n| bundle | size | app's first load (page, worker, bundle; empty cache) | time to first score, bundle cached (reload of a link with a 256-token response) |");
+console.log("|---|---|---|---|");
+for (const a of apps) console.log(`| ${a.bundle} | ${mb(a.bytes)} | ${a.firstLoad} ms | ${a.cachedFirstScore} ms |`);
+console.log("");
 console.log(`- Cyborg bundle load in the worker (checksum, parse, weights): ${cyborg.loaded.loadMs.toFixed(0)} ms; transformers.js pipeline load: ${transformers.loaded.loadMs.toFixed(0)} ms`);
 for (const w of wasm) console.log(`- ${w.file}: ${mb(w.bytes)} (${mb(w.gzip)} gzipped)`);
 console.log(`- bundle: ${mb(report.bundleBytes)}; ONNX export for transformers.js: ${mb(report.onnxBytes)}; onnxruntime-web wasm: ${report.ortWasm.map((w) => `${w.file} ${mb(w.bytes)}`).join(", ")}`);

@@ -79,15 +79,19 @@ pub enum Command {
     #[command(subcommand)]
     Teach(TeachCommand),
     /// Measure agreement between a model and human scores: QWK (with a bootstrap 95%
-    /// interval), linear kappa, exact and adjacent agreement, Pearson and Spearman r, RMSE, the
-    /// confusion matrix, standardised mean difference (SMD), per-group statistics, and the
-    /// operational gates of Williamson, Xi & Breyer (2012).
+    /// interval), unweighted and linear kappa, exact and adjacent agreement, Pearson and
+    /// Spearman r, RMSE, the confusion matrix, standardised mean difference (SMD), the same for
+    /// the unrounded raw scores, per-group statistics, and the operational gates of
+    /// Williamson, Xi & Breyer (2012).
     ///
     /// Gates: QWK ≥ 0.70; human-human QWK minus QWK < 0.10 (needs --second-score);
     /// |SMD| ≤ 0.15 overall; |SMD| ≤ 0.10 in every subgroup (needs --group). SMD is the mean
-    /// difference (machine − human) over the pooled population SD of human and machine scores
-    /// over all responses; a subgroup's SMD uses that same overall SD. DSM is RSMTool's
-    /// difference of standardised means. Groups under 30 responses are flagged as small.
+    /// difference (machine − human) over the pooled SD of human and machine scores over all
+    /// responses (Williamson's form); a subgroup's SMD uses that same overall SD. RSMTool 7's
+    /// default, the difference over the human SD alone, is printed beside it. DSM is RSMTool's
+    /// difference of standardised means. SDs divide by n − 1, as RSMTool's do, and raw scores
+    /// are trimmed to the score range ± 0.4998 as RSMTool trims them, so every statistic
+    /// equals RSMTool's. Groups under 30 responses are flagged as small.
     ///
     /// Example (PERSUADE 2.0 sample):
     ///

@@ -360,7 +360,15 @@ fn print_fairness(result: &Evaluation) {
         );
     }
     println!("Spearman r: {}", na(result.spearman));
-    println!("SMD (machine − human, pooled SD): {}", signed(result.smd));
+    println!(
+        "SMD (machine − human): {}",
+        report::smd_text(result.smd, result.smd_human_sd)
+    );
+    println!(
+        "raw scores (unrounded, trimmed to the range ± {}, as RSMTool): {}",
+        cyborg_trainer::evaluate::TRIM_TOLERANCE,
+        report::raw_scores_text(&result.raw_scores)
+    );
     if let Some(c) = &result.comparison {
         println!("against {}: {}", c.model, report::comparison_text(c));
     }
@@ -454,6 +462,7 @@ fn print_agreement(model: &Path, data: &Path, a: &Agreement) {
         a.range
     );
     println!("  QWK            {}", na(a.qwk));
+    println!("  kappa          {}", na(a.kappa));
     println!("  linear kappa   {}", na(a.linear_kappa));
     println!("  exact          {:.3}", a.exact);
     println!("  adjacent       {:.3}", a.adjacent);

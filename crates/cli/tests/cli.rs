@@ -227,8 +227,16 @@ fn eval_reports_fairness_gates_and_human_human_agreement(
         let (low, high) = (ci["low"].as_f64().unwrap(), ci["high"].as_f64().unwrap());
         assert!(low <= q && q <= high, "{low} ≤ {q} ≤ {high}");
     }
-    for key in ["spearman", "smd"] {
+    for key in ["spearman", "smd", "smd_human_sd", "kappa", "raw_scores"] {
         assert!(v.get(key).is_some(), "eval --json lacks {key}");
+    }
+    // RSMTool's statistics of the unrounded raw scores (crates/trainer/tests/rsmtool.rs pins
+    // their arithmetic to RSMTool's).
+    for key in ["pearson", "qwk", "rmse", "smd", "smd_human_sd"] {
+        assert!(
+            v["raw_scores"].get(key).is_some(),
+            "raw_scores lacks {key}: {v}"
+        );
     }
     // Four calibrations, each fitted out-of-fold, side by side.
     let methods: Vec<&str> = v["calibration"]

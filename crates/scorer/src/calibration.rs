@@ -268,8 +268,8 @@ impl GroupOffsets {
     }
 }
 
-/// The SMD of `group`'s levels: mean machine − mean human within it, over the pooled
-/// population SD of all human and machine levels.
+/// The SMD of `group`'s levels: mean machine − mean human within it, over the pooled SD of
+/// all human and machine levels.
 fn group_smd(human: &[i64], machine: &[i64], groups: &[String], group: &str) -> Option<f64> {
     let as_f64 = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
     let sd = crate::fairness::pooled_sd(&as_f64(human), &as_f64(machine));

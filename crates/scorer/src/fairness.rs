@@ -1,9 +1,11 @@
 //! Subgroup differences, confidence intervals and the operational gates a testing programme
 //! applies before machine scores count (Williamson, Xi & Breyer, 2012).
 //!
-//! Standardised differences use population standard deviations (divide by n):
+//! Standardised differences use sample standard deviations (divide by n − 1), as RSMTool does:
 //! - **SMD**, overall: `(mean machine − mean human) / sqrt((sd_h² + sd_m²) / 2)`, the pooled SD
-//!   of the two sets of scores over all responses.
+//!   of the two sets of scores over all responses (Williamson, Xi & Breyer's form; RSMTool's
+//!   "williamson" and "pooled"). RSMTool 7 and later report by default the mean difference
+//!   over the human SD alone ("unpooled"): [`smd_human_sd`].
 //! - **SMD**, per subgroup: the subgroup's mean difference over that same *overall* pooled SD,
 //!   so that every group is on one scale and a small group's own spread cannot inflate it.
 //! - **DSM** (RSMTool's difference of standardised means), per subgroup: the group's mean
@@ -21,23 +23,31 @@ fn pick<T: Copy>(values: &[T], indices: &[usize]) -> Vec<T> {
     indices.iter().map(|&i| values[i]).collect()
 }
 
-/// Population standard deviation (0 for fewer than one value).
-fn population_sd(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
+/// Sample standard deviation, divisor n − 1 (0 for fewer than two values).
+fn sample_sd(xs: &[f64]) -> f64 {
+    if xs.len() < 2 {
         return 0.0;
     }
     let m = mean(xs);
-    (xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / xs.len() as f64).sqrt()
+    (xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() - 1) as f64).sqrt()
 }
 
 /// The pooled standard deviation of two sets of scores, `sqrt((sd_a² + sd_b²) / 2)`.
 pub fn pooled_sd(a: &[f64], b: &[f64]) -> f64 {
-    ((population_sd(a).powi(2) + population_sd(b).powi(2)) / 2.0).sqrt()
+    ((sample_sd(a).powi(2) + sample_sd(b).powi(2)) / 2.0).sqrt()
 }
 
-/// Overall standardised mean difference, machine minus human; `None` when neither varies.
+/// Overall standardised mean difference, machine minus human, over the pooled SD
+/// (Williamson's form); `None` when neither varies.
 pub fn smd(human: &[f64], machine: &[f64]) -> Option<f64> {
     let sd = pooled_sd(human, machine);
+    (sd > 0.0).then(|| (mean(machine) - mean(human)) / sd)
+}
+
+/// Standardised mean difference, machine minus human, over the human SD alone (RSMTool 7's
+/// default); `None` when the human scores do not vary.
+pub fn smd_human_sd(human: &[f64], machine: &[f64]) -> Option<f64> {
+    let sd = sample_sd(human);
     (sd > 0.0).then(|| (mean(machine) - mean(human)) / sd)
 }
 
@@ -127,7 +137,7 @@ pub fn group_stats(
     let as_f64 = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
     let (hf, mf) = (as_f64(human), as_f64(machine));
     let sd = pooled_sd(&hf, &mf);
-    let (sd_h, sd_m) = (population_sd(&hf), population_sd(&mf));
+    let (sd_h, sd_m) = (sample_sd(&hf), sample_sd(&mf));
     let (mean_h, mean_m) = (mean(&hf), mean(&mf));
     let mut out = Vec::new();
     for (column, values) in columns {
@@ -333,11 +343,15 @@ mod tests {
 
     #[test]
     fn smd_is_the_mean_difference_over_the_pooled_sd() {
-        // Both sides have population variance 1.25; machine is one point higher throughout.
+        // Both sides have sample variance 5/3; machine is one point higher throughout.
         let h = [1.0, 2.0, 3.0, 4.0];
         let m = [2.0, 3.0, 4.0, 5.0];
-        let expected = 1.0 / 1.25f64.sqrt();
+        let expected = 1.0 / (5.0f64 / 3.0).sqrt();
         assert!((smd(&h, &m).unwrap() - expected).abs() < 1e-12);
+        // Over the human SD alone: the same here, as both SDs are equal; not when they differ.
+        assert!((smd_human_sd(&h, &m).unwrap() - expected).abs() < 1e-12);
+        let spread = [1.0, 3.0, 5.0, 7.0];
+        assert!((smd_human_sd(&h, &spread).unwrap() - 1.5 / (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
         let counted = agreement(&[1, 2, 3, 4], &[2, 3, 4, 5], RANGE);
         assert!((smd_of(&counted).unwrap() - expected).abs() < 1e-12);
         assert_eq!(smd(&[3.0, 3.0], &[3.0, 3.0]), None);
@@ -365,7 +379,7 @@ mod tests {
         assert_eq!(values, ["", "a", "b"], "empty values form their own group");
         let a = &stats[1];
         assert_eq!((a.n, a.human_mean, a.machine_mean), (2, 1.5, 2.5));
-        assert!((a.smd.unwrap() - 1.0 / 1.25f64.sqrt()).abs() < 1e-12);
+        assert!((a.smd.unwrap() - 1.0 / (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
         // A constant shift leaves every standardised score where it was.
         assert!(a.dsm.unwrap().abs() < 1e-12);
         assert!(a.small);

@@ -53,6 +53,10 @@ pub struct Agreement {
     pub qwk: Option<f64>,
     /// Linearly weighted kappa; `None` when undefined.
     pub linear_kappa: Option<f64>,
+    /// Cohen's unweighted kappa; `None` when undefined. (Absent from cards written before it
+    /// was measured.)
+    #[serde(default)]
+    pub kappa: Option<f64>,
     /// Share of responses where the two scores are equal.
     pub exact: f64,
     /// Share of responses where the two scores differ by at most one level.
@@ -107,6 +111,7 @@ pub fn agreement(human: &[i64], machine: &[i64], range: ScoreRange) -> Agreement
         range,
         qwk: weighted_kappa(&confusion, |i, j| ((i - j) * (i - j)) as f64),
         linear_kappa: weighted_kappa(&confusion, |i, j| (i - j).abs() as f64),
+        kappa: weighted_kappa(&confusion, |i, j| f64::from(u8::from(i != j))),
         exact: share(0),
         adjacent: share(1),
         pearson: pearson(&hf, &mf),

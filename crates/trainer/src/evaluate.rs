@@ -10,7 +10,7 @@ use cyborg_scorer::fairness::{
     self, gates, group_stats, paired_qwk_difference, qwk_interval, Gate, GroupStats, Interval,
     SMALL_GROUP,
 };
-use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange};
+use cyborg_scorer::metrics::{agreement, mean, pearson, rmse, Agreement, ScoreRange};
 use cyborg_scorer::traits::{trait_result, TraitConfig, TraitResult};
 use serde::Serialize;
 
@@ -32,8 +32,14 @@ pub struct Evaluation {
     pub spearman: Option<f64>,
     /// Bootstrap 95% interval of QWK.
     pub qwk_ci95: Option<Interval>,
-    /// Overall standardised mean difference, machine − human.
+    /// Overall standardised mean difference, machine − human, over the pooled SD
+    /// (Williamson's form).
     pub smd: Option<f64>,
+    /// The same difference over the human SD alone (RSMTool 7's default).
+    pub smd_human_sd: Option<f64>,
+    /// The unrounded raw scores against the human scores, as RSMTool reports its trimmed
+    /// raw scores.
+    pub raw_scores: RawAgreement,
     /// Agreement between the first and second human raters.
     pub human_human: Option<Agreement>,
     /// Per-group statistics.
@@ -180,6 +186,55 @@ pub struct CalibrationResult {
     pub adjacent: f64,
     /// Standardised mean difference, machine − human.
     pub smd: Option<f64>,
+}
+
+/// How far beyond the score range RSMTool lets a raw score run before trimming it.
+pub const TRIM_TOLERANCE: f64 = 0.4998;
+
+/// Unrounded raw scores, trimmed to the score range ± [`TRIM_TOLERANCE`], against the human
+/// scores: RSMTool's `raw_trim` row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RawAgreement {
+    /// Pearson r.
+    pub pearson: Option<f64>,
+    /// QWK for continuous scores, `2·cov(h, m) / (var h + var m + (mean h − mean m)²)`
+    /// (divisor n), which equals the usual QWK on integers.
+    pub qwk: Option<f64>,
+    /// Root mean squared difference.
+    pub rmse: f64,
+    /// Standardised mean difference over the pooled SD (Williamson's form).
+    pub smd: Option<f64>,
+    /// The same over the human SD alone (RSMTool 7's default).
+    pub smd_human_sd: Option<f64>,
+}
+
+/// `raw` trimmed as RSMTool trims it, against `human`.
+pub fn raw_agreement(human: &[f64], raw: &[f64], range: ScoreRange) -> RawAgreement {
+    let (low, high) = (
+        range.min as f64 - TRIM_TOLERANCE,
+        range.max as f64 + TRIM_TOLERANCE,
+    );
+    let trimmed: Vec<f64> = raw.iter().map(|r| r.clamp(low, high)).collect();
+    let (mean_h, mean_m) = (mean(human), mean(&trimmed));
+    let n = human.len() as f64;
+    let moment = |a: &[f64], mean_a: f64, b: &[f64], mean_b: f64| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - mean_a) * (y - mean_b))
+            .sum::<f64>()
+            / n
+    };
+    let denominator = moment(human, mean_h, human, mean_h)
+        + moment(&trimmed, mean_m, &trimmed, mean_m)
+        + (mean_h - mean_m).powi(2);
+    RawAgreement {
+        pearson: pearson(human, &trimmed),
+        qwk: (denominator > 0.0)
+            .then(|| 2.0 * moment(human, mean_h, &trimmed, mean_m) / denominator),
+        rmse: rmse(human, &trimmed),
+        smd: fairness::smd(human, &trimmed),
+        smd_human_sd: fairness::smd_human_sd(human, &trimmed),
+    }
 }
 
 /// Folds for out-of-fold calibration, and the fewest responses it is run on.
@@ -388,6 +443,7 @@ pub fn evaluate(request: &EvalRequest, progress: &Progress) -> crate::Result<Eva
     };
     let smd = fairness::smd(&human_values, &machine_values);
     let raw: Vec<f64> = scores.iter().map(|s| s.raw).collect();
+    let raw_scores = raw_agreement(&human_values, &raw, range);
     let (advisories, flagged) = count_advisories(&scores);
     let evaluation = Evaluation {
         advisories,
@@ -402,6 +458,8 @@ pub fn evaluate(request: &EvalRequest, progress: &Progress) -> crate::Result<Eva
             .then(|| qwk_interval(&human, &machine, range, request.bootstrap, 1))
             .flatten(),
         smd,
+        smd_human_sd: fairness::smd_human_sd(&human_values, &machine_values),
+        raw_scores,
         gates: gates(
             overall.qwk,
             human_human.as_ref().and_then(|a| a.qwk),

@@ -8,7 +8,8 @@ use cyborg_scorer::traits::TraitResult;
 use std::path::Path;
 
 use crate::evaluate::{
-    CalibrationResult, Comparison, Evaluated, Evaluation, SmdConstrained, TeacherAgreement,
+    CalibrationResult, Comparison, Evaluated, Evaluation, RawAgreement, SmdConstrained,
+    TeacherAgreement, TRIM_TOLERANCE,
 };
 use crate::experiment::LearningCurve;
 use crate::format::{
@@ -351,6 +352,26 @@ const CALIBRATION_NOTE: &str = "Each method fitted on four fifths of these respo
      scores and human scores and applied to the fifth left out, in turn; the bundle's own \
      thresholds (above) were fitted on its development data.";
 
+/// The overall SMD in both of RSMTool's forms, in words.
+pub fn smd_text(smd: Option<f64>, smd_human_sd: Option<f64>) -> String {
+    format!(
+        "{} over the pooled SD (Williamson), {} over the human SD (RSMTool's default)",
+        signed(smd),
+        signed(smd_human_sd)
+    )
+}
+
+/// The unrounded raw scores' agreement (RSMTool's trimmed raw scores), in words.
+pub fn raw_scores_text(r: &RawAgreement) -> String {
+    format!(
+        "Pearson r {}, QWK {}, RMSE {:.3}, SMD {}",
+        kappa(r.pearson),
+        kappa(r.qwk),
+        r.rmse,
+        smd_text(r.smd, r.smd_human_sd)
+    )
+}
+
 /// The SMD-constrained calibration and its cost, in words.
 pub fn smd_constrained_text(c: &SmdConstrained) -> String {
     let offsets: Vec<String> = if c.offsets.is_empty() {
@@ -496,7 +517,7 @@ pub fn html(
             "{}<table><tr><th>group</th><th>n</th><th>human mean</th><th>machine mean</th>\
              <th>SMD</th><th>DSM</th><th>QWK</th></tr>{}</table>\
              <p class=\"note\">SMD: the group's mean difference (machine − human) over the pooled \
-             population SD of all human and machine scores. DSM: the difference of standardised \
+             SD of all human and machine scores (divisor n − 1). DSM: the difference of standardised \
              means (RSMTool). * fewer than 30 responses: too few to act on alone.</p>",
             smd_plot(&e.groups),
             group_rows(&e.groups)
@@ -524,15 +545,17 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
 <p>On <code>{data}</code>: {n} responses, score range {range}. Generated {generated} by cyborg.</p>
 {warnings}<h2>Operational gates</h2>
 <table><tr><th></th><th>criterion</th><th>value</th><th>note</th></tr>{gates}</table>
-<p class="note">Williamson, Xi &amp; Breyer (2012). SMD overall: mean difference over the pooled population SD of human and machine scores.</p>
+<p class="note">Williamson, Xi &amp; Breyer (2012). SMD overall: mean difference over the pooled SD of human and machine scores (sample SDs, divisor n − 1, as in RSMTool).</p>
 <h2>Agreement</h2>
 <table>
 <tr><th>QWK</th><td>{qwk}{interval}</td></tr>
-<tr><th>linear kappa</th><td>{linear}</td></tr>
+<tr><th>kappa / linear kappa</th><td>{unweighted} / {linear}</td></tr>
 <tr><th>exact / adjacent</th><td>{exact:.3} / {adjacent:.3}</td></tr>
 <tr><th>Pearson r / Spearman r</th><td>{pearson} / {spearman}</td></tr>
 <tr><th>RMSE</th><td>{rmse:.3}</td></tr>
-<tr><th>mean human / machine</th><td>{human_mean:.3} / {machine_mean:.3} (SMD {smd})</td></tr>
+<tr><th>mean human / machine</th><td>{human_mean:.3} / {machine_mean:.3}</td></tr>
+<tr><th>SMD</th><td>{smd}</td></tr>
+<tr><th>raw scores (unrounded, trimmed to the range ± {TRIM_TOLERANCE})</th><td>{raw_scores}</td></tr>
 <tr><th>advisories</th><td>{advisories}</td></tr>
 {human_human}
 {teacher}
@@ -565,6 +588,7 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
         gates = gate_rows(&e.gates),
         qwk = kappa(a.qwk),
         linear = kappa(a.linear_kappa),
+        unweighted = kappa(a.kappa),
         exact = a.exact,
         adjacent = a.adjacent,
         pearson = kappa(a.pearson),
@@ -572,7 +596,8 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
         rmse = a.rmse,
         human_mean = a.human_mean,
         machine_mean = a.machine_mean,
-        smd = signed(e.smd),
+        smd = smd_text(e.smd, e.smd_human_sd),
+        raw_scores = escape(&raw_scores_text(&e.raw_scores)),
         distribution = distribution_plot(a, e.teacher.as_ref().map(|t| &t.agreement)),
         learning_curve = learning_curve.map_or(String::new(), learning_curve_section),
         confusion = confusion_plot(a),
@@ -609,10 +634,12 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
         format!(" (95% CI {:.3}–{:.3})", ci.low, ci.high)
     });
     out.push_str(&format!(
-        "\n| metric | value |\n|---|---|\n| QWK | {}{interval} |\n| linear kappa | {} |\n\
+        "\n| metric | value |\n|---|---|\n| QWK | {}{interval} |\n| kappa / linear kappa | {} / {} |\n\
          | exact / adjacent | {:.3} / {:.3} |\n| Pearson / Spearman | {} / {} |\n| RMSE | {:.3} |\n\
-         | mean human / machine | {:.3} / {:.3} |\n| SMD | {} |\n| advisories | {} |\n",
+         | mean human / machine | {:.3} / {:.3} |\n| SMD | {} |\n| raw scores (unrounded, trimmed) | {} |\n\
+         | advisories | {} |\n",
         kappa(a.qwk),
+        kappa(a.kappa),
         kappa(a.linear_kappa),
         a.exact,
         a.adjacent,
@@ -621,7 +648,8 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
         a.rmse,
         a.human_mean,
         a.machine_mean,
-        signed(e.smd),
+        smd_text(e.smd, e.smd_human_sd),
+        raw_scores_text(&e.raw_scores),
         cell(&advisories_text(e))
     ));
     for warning in &e.warnings {
@@ -680,8 +708,8 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
             out.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
         out.push_str(
-            "\nSMD: mean difference (machine − human) over the pooled population SD of all \
-             human and machine scores; DSM: difference of standardised means (RSMTool); \
+            "\nSMD: mean difference (machine − human) over the pooled SD of all human \
+             and machine scores (divisor n − 1); DSM: difference of standardised means (RSMTool); \
              \\* fewer than 30 responses.\n",
         );
     }
