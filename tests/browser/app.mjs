@@ -22,6 +22,7 @@ import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { parseCsv } from "./csv.mjs";
+import { typeAndScore as typeAndScoreWithin } from "./scorer-page.mjs";
 
 const [distArg, bundlePath, essaysPath, cliScoresPath, artifacts, traitsBundlePath, traitsEssaysPath, traitsScoresPath] =
   process.argv.slice(2);
@@ -190,25 +191,7 @@ async function waitLoaded(page) {
   await page.getByTestId("model-name").waitFor({ timeout: LOAD_TIMEOUT });
 }
 
-async function typeAndScore(page, text) {
-  await page.getByTestId("response").fill(text);
-  await page.waitForFunction(
-    (expected) => document.querySelector("#response")?.value === expected &&
-      document.querySelector("[data-testid=raw-score]") !== null,
-    text,
-    { timeout: LOAD_TIMEOUT },
-  );
-  // The page marks the shown score busy until it is the score of this text.
-  await page.waitForFunction(
-    () => document.querySelector("[data-testid=result]")?.getAttribute("aria-busy") === "false",
-    null,
-    { timeout: LOAD_TIMEOUT },
-  );
-  return {
-    score: Number(await page.getByTestId("score").textContent()),
-    raw: Number(await page.getByTestId("raw-score").getAttribute("data-raw")),
-  };
-}
+const typeAndScore = (page, text) => typeAndScoreWithin(page, text, LOAD_TIMEOUT);
 
 function compareToCli(id, browserScore, what) {
   const cli = cliScores.get(id);

@@ -12,6 +12,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseCsv } from "./csv.mjs";
+import { typeAndScore } from "./scorer-page.mjs";
 
 const [url, token, essaysPath, cyborg, artifacts] = process.argv.slice(2);
 if (!artifacts) {
@@ -77,21 +78,10 @@ try {
     "--out", scoredFile, "--quiet"]);
   const cli = new Map(parseCsv(fs.readFileSync(scoredFile, "utf8")).map((r) => [r.id, r]));
   for (const essay of essays.slice(0, 3)) {
-    await reader.getByTestId("response").fill(essay.full_text);
-    await reader.waitForFunction(
-      (expected) => document.querySelector("#response")?.value === expected &&
-        document.querySelector("[data-testid=raw-score]") !== null, essay.full_text, { timeout: TIMEOUT });
-    let last = null;
-    for (;;) {
-      await reader.waitForTimeout(600);
-      const now = await reader.getByTestId("raw-score").getAttribute("data-raw");
-      if (now === last) break;
-      last = now;
-    }
-    const score = Number(await reader.getByTestId("score").textContent());
+    const { score, raw } = await typeAndScore(reader, essay.full_text, TIMEOUT);
     const expected = cli.get(essay.essay_id);
-    check(expected && Number(expected.score) === score && Math.abs(Number(expected.raw_score) - Number(last)) <= 1e-4,
-      `essay ${essay.essay_id} scored from the share link: ${score} (raw ${last}) = cyborg score ${expected?.score} (raw ${expected?.raw_score})`);
+    check(expected && Number(expected.score) === score && Math.abs(Number(expected.raw_score) - raw) <= 1e-4,
+      `essay ${essay.essay_id} scored from the share link: ${score} (raw ${raw}) = cyborg score ${expected?.score} (raw ${expected?.raw_score})`);
   }
   await reader.screenshot({ path: path.join(artifacts, "train-shared.png"), fullPage: true });
   check(pageErrors.length === 0, `no page errors${pageErrors.length ? ": " + pageErrors.join("; ") : ""}`);
