@@ -32,6 +32,10 @@ impl Exported {
     pub fn rounding_note(&self) -> Option<String> {
         match (self.from, self.to) {
             (Precision::F32, Precision::F32) => None,
+            (from, Precision::F32) => Some(format!(
+                "the model was read in {from}: its rounding stays, so the f32 bundle is larger, \
+                 not more exact"
+            )),
             (Precision::F32, to) => Some(format!(
                 "the weights were rounded to {to}: check it on held-out responses with `cyborg eval`"
             )),
@@ -55,4 +59,32 @@ pub fn export_bundle(request: &ExportRequest) -> Result<Exported> {
         from: scorer.precision,
         to: request.weights,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(from: Precision, to: Precision) -> Option<String> {
+        Exported {
+            bundle: Vec::new(),
+            from,
+            to,
+        }
+        .rounding_note()
+    }
+
+    #[test]
+    fn the_note_says_what_rounding_the_new_bundle_carries() {
+        assert_eq!(note(Precision::F32, Precision::F32), None);
+        assert!(note(Precision::F32, Precision::Int8)
+            .unwrap()
+            .contains("rounded to int8"));
+        assert!(note(Precision::Int8, Precision::F32)
+            .unwrap()
+            .contains("larger, not more exact"));
+        assert!(note(Precision::Int8, Precision::F16)
+            .unwrap()
+            .contains("f16 adds its rounding to int8's"));
+    }
 }
