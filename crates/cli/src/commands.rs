@@ -366,7 +366,7 @@ fn print_fairness(result: &Evaluation) {
     );
     println!(
         "raw scores (unrounded, trimmed to the range ± {}, as RSMTool): {}",
-        cyborg_trainer::evaluate::TRIM_TOLERANCE,
+        cyborg_scorer::calibration::TRIM_TOLERANCE,
         report::raw_scores_text(&result.raw_scores)
     );
     if let Some(c) = &result.comparison {

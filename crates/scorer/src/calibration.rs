@@ -121,10 +121,16 @@ fn population_sd(xs: &[f64], mean: f64) -> f64 {
     (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / xs.len() as f64).sqrt()
 }
 
-/// RSMTool's trimming: into `[min − 0.49998, max + 0.49998]`, so rounding stays in range.
+/// How far beyond the score range RSMTool lets a raw score run before trimming it (its
+/// `trim_tolerance` default).
+pub const TRIM_TOLERANCE: f64 = 0.4998;
+
+/// RSMTool's trimming: into `[min − 0.4998, max + 0.4998]`, so rounding stays in range.
 pub fn trim(score: f64, range: ScoreRange) -> f64 {
-    const TOLERANCE: f64 = 0.49998;
-    score.clamp(range.min as f64 - TOLERANCE, range.max as f64 + TOLERANCE)
+    score.clamp(
+        range.min as f64 - TRIM_TOLERANCE,
+        range.max as f64 + TRIM_TOLERANCE,
+    )
 }
 
 /// Cut points that give the raw scores, in order, the human levels' proportions: the cut
@@ -399,8 +405,8 @@ mod tests {
 
     #[test]
     fn scale_trim_round_stays_in_range() {
-        assert_eq!(trim(7.2, ONE_TO_SIX), 6.49998);
-        assert_eq!(trim(-1.0, ONE_TO_SIX), 0.50002);
+        assert_eq!(trim(7.2, ONE_TO_SIX), 6.4998);
+        assert_eq!(trim(-1.0, ONE_TO_SIX), 0.5002);
         let calibration = Method::ScaleTrimRound.fit(&[1.0, 2.0, 3.0], &[2, 4, 6], ONE_TO_SIX);
         assert_eq!(calibration.level(10.0), 6);
         assert_eq!(calibration.level(-10.0), 1);

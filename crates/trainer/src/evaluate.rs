@@ -188,11 +188,8 @@ pub struct CalibrationResult {
     pub smd: Option<f64>,
 }
 
-/// How far beyond the score range RSMTool lets a raw score run before trimming it.
-pub const TRIM_TOLERANCE: f64 = 0.4998;
-
-/// Unrounded raw scores, trimmed to the score range ± [`TRIM_TOLERANCE`], against the human
-/// scores: RSMTool's `raw_trim` row.
+/// Unrounded raw scores, trimmed to the score range ± [`calibration::TRIM_TOLERANCE`], against
+/// the human scores: RSMTool's `raw_trim` row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RawAgreement {
     /// Pearson r.
@@ -210,11 +207,7 @@ pub struct RawAgreement {
 
 /// `raw` trimmed as RSMTool trims it, against `human`.
 pub fn raw_agreement(human: &[f64], raw: &[f64], range: ScoreRange) -> RawAgreement {
-    let (low, high) = (
-        range.min as f64 - TRIM_TOLERANCE,
-        range.max as f64 + TRIM_TOLERANCE,
-    );
-    let trimmed: Vec<f64> = raw.iter().map(|r| r.clamp(low, high)).collect();
+    let trimmed: Vec<f64> = raw.iter().map(|&r| calibration::trim(r, range)).collect();
     let (mean_h, mean_m) = (mean(human), mean(&trimmed));
     let n = human.len() as f64;
     let moment = |a: &[f64], mean_a: f64, b: &[f64], mean_b: f64| {

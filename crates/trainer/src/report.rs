@@ -1,6 +1,7 @@
 //! `cyborg eval --report`: one self-contained HTML file (no scripts, fonts or links to fetch)
 //! with inline SVG plots, for people who read results rather than JSON.
 
+use cyborg_scorer::calibration::TRIM_TOLERANCE;
 use cyborg_scorer::fairness::{Gate, GroupStats};
 use cyborg_scorer::metrics::Agreement;
 use cyborg_scorer::traits::TraitResult;
@@ -9,7 +10,7 @@ use std::path::Path;
 
 use crate::evaluate::{
     CalibrationResult, Comparison, Evaluated, Evaluation, RawAgreement, SmdConstrained,
-    TeacherAgreement, TRIM_TOLERANCE,
+    TeacherAgreement,
 };
 use crate::experiment::LearningCurve;
 use crate::format::{
