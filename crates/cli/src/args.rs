@@ -673,6 +673,11 @@ pub struct EvalArgs {
     /// Subgroup column (e.g. gender); repeat for several. Empty values form their own group.
     #[arg(long = "group", value_name = "COL")]
     pub groups: Vec<String>,
+    /// A --group column whose groups the SMD-constrained calibration holds within the
+    /// subgroup gate (group-aware offsets, and the QWK they cost); repeat for several
+    /// [default: every --group column].
+    #[arg(long, value_name = "COL")]
+    pub constrain: Vec<String>,
     /// Column holding a second human rater's score, for human-human agreement and the
     /// degradation gate; rows where it is empty are left out of that comparison.
     #[arg(long, value_name = "COL")]

@@ -320,6 +320,7 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
         file: args.file.clone(),
         data: args.data.config(),
         groups: args.groups.clone(),
+        constrain: args.constrain.clone(),
         second_score: args.second_score.clone(),
         bootstrap: args.bootstrap,
         compare: args.compare.clone(),

@@ -200,86 +200,117 @@ fn by_folds(
     levels
 }
 
-/// QWK-optimal thresholds plus one raw-score offset per group: the smallest that brings the
-/// group's SMD (machine − human levels, over the pooled SD of all human and machine levels)
-/// within `limit`. This is group-aware scoring — a group's members are scored with its
-/// offset — so it answers what equal treatment would cost in agreement, not how to deploy.
+/// QWK-optimal thresholds plus one raw-score offset per group, over one or several group
+/// columns (a response's offset is the sum of its groups' offsets): for each group, the
+/// smallest offset that brings its SMD (machine − human levels, over the pooled SD of all
+/// human and machine levels) within `limit`. This is group-aware scoring — a group's members
+/// are scored with its offset — so it answers what equal treatment would cost in agreement,
+/// not how to deploy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupOffsets {
     /// The cuts, fitted without offsets.
     pub thresholds: Thresholds,
-    /// Each group's offset, in raw-score points (groups absent from the fit get 0).
+    /// Each group's offset in raw-score points, by its label (groups without one get 0).
     pub offsets: std::collections::BTreeMap<String, f64>,
+    /// Groups with too few responses to fit an offset on, by label.
+    pub too_small: Vec<String>,
 }
 
+/// What group offsets aim for: every group's |SMD| within `max_abs_smd`, for the groups of at
+/// least `min_members` responses (smaller ones are too noisy to fit an offset on).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SmdLimit {
+    /// The largest |SMD| allowed per group.
+    pub max_abs_smd: f64,
+    /// The fewest responses a group needs for an offset.
+    pub min_members: usize,
+}
+
+/// Passes over the groups: a later group's offset moves the SMD of groups of other columns
+/// that share its members, so a second pass corrects what the first disturbed.
+const OFFSET_PASSES: usize = 2;
+
 impl GroupOffsets {
-    /// Fits thresholds to `raw`/`human`, then each group's offset in turn, searching in steps
-    /// of a fiftieth of a level for the smallest one that meets `limit` (or the one closest
-    /// to meeting it within a whole range either way).
+    /// Fits thresholds to `raw`/`human`, then each group's offset in turn (`memberships[i]`:
+    /// the labels of response `i`'s groups), searching in steps of a fiftieth of a level for
+    /// the smallest one that meets `limit` (or the one closest to meeting it within a whole
+    /// range either way). Groups smaller than the limit's `min_members` get none.
     pub fn fit(
         raw: &[f64],
         human: &[i64],
-        groups: &[String],
+        memberships: &[Vec<String>],
         range: ScoreRange,
-        limit: f64,
+        limit: SmdLimit,
     ) -> Self {
-        let thresholds = Thresholds::fit(raw, human, range);
-        let mut fitted = GroupOffsets {
-            thresholds,
-            offsets: Default::default(),
-        };
-        let mut names: Vec<&String> = groups.iter().collect();
-        names.sort();
-        names.dedup();
-        let width = (range.max - range.min) as f64;
-        let steps = (width * 50.0).round() as i64;
-        for name in names {
-            let smd_with = |fitted: &GroupOffsets, offset: f64| -> f64 {
-                let mut trial = fitted.clone();
-                trial.offsets.insert(name.clone(), offset);
-                let levels = trial.levels(raw, groups);
-                group_smd(human, &levels, groups, name).unwrap_or(0.0)
-            };
-            if smd_with(&fitted, 0.0).abs() <= limit {
-                continue;
+        let mut members: std::collections::BTreeMap<&String, Vec<usize>> = Default::default();
+        for (i, labels) in memberships.iter().enumerate() {
+            for label in labels {
+                members.entry(label).or_default().push(i);
             }
-            let mut best = (f64::INFINITY, 0.0);
-            for k in 1..=steps {
-                let mut met = false;
-                for offset in [k as f64 / 50.0, -(k as f64) / 50.0] {
-                    let excess = (smd_with(&fitted, offset).abs() - limit).max(0.0);
-                    if excess < best.0 {
-                        best = (excess, offset);
-                    }
-                    met |= excess == 0.0;
-                }
-                if met {
-                    break;
-                }
-            }
-            fitted.offsets.insert(name.clone(), best.1);
         }
+        let mut fitted = GroupOffsets {
+            thresholds: Thresholds::fit(raw, human, range),
+            offsets: Default::default(),
+            too_small: Vec::new(),
+        };
+        let (large, small): (Vec<_>, Vec<_>) = members
+            .into_iter()
+            .partition(|(_, m)| m.len() >= limit.min_members);
+        fitted.too_small = small.into_iter().map(|(label, _)| label.clone()).collect();
+        let steps = ((range.max - range.min) as f64 * 50.0).round() as i64;
+        for _ in 0..OFFSET_PASSES {
+            for (label, group) in &large {
+                let smd_with = |offset: f64| -> f64 {
+                    let mut trial = fitted.clone();
+                    trial.offsets.insert((*label).clone(), offset);
+                    let levels = trial.levels(raw, memberships);
+                    group_smd(human, &levels, group).unwrap_or(0.0)
+                };
+                let current = fitted.offsets.get(*label).copied().unwrap_or(0.0);
+                if smd_with(current).abs() <= limit.max_abs_smd {
+                    continue;
+                }
+                let mut best = (f64::INFINITY, current);
+                for k in 0..=steps {
+                    let mut met = false;
+                    for offset in [k as f64 / 50.0, -(k as f64) / 50.0] {
+                        let excess = (smd_with(offset).abs() - limit.max_abs_smd).max(0.0);
+                        if excess < best.0 {
+                            best = (excess, offset);
+                        }
+                        met |= excess == 0.0;
+                    }
+                    if met {
+                        break;
+                    }
+                }
+                fitted.offsets.insert((*label).clone(), best.1);
+            }
+        }
+        fitted.offsets.retain(|_, offset| *offset != 0.0);
         fitted
     }
 
-    /// The level of each response, its group's offset added to its raw score.
-    pub fn levels(&self, raw: &[f64], groups: &[String]) -> Vec<i64> {
+    /// The level of each response, its groups' offsets added to its raw score.
+    pub fn levels(&self, raw: &[f64], memberships: &[Vec<String>]) -> Vec<i64> {
         raw.iter()
-            .zip(groups)
-            .map(|(&r, g)| {
-                self.thresholds
-                    .level(r + self.offsets.get(g).copied().unwrap_or(0.0))
+            .zip(memberships)
+            .map(|(&r, labels)| {
+                let offset: f64 = labels
+                    .iter()
+                    .filter_map(|label| self.offsets.get(label))
+                    .sum();
+                self.thresholds.level(r + offset)
             })
             .collect()
     }
 }
 
-/// The SMD of `group`'s levels: mean machine − mean human within it, over the pooled SD of
-/// all human and machine levels.
-fn group_smd(human: &[i64], machine: &[i64], groups: &[String], group: &str) -> Option<f64> {
+/// The SMD of the levels of the responses `members`: their mean machine − mean human, over the
+/// pooled SD of all human and machine levels.
+fn group_smd(human: &[i64], machine: &[i64], members: &[usize]) -> Option<f64> {
     let as_f64 = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
     let sd = crate::fairness::pooled_sd(&as_f64(human), &as_f64(machine));
-    let members: Vec<usize> = (0..groups.len()).filter(|&i| groups[i] == group).collect();
     if sd == 0.0 || members.is_empty() {
         return None;
     }
@@ -292,19 +323,20 @@ fn group_smd(human: &[i64], machine: &[i64], groups: &[String], group: &str) -> 
 pub fn out_of_fold_group_offsets(
     raw: &[f64],
     human: &[i64],
-    groups: &[String],
+    memberships: &[Vec<String>],
     range: ScoreRange,
-    limit: f64,
+    limit: SmdLimit,
     folds: usize,
     seed: u64,
 ) -> Vec<i64> {
     by_folds(raw.len(), range, folds, seed, |fit, held_out| {
         let pick_raw: Vec<f64> = fit.iter().map(|&i| raw[i]).collect();
         let pick_human: Vec<i64> = fit.iter().map(|&i| human[i]).collect();
-        let pick_groups: Vec<String> = fit.iter().map(|&i| groups[i].clone()).collect();
+        let pick_groups: Vec<Vec<String>> = fit.iter().map(|&i| memberships[i].clone()).collect();
         let fitted = GroupOffsets::fit(&pick_raw, &pick_human, &pick_groups, range, limit);
         let held_raw: Vec<f64> = held_out.iter().map(|&i| raw[i]).collect();
-        let held_groups: Vec<String> = held_out.iter().map(|&i| groups[i].clone()).collect();
+        let held_groups: Vec<Vec<String>> =
+            held_out.iter().map(|&i| memberships[i].clone()).collect();
         fitted.levels(&held_raw, &held_groups)
     })
 }
@@ -353,36 +385,69 @@ pub fn mcrmse(targets: &[Vec<f64>], predictions: &[Vec<f64>]) -> Option<f64> {
 mod group_offset_tests {
     use super::*;
 
-    #[test]
-    fn an_offset_removes_a_groups_underscoring_and_spares_the_others() {
-        // Group b (a quarter of the responses) has raw scores a point low; group a's are
-        // right, so the thresholds follow a. Levels 1-5, all present in both groups.
-        let range = ScoreRange { min: 1, max: 5 };
-        let mut raw = Vec::new();
-        let mut human = Vec::new();
-        let mut groups = Vec::new();
-        for i in 0..200 {
-            let level = 1 + ((i / 4) % 5) as i64;
+    const LIMIT: SmdLimit = SmdLimit {
+        max_abs_smd: 0.10,
+        min_members: 30,
+    };
+
+    fn smd_of(human: &[i64], levels: &[i64], memberships: &[Vec<String>], label: &str) -> f64 {
+        let members: Vec<usize> = (0..memberships.len())
+            .filter(|&i| memberships[i].iter().any(|l| l == label))
+            .collect();
+        group_smd(human, levels, &members).unwrap()
+    }
+
+    /// 400 responses, levels 1-5 all present in every group: school b (a quarter) has raw
+    /// scores a level low, gender m (a fifth, across schools) a level high, and the 8
+    /// responses of school c a level high; the thresholds follow the rest.
+    fn responses() -> (Vec<f64>, Vec<i64>, Vec<Vec<String>>) {
+        let (mut raw, mut human, mut memberships) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..400 {
+            let level = 1 + ((i / 8) % 5) as i64;
+            let (school, school_shift) = match i {
+                _ if i % 50 == 7 => ("c", 1.0),
+                _ if i % 4 == 0 => ("b", -1.0),
+                _ => ("a", 0.0),
+            };
+            let (gender, gender_shift) = if i % 5 == 1 { ("m", 1.0) } else { ("f", 0.0) };
             human.push(level);
-            let (group, shift) = if i % 4 != 0 { ("a", 0.0) } else { ("b", -1.0) };
-            raw.push(level as f64 + shift);
-            groups.push(group.to_string());
+            raw.push(level as f64 + school_shift + gender_shift);
+            memberships.push(vec![format!("school={school}"), format!("gender={gender}")]);
         }
+        (raw, human, memberships)
+    }
+
+    #[test]
+    fn offsets_bring_every_group_of_every_column_within_the_limit() {
+        let range = ScoreRange { min: 1, max: 5 };
+        let (raw, human, memberships) = responses();
         let before = Thresholds::fit(&raw, &human, range);
         let plain: Vec<i64> = raw.iter().map(|&r| before.level(r)).collect();
-        assert!(group_smd(&human, &plain, &groups, "b").unwrap() < -0.3);
-        let fitted = GroupOffsets::fit(&raw, &human, &groups, range, 0.10);
-        assert_eq!(fitted.offsets.get("a"), None, "a was within the limit");
-        let offset_b = fitted.offsets["b"];
-        assert!(offset_b > 0.0 && offset_b <= 1.0, "{offset_b}");
-        let after = fitted.levels(&raw, &groups);
-        for g in ["a", "b"] {
-            let smd = group_smd(&human, &after, &groups, g).unwrap();
-            assert!(smd.abs() <= 0.10, "{g}: {smd}");
+        let (b, m) = (
+            smd_of(&human, &plain, &memberships, "school=b"),
+            smd_of(&human, &plain, &memberships, "gender=m"),
+        );
+        assert!(b < -0.3 && m > 0.15, "before: school b {b}, gender m {m}");
+        let fitted = GroupOffsets::fit(&raw, &human, &memberships, range, LIMIT);
+        assert_eq!(
+            fitted.too_small,
+            ["school=c"],
+            "8 responses are too few to fit on"
+        );
+        assert!(!fitted.offsets.contains_key("school=c"));
+        assert!(fitted.offsets["school=b"] > 0.0, "{:?}", fitted.offsets);
+        let after = fitted.levels(&raw, &memberships);
+        for label in ["school=a", "school=b", "gender=f", "gender=m"] {
+            let smd = smd_of(&human, &after, &memberships, label);
+            assert!(
+                smd.abs() <= 0.10,
+                "{label}: {smd} with {:?}",
+                fitted.offsets
+            );
         }
-        // Held out, the constrained levels still keep b within reach of the limit.
-        let held_out = out_of_fold_group_offsets(&raw, &human, &groups, range, 0.10, 5, 1);
-        assert!(group_smd(&human, &held_out, &groups, "b").unwrap().abs() < 0.2);
+        // Held out, the constrained levels keep school b within reach of the limit.
+        let held_out = out_of_fold_group_offsets(&raw, &human, &memberships, range, LIMIT, 5, 1);
+        assert!(smd_of(&human, &held_out, &memberships, "school=b").abs() < 0.2);
     }
 }
 

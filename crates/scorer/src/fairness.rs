@@ -117,13 +117,14 @@ pub struct GroupStats {
 impl GroupStats {
     /// `column=value`, with `(empty)` for the empty value.
     pub fn label(&self) -> String {
-        let value = if self.value.is_empty() {
-            "(empty)"
-        } else {
-            &self.value
-        };
-        format!("{}={value}", self.column)
+        group_label(&self.column, &self.value)
     }
+}
+
+/// A group's name in reports: `column=value`, with `(empty)` for the empty value.
+pub fn group_label(column: &str, value: &str) -> String {
+    let value = if value.is_empty() { "(empty)" } else { value };
+    format!("{column}={value}")
 }
 
 /// Statistics for every value of every group column. `columns` holds, per column, its name and

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use cyborg_scorer::calibration;
 use cyborg_scorer::fairness::{
-    self, gates, group_stats, paired_qwk_difference, qwk_interval, Gate, GroupStats, Interval,
-    SMALL_GROUP,
+    self, gates, group_label, group_stats, paired_qwk_difference, qwk_interval, Gate, GroupStats,
+    Interval, SMALL_GROUP,
 };
 use cyborg_scorer::metrics::{agreement, mean, pearson, rmse, Agreement, ScoreRange};
 use cyborg_scorer::traits::{trait_result, TraitConfig, TraitResult};
@@ -57,8 +57,8 @@ pub struct Evaluation {
     /// Each way of turning raw scores into levels, fitted out-of-fold on these responses
     /// (empty when there are too few of them).
     pub calibration: Vec<CalibrationResult>,
-    /// QWK-optimal thresholds with per-group offsets that hold every group of the first
-    /// `--group` column within the subgroup SMD gate, and what that costs in QWK.
+    /// QWK-optimal thresholds with per-group offsets that hold every group of the constrained
+    /// columns within the subgroup SMD gate, and what that costs in QWK.
     pub smd_constrained: Option<SmdConstrained>,
     /// How many responses each advisory flagged for a person (advisories that flagged none
     /// are left out).
@@ -101,16 +101,20 @@ fn count_advisories(scores: &[cyborg_scorer::Score]) -> (BTreeMap<String, usize>
     (counts, flagged)
 }
 
-/// Calibration constrained to subgroup |SMD| ≤ [`SmdConstrained::limit`] on one group
-/// column, beside the unconstrained QWK-optimal thresholds, both fitted out-of-fold.
+/// Calibration constrained to subgroup |SMD| ≤ [`SmdConstrained::limit`] on every group of
+/// the constrained columns, beside the unconstrained QWK-optimal thresholds, both fitted
+/// out-of-fold.
 #[derive(Serialize)]
 pub struct SmdConstrained {
-    /// The group column.
-    pub column: String,
+    /// The constrained group columns.
+    pub columns: Vec<String>,
     /// The largest |SMD| allowed per group.
     pub limit: f64,
-    /// Each group's raw-score offset, fitted on all the responses.
+    /// Each group's raw-score offset (`column=value`), fitted on all the responses; a
+    /// response's offset is the sum of its groups'.
     pub offsets: BTreeMap<String, f64>,
+    /// Groups of fewer than [`SMALL_GROUP`] responses: too few to fit an offset on.
+    pub too_small: Vec<String>,
     /// QWK with the offsets.
     pub qwk: Option<f64>,
     /// The largest |SMD| of a group (of at least the small-group size) with the offsets.
@@ -121,20 +125,31 @@ pub struct SmdConstrained {
     pub unconstrained_max_abs_smd: Option<f64>,
 }
 
-/// Out-of-fold QWK and largest subgroup |SMD| with and without group offsets on `column`.
+/// Out-of-fold QWK and largest subgroup |SMD| with and without group offsets on `columns`
+/// (each a name and every response's value); `None` without columns or responses enough.
 fn constrain_smd(
     raw: &[f64],
     human: &[i64],
-    column: &(String, Vec<String>),
+    columns: &[(String, Vec<String>)],
     range: ScoreRange,
 ) -> Option<SmdConstrained> {
-    if raw.len() < CALIBRATION_MIN_RESPONSES {
+    if raw.len() < CALIBRATION_MIN_RESPONSES || columns.is_empty() {
         return None;
     }
-    let limit = 0.10;
-    let groups = &column.1;
+    let limit = calibration::SmdLimit {
+        max_abs_smd: 0.10,
+        min_members: SMALL_GROUP,
+    };
+    let memberships: Vec<Vec<String>> = (0..raw.len())
+        .map(|i| {
+            columns
+                .iter()
+                .map(|(name, values)| group_label(name, &values[i]))
+                .collect()
+        })
+        .collect();
     let judge = |levels: &[i64]| {
-        let stats = group_stats(human, levels, range, std::slice::from_ref(column));
+        let stats = group_stats(human, levels, range, columns);
         let largest = stats
             .iter()
             .filter(|g| !g.small)
@@ -153,7 +168,7 @@ fn constrain_smd(
     let constrained = calibration::out_of_fold_group_offsets(
         raw,
         human,
-        groups,
+        &memberships,
         range,
         limit,
         CALIBRATION_FOLDS,
@@ -161,10 +176,12 @@ fn constrain_smd(
     );
     let (unconstrained_qwk, unconstrained_max_abs_smd) = judge(&plain);
     let (qwk, max_abs_smd) = judge(&constrained);
+    let fitted = calibration::GroupOffsets::fit(raw, human, &memberships, range, limit);
     Some(SmdConstrained {
-        column: column.0.clone(),
-        limit,
-        offsets: calibration::GroupOffsets::fit(raw, human, groups, range, limit).offsets,
+        columns: columns.iter().map(|(name, _)| name.clone()).collect(),
+        limit: limit.max_abs_smd,
+        offsets: fitted.offsets,
+        too_small: fitted.too_small,
         qwk,
         max_abs_smd,
         unconstrained_qwk,
@@ -340,6 +357,9 @@ pub struct EvalRequest {
     pub data: DataConfig,
     /// Subgroup columns.
     pub groups: Vec<String>,
+    /// The group columns whose groups the SMD-constrained calibration holds within the gate
+    /// (empty: every one of `groups`).
+    pub constrain: Vec<String>,
     /// A second human rater's score column.
     pub second_score: Option<String>,
     /// Bootstrap resamples for the QWK interval (0: none).
@@ -359,6 +379,7 @@ impl Default for EvalRequest {
             file: PathBuf::new(),
             data: DataConfig::default(),
             groups: Vec::new(),
+            constrain: Vec::new(),
             second_score: None,
             bootstrap: 1000,
             compare: None,
@@ -380,6 +401,21 @@ pub struct Evaluated {
 
 /// Scores `request.file` with the model and judges it against the human scores.
 pub fn evaluate(request: &EvalRequest, progress: &Progress) -> crate::Result<Evaluated> {
+    if let Some(column) = request
+        .constrain
+        .iter()
+        .find(|c| !request.groups.contains(c))
+    {
+        let groups = if request.groups.is_empty() {
+            "none given".to_string()
+        } else {
+            request.groups.join(", ")
+        };
+        return Err(input(format!(
+            "--constrain {column}: not one of the --group columns ({groups})"
+        ))
+        .into());
+    }
     let learning_curve = request
         .experiment
         .as_deref()
@@ -443,9 +479,18 @@ pub fn evaluate(request: &EvalRequest, progress: &Progress) -> crate::Result<Eva
         flagged,
         warnings: data_warnings(&human),
         calibration: compare_calibrations(&raw, &human, &human_values, range),
-        smd_constrained: columns
-            .first()
-            .and_then(|column| constrain_smd(&raw, &human, column, range)),
+        smd_constrained: constrain_smd(
+            &raw,
+            &human,
+            &columns
+                .iter()
+                .filter(|(name, _)| {
+                    request.constrain.is_empty() || request.constrain.contains(name)
+                })
+                .cloned()
+                .collect::<Vec<_>>(),
+            range,
+        ),
         spearman: fairness::spearman(&human_values, &machine_values),
         qwk_ci95: (request.bootstrap > 0)
             .then(|| qwk_interval(&human, &machine, range, request.bootstrap, 1))

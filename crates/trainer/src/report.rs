@@ -2,7 +2,7 @@
 //! with inline SVG plots, for people who read results rather than JSON.
 
 use cyborg_scorer::calibration::TRIM_TOLERANCE;
-use cyborg_scorer::fairness::{Gate, GroupStats};
+use cyborg_scorer::fairness::{Gate, GroupStats, SMALL_GROUP};
 use cyborg_scorer::metrics::Agreement;
 use cyborg_scorer::traits::TraitResult;
 
@@ -380,7 +380,7 @@ pub fn smd_constrained_text(c: &SmdConstrained) -> String {
     } else {
         c.offsets
             .iter()
-            .map(|(g, o)| format!("{} {o:+.2}", if g.is_empty() { "(empty)" } else { g }))
+            .map(|(group, offset)| format!("{group} {offset:+.2}"))
             .collect()
     };
     let change = c
@@ -388,12 +388,20 @@ pub fn smd_constrained_text(c: &SmdConstrained) -> String {
         .zip(c.qwk)
         .map_or("undefined".into(), |(u, q)| format!("{:+.3}", q - u));
     let largest = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.2}"));
+    let too_small = if c.too_small.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Too small to calibrate on (fewer than {SMALL_GROUP} responses): {}.",
+            c.too_small.join(", ")
+        )
+    };
     format!(
         "Constrained to |SMD| ≤ {:.2} in every group of {} (group-aware raw-score offsets on \
          QWK-optimal thresholds, fitted out-of-fold): QWK {} against {} unconstrained \
-         ({change}); largest group |SMD| {} against {}. Offsets: {}.",
+         ({change}); largest group |SMD| {} against {}. Offsets: {}.{too_small}",
         c.limit,
-        c.column,
+        c.columns.join(", "),
         kappa(c.qwk),
         kappa(c.unconstrained_qwk),
         largest(c.max_abs_smd),
