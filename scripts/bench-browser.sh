@@ -2,8 +2,12 @@
 # The browser benchmark (benches/browser): Cyborg's app and scoring worker beside transformers.js
 # (wasm backend, the same encoder exported to ONNX), side by side in Debian's headless Chromium,
 # on 50 demo essays cut to 256 and 512 tokens. Also first-load time and time to first score with
-# a cached bundle, for BUNDLE and its int8 export, and wasm and bundle sizes. Makes its own Python environment for the ONNX export
-# (scripts/python-venv.sh, plus onnx). Not part of the tests.
+# a cached bundle, for BUNDLE and its int8 export, and wasm and bundle sizes. Then WebGPU:
+# Cyborg's WebGPU encoder beside its WebAssembly one and transformers.js's WebGPU backend (fp32),
+# on the first WEBGPU_ESSAYS essays (default 10; 0 skips it), with the adapter's name printed —
+# headless Chromium here has only a software adapter, so those figures say it runs, not how
+# fast a GPU is. Makes its own Python environment for the ONNX export (scripts/python-venv.sh,
+# plus onnx). Not part of the tests.
 #
 #   scripts/bench-browser.sh [BUNDLE]     # default: the web test's model (trained if missing)
 set -euo pipefail

@@ -2,7 +2,8 @@
 # Builds the browser app with Trunk and checks it end to end in Debian's headless Chromium
 # (tests/browser/app.mjs): loading a model three ways, caching, bad bundles, scoring one
 # response and a whole file, no network while scoring, and the same scores as `cyborg score`
-# on the 150 demo essays. Then `cyborg serve` on loopback: the Train view trains a model from
+# on the 150 demo essays. Then the WebGPU encoder beside WebAssembly, its fallbacks and the page's
+# backend choice (tests/browser/webgpu.mjs). Then `cyborg serve` on loopback: the Train view trains a model from
 # the demo essays and its share link scores as `cyborg score` does (tests/browser/train.mjs),
 # and a bounded load test (tests/browser/load.mjs). Needs what scripts/test.sh installs first.
 # Screenshots go to target/artifacts/.
@@ -41,6 +42,9 @@ fi
 
 step "The app in headless Chromium"
 CYBORG_BIN=$cyborg node tests/browser/app.mjs dist "$model" data/demo/sample.csv "$work/cli-scores.csv" target/artifacts "${traits[@]}"
+
+step "WebGPU in headless Chromium (a software adapter: right answers, not real speed)"
+node tests/browser/webgpu.mjs dist "$model" data/demo/sample.csv "$work/cli-scores.csv" target/artifacts
 
 step "cyborg serve: the Train view in headless Chromium"
 serve_dir=$work/serve

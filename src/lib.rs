@@ -9,6 +9,10 @@
 //! Both binaries are for `wasm32-unknown-unknown` (built by Trunk); natively they only say so,
 //! so the workspace builds and tests everywhere.
 
+#[cfg(target_arch = "wasm32")]
+pub mod backend;
+#[cfg(target_arch = "wasm32")]
+pub mod gpu;
 pub mod protocol;
 #[cfg(target_arch = "wasm32")]
 pub mod scoring_worker;

@@ -19,9 +19,24 @@ pub struct Request {
 pub enum RequestBody {
     /// Load the bundle whose bytes come with this message, replacing any loaded model.
     /// `name` names it in error messages.
-    Load { name: String },
+    Load {
+        name: String,
+        /// The encoder's backend; `None` times both and takes the faster.
+        #[serde(default)]
+        backend: Option<Backend>,
+        /// Fault injection for tests: destroy the GPU device after this many GPU batches, as a
+        /// driver reset would.
+        #[serde(default)]
+        lose_webgpu_after: Option<u32>,
+    },
     /// Score one response with the loaded model.
     Score { text: String },
+    /// Score several responses at once (a batch's rows): on WebGPU they share the GPU's
+    /// batches. Each gets its own answer, in order.
+    ScoreMany { texts: Vec<String> },
+    /// Score one response, and return the pooled embedding the head read (to check one
+    /// backend against another).
+    Inspect { text: String },
 }
 
 impl Request {
@@ -71,6 +86,13 @@ pub enum ReplyBody {
     Loaded(Box<LoadedModel>),
     /// A response scored.
     Scored(ScoredResponse),
+    /// Several responses scored, in the order asked: each its score or why it has none.
+    ScoredMany(Vec<Result<ScoredResponse, String>>),
+    /// A response scored, with the pooled embedding the head read.
+    Inspected {
+        scored: Box<ScoredResponse>,
+        embedding: Vec<f32>,
+    },
     /// The request failed; the message says what was wrong and with which input.
     Failed { message: String },
 }
@@ -104,6 +126,73 @@ pub struct LoadedModel {
     pub score_columns: Vec<String>,
     /// Milliseconds the worker took to check and load it.
     pub load_ms: f64,
+    /// Which backend runs the encoder, and why.
+    pub backend: BackendReport,
+}
+
+/// Where the encoder's forward pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Backend {
+    /// The CPU, through the scorer compiled to WebAssembly (with SIMD when built so).
+    Wasm,
+    /// The GPU, through WebGPU compute shaders.
+    WebGpu,
+}
+
+impl Backend {
+    /// The name a person reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Wasm => "WebAssembly (CPU)",
+            Backend::WebGpu => "WebGPU",
+        }
+    }
+
+    /// Reads a link's `?backend=` value.
+    pub fn parse(value: &str) -> Result<Backend, String> {
+        match value.to_ascii_lowercase().as_str() {
+            "wasm" => Ok(Backend::Wasm),
+            "webgpu" => Ok(Backend::WebGpu),
+            other => Err(format!(
+                "backend=\"{other}\" is not a backend: use backend=wasm or backend=webgpu \
+                 (or leave it out to pick the faster)"
+            )),
+        }
+    }
+}
+
+/// Which backend the worker chose for a model, and what it measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendReport {
+    /// The backend for one response at a time.
+    pub single: Backend,
+    /// The backend for several responses at once.
+    pub batch: Backend,
+    /// The GPU adapter, when WebGPU is ready (vendor and architecture).
+    pub adapter: Option<String>,
+    /// The timing that chose between the two, when both were timed.
+    pub calibration: Option<Calibration>,
+    /// Why WebGPU is not in use, when it is not.
+    pub note: Option<String>,
+}
+
+/// One response, and a batch of it, timed on both backends when a model loads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Tokens in the timed response.
+    pub tokens: usize,
+    /// Milliseconds on WebAssembly.
+    pub wasm_ms: f64,
+    /// Milliseconds on WebGPU (after one untimed run that compiles its pipelines).
+    pub webgpu_ms: f64,
+    /// Copies of the response in the timed batch.
+    pub batch: usize,
+    /// Milliseconds per response for the batch on WebAssembly.
+    pub wasm_batch_ms: f64,
+    /// Milliseconds per response for the batch on WebGPU.
+    pub webgpu_batch_ms: f64,
+    /// The largest difference between the two backends' pooled embeddings.
+    pub largest_difference: f32,
 }
 
 /// One response's score.
@@ -115,6 +204,11 @@ pub struct ScoredResponse {
     pub tokens: usize,
     /// Milliseconds the worker spent scoring it.
     pub ms: f64,
+    /// The backend that scored it.
+    pub backend: Backend,
+    /// Set when WebGPU failed on this response: why, and that the worker now scores with
+    /// WebAssembly for the rest of the session (this response included).
+    pub fallback: Option<String>,
 }
 
 #[cfg(test)]
@@ -149,5 +243,30 @@ mod tests {
         ] {
             assert_eq!(failure(text).id, UNMATCHED, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_link_names_a_backend_or_is_told_which_names_there_are() {
+        assert_eq!(Backend::parse("WebGPU"), Ok(Backend::WebGpu));
+        assert_eq!(Backend::parse("wasm"), Ok(Backend::Wasm));
+        let error = Backend::parse("cuda").unwrap_err();
+        assert!(
+            error.contains("\"cuda\"") && error.contains("backend=webgpu"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_load_request_from_before_backends_still_reads() {
+        let old = r#"{"id":3,"body":{"Load":{"name":"m.cyborg"}}}"#;
+        let RequestBody::Load {
+            backend,
+            lose_webgpu_after,
+            ..
+        } = Request::read(Some(old)).unwrap().body
+        else {
+            panic!("a load")
+        };
+        assert_eq!((backend, lose_webgpu_after), (None, None));
     }
 }

@@ -1,17 +1,28 @@
 //! The scoring worker: holds the model and scores responses off the page's thread.
 //!
-//! It answers the page's [`Request`]s in order, one at a time; the page decides what to send
+//! It answers the page's [`Request`]s in order, one at a time (a GPU readback is awaited, so
+//! messages queue until the one before has been answered); the page decides what to send
 //! next, so a batch can be cancelled between two responses.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::backend::{now_ms, Backends};
 use crate::protocol::{
-    BuildInfo, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse, UNMATCHED,
+    Backend, BuildInfo, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse,
+    UNMATCHED,
 };
+use cyborg_scorer::model::PreparedText;
 use cyborg_scorer::{bundle, Scorer};
+use futures_util::StreamExt;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+/// A loaded model and the backends its encoder runs on.
+struct Model {
+    scorer: Scorer,
+    backends: Backends,
+}
 
 /// Starts answering the page's messages (the worker binary's `main`).
 pub fn run() {
@@ -19,14 +30,20 @@ pub fn run() {
         web_sys::console::error_1(&format!("scoring worker panicked: {info}").into())
     }));
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    let model: Rc<RefCell<Option<Scorer>>> = Rc::default();
-    let reply_scope = scope.clone();
+    let (inbox, mut messages) = futures_channel::mpsc::unbounded::<MessageEvent>();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        let reply = handle(&event, &mut model.borrow_mut());
-        post(&reply_scope, &reply);
+        let _ = inbox.unbounded_send(event);
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
+    let reply_scope = scope.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let model: Rc<RefCell<Option<Model>>> = Rc::default();
+        while let Some(event) = messages.next().await {
+            let reply = handle(&event, &model).await;
+            post(&reply_scope, &reply);
+        }
+    });
     post(
         &scope,
         &Reply {
@@ -41,75 +58,167 @@ pub fn run() {
 }
 
 /// Answers one message: `[request JSON]` or `[request JSON, bundle bytes]`.
-fn handle(event: &MessageEvent, model: &mut Option<Scorer>) -> Reply {
+async fn handle(event: &MessageEvent, model: &RefCell<Option<Model>>) -> Reply {
     let parts: js_sys::Array = event.data().unchecked_into();
     let request = match Request::read(parts.get(0).as_string().as_deref()) {
         Ok(request) => request,
         Err(failure) => return failure,
     };
-    let body = match request.body {
-        RequestBody::Load { name } => {
+    // The model is taken out while a request runs, so no borrow is held across an await.
+    let mut current = model.borrow_mut().take();
+    let body = match (request.body, &mut current) {
+        (
+            RequestBody::Load {
+                name,
+                backend,
+                lose_webgpu_after,
+            },
+            _,
+        ) => {
             let bytes = js_sys::Uint8Array::new(&parts.get(1)).to_vec();
-            load(&name, &bytes, model)
+            let (body, loaded) = load(&name, &bytes, backend, lose_webgpu_after).await;
+            if loaded.is_some() {
+                current = loaded;
+            }
+            body
         }
-        RequestBody::Score { text } => match model {
-            Some(scorer) => score(scorer, &text),
-            None => ReplyBody::Failed {
-                message: "no model is loaded yet".into(),
+        (RequestBody::Score { text }, Some(model)) => score(model, &text).await,
+        (RequestBody::Inspect { text }, Some(model)) => match inspect(model, &text).await {
+            Ok((scored, embedding)) => ReplyBody::Inspected {
+                scored: Box::new(scored),
+                embedding,
+            },
+            Err(error) => ReplyBody::Failed {
+                message: error.to_string(),
             },
         },
+        (RequestBody::ScoreMany { texts }, Some(model)) => {
+            ReplyBody::ScoredMany(score_many(model, &texts).await)
+        }
+        (
+            RequestBody::Score { .. } | RequestBody::ScoreMany { .. } | RequestBody::Inspect { .. },
+            None,
+        ) => ReplyBody::Failed {
+            message: "no model is loaded yet".into(),
+        },
     };
+    *model.borrow_mut() = current;
     Reply {
         id: request.id,
         body,
     }
 }
 
-fn load(name: &str, bytes: &[u8], model: &mut Option<Scorer>) -> ReplyBody {
+async fn load(
+    name: &str,
+    bytes: &[u8],
+    backend: Option<Backend>,
+    lose_webgpu_after: Option<u32>,
+) -> (ReplyBody, Option<Model>) {
     let started = now_ms();
     let loaded = Scorer::from_bundle(bytes, name, &candle_core::Device::Cpu).and_then(|scorer| {
         let thresholds = scorer.thresholds()?.clone();
         Ok((scorer, thresholds))
     });
-    match loaded {
-        Ok((scorer, thresholds)) => {
-            let loaded = LoadedModel {
-                name: name.to_string(),
-                bytes: bytes.len() as u64,
-                precision: scorer.precision,
-                card: scorer.card.clone().expect("a bundle's scorer has its card"),
-                thresholds,
-                score_columns: scorer.score_columns(),
-                load_ms: now_ms() - started,
-            };
-            *model = Some(scorer);
-            ReplyBody::Loaded(Box::new(loaded))
+    let (scorer, thresholds) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            let message = error.to_string();
+            return (ReplyBody::Failed { message }, None);
         }
+    };
+    let backends = Backends::choose(&scorer, backend, lose_webgpu_after).await;
+    let loaded = LoadedModel {
+        name: name.to_string(),
+        bytes: bytes.len() as u64,
+        precision: scorer.precision,
+        card: scorer.card.clone().expect("a bundle's scorer has its card"),
+        thresholds,
+        score_columns: scorer.score_columns(),
+        load_ms: now_ms() - started,
+        backend: backends.report().clone(),
+    };
+    let body = ReplyBody::Loaded(Box::new(loaded));
+    (body, Some(Model { scorer, backends }))
+}
+
+async fn score(model: &mut Model, text: &str) -> ReplyBody {
+    match inspect(model, text).await {
+        Ok((scored, _)) => ReplyBody::Scored(scored),
         Err(error) => ReplyBody::Failed {
             message: error.to_string(),
         },
     }
 }
 
-fn score(scorer: &Scorer, text: &str) -> ReplyBody {
+/// Scores `text` on the model's backend and returns the pooled embedding the head read.
+async fn inspect(
+    model: &mut Model,
+    text: &str,
+) -> cyborg_scorer::Result<(ScoredResponse, Vec<f32>)> {
     let started = now_ms();
-    let scored = scorer.text_encoder.prepare(text).and_then(|prepared| {
-        let tokens = prepared.tokens();
-        let score = scorer
-            .score_prepared(std::slice::from_ref(&prepared))?
-            .remove(0);
-        Ok((score, tokens))
-    });
-    match scored {
-        Ok((score, tokens)) => ReplyBody::Scored(ScoredResponse {
-            score,
-            tokens,
-            ms: now_ms() - started,
-        }),
-        Err(error) => ReplyBody::Failed {
-            message: error.to_string(),
-        },
+    let prepared = [model.scorer.text_encoder.prepare(text)?];
+    let mut scored = score_prepared(model, &prepared, started).await?;
+    Ok(scored.remove(0))
+}
+
+/// Scores `texts` together; a text that cannot be prepared gets its own error, and a failure
+/// of the whole encoder call is every text's.
+async fn score_many(model: &mut Model, texts: &[String]) -> Vec<Result<ScoredResponse, String>> {
+    let started = now_ms();
+    let prepared: Vec<_> = texts
+        .iter()
+        .map(|text| {
+            model
+                .scorer
+                .text_encoder
+                .prepare(text)
+                .map_err(|e| e.to_string())
+        })
+        .collect();
+    let ready: Vec<PreparedText> = prepared.iter().flatten().cloned().collect();
+    let mut scored = match score_prepared(model, &ready, started).await {
+        Ok(scored) => Ok(scored.into_iter().map(|(scored, _)| scored)),
+        Err(error) => Err(error.to_string()),
+    };
+    prepared
+        .into_iter()
+        .map(|text| match (text, &mut scored) {
+            (Err(error), _) => Err(error),
+            (Ok(_), Ok(scores)) => Ok(scores.next().expect("a score per prepared text")),
+            (Ok(_), Err(error)) => Err(error.clone()),
+        })
+        .collect()
+}
+
+/// Scores prepared texts in one call on the model's backend: each one's score (with its
+/// share of the time since `started`) and the pooled embedding the head read.
+async fn score_prepared(
+    model: &mut Model,
+    prepared: &[PreparedText],
+    started: f64,
+) -> cyborg_scorer::Result<Vec<(ScoredResponse, Vec<f32>)>> {
+    if prepared.is_empty() {
+        return Ok(Vec::new());
     }
+    let (pooled, backend, fallback) = model.backends.pooled(&model.scorer, prepared).await?;
+    let scores = model.scorer.score_pooled(prepared, &pooled)?;
+    let ms = (now_ms() - started) / prepared.len() as f64;
+    Ok(scores
+        .into_iter()
+        .zip(pooled.to_vec2::<f32>()?)
+        .zip(prepared)
+        .map(|((score, embedding), text)| {
+            let scored = ScoredResponse {
+                score,
+                tokens: text.tokens(),
+                ms,
+                backend,
+                fallback: fallback.clone(),
+            };
+            (scored, embedding)
+        })
+        .collect())
 }
 
 fn post(scope: &DedicatedWorkerGlobalScope, reply: &Reply) {
@@ -117,11 +226,4 @@ fn post(scope: &DedicatedWorkerGlobalScope, reply: &Reply) {
     if let Err(error) = scope.post_message(&JsValue::from_str(&json)) {
         web_sys::console::error_2(&"scoring worker could not reply".into(), &error);
     }
-}
-
-fn now_ms() -> f64 {
-    js_sys::global()
-        .unchecked_into::<web_sys::WorkerGlobalScope>()
-        .performance()
-        .map_or_else(js_sys::Date::now, |p| p.now())
 }

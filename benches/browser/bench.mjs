@@ -62,12 +62,14 @@ await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
 const chromiumArgs = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
-async function withContext(run) {
+// WebGPU needs the GPU process; headless Chromium gives it only with this flag.
+const webgpuArgs = [...chromiumArgs.filter((a) => a !== "--disable-gpu"), "--enable-unsafe-webgpu"];
+async function withContext(run, args = chromiumArgs) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "cyborg-bench-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
-    args: chromiumArgs,
+    args,
   });
   context.on("request", (r) => !r.url().startsWith(origin) && !r.url().startsWith("blob:") && !r.url().startsWith("data:") && offSite.push(r.url()));
   try {
@@ -102,6 +104,31 @@ async function timePage(pagePath, loadArg) {
   });
 }
 
+// WebGPU beside WebAssembly, in a browser with WebGPU, on the first `count` essays (a software
+// adapter takes seconds per essay): one untimed essay first, which compiles the GPU pipelines.
+// The app's batch panel sends 8 rows at a time when batches run on WebGPU.
+const BATCH_GROUP = 8;
+async function timeWebGpu(pagePath, loadArg, count) {
+  return withContext(async (_, page) => {
+    await page.goto(origin + pagePath);
+    await page.waitForFunction(() => typeof window.timeEach === "function");
+    const adapter = await page.evaluate(async () => {
+      const found = await navigator.gpu?.requestAdapter();
+      return found && { name: `${found.info.vendor} ${found.info.architecture} ${found.info.description}`.trim(), f16: found.features.has("shader-f16") };
+    });
+    try {
+      const loaded = await page.evaluate((arg) => window.load(arg), loadArg);
+      await page.evaluate((t) => window.timeEach(t), texts["256"].slice(0, 1));
+      const run = async (length) => stats(await page.evaluate((t) => window.timeEach(t), texts[length].slice(0, count)));
+      const results = { "256": await run("256"), "512": await run("512") };
+      const batch = await page.evaluate(([t, group]) => window.timeBatch(t, group), [texts["256"].slice(0, count), BATCH_GROUP]);
+      return { adapter, loaded, results, batch };
+    } catch (error) {
+      return { adapter, error: String(error).split("\n")[0] };
+    }
+  }, webgpuArgs);
+}
+
 // The app as people use it: first load with an empty cache, then time to first score with the
 // bundle cached.
 async function appTimesOf(bundle) {
@@ -131,8 +158,15 @@ for (const [i, file] of bundlePaths.entries()) {
   apps.push({ bundle: path.basename(file), bytes: fs.statSync(file).size, ...(await appTimesOf(bundleUrl(i))) });
 }
 
-const cyborg = await timePage("/bench/cyborg.html", bundleUrl(0));
-const transformers = await timePage("/bench/transformers.html", modelName);
+const cyborg = await timePage("/bench/cyborg.html", { url: bundleUrl(0) });
+const transformers = await timePage("/bench/transformers.html", { model: modelName });
+const gpuCount = Number(process.env.WEBGPU_ESSAYS ?? 10);
+const webgpu = gpuCount > 0 && {
+  count: gpuCount,
+  cyborgWasm: await timeWebGpu("/bench/cyborg.html", { url: bundleUrl(0), backend: "Wasm" }, gpuCount),
+  cyborg: await timeWebGpu("/bench/cyborg.html", { url: bundleUrl(0), backend: "WebGpu" }, gpuCount),
+  transformers: await timeWebGpu("/bench/transformers.html", { model: modelName, device: "webgpu" }, gpuCount),
+};
 server.close();
 if (offSite.length) throw new Error(`requests left the machine: ${offSite.join(", ")}`);
 
@@ -155,6 +189,7 @@ const report = {
   ortWasm: ortWasm.map((f) => ({ file: f, bytes: size(path.join(here, "node_modules/onnxruntime-web/dist", f)) })),
   cyborg,
   transformers,
+  webgpu,
 };
 fs.writeFileSync(outPath, JSON.stringify(report, null, 2));
 
@@ -174,3 +209,19 @@ console.log("");
 console.log(`- Cyborg bundle load in the worker (checksum, parse, weights): ${cyborg.loaded.loadMs.toFixed(0)} ms; transformers.js pipeline load: ${transformers.loaded.loadMs.toFixed(0)} ms`);
 for (const w of wasm) console.log(`- ${w.file}: ${mb(w.bytes)} (${mb(w.gzip)} gzipped)`);
 console.log(`- bundle: ${mb(report.bundleBytes)}; ONNX export for transformers.js: ${mb(report.onnxBytes)}; onnxruntime-web wasm: ${report.ortWasm.map((w) => `${w.file} ${mb(w.bytes)}`).join(", ")}`);
+if (webgpu) {
+  const { adapter } = webgpu.cyborg;
+  console.log(`\nWebGPU, adapter: ${adapter ? adapter.name : "none"}${adapter && /swiftshader/i.test(adapter.name) ? " (software: these figures check that it runs, they are not GPU speed)" : ""}; the first ${webgpu.count} essays, warm, one at a time, then in batches.\n`);
+  console.log("| tokens | Cyborg WebGPU ms/essay | Cyborg WebAssembly ms/essay | transformers.js WebGPU fp32 ms/essay | transformers.js time ÷ Cyborg WebGPU time | Cyborg WebAssembly ÷ WebGPU |");
+  console.log("|---|---|---|---|---|---|");
+  const cell = (r, key) => (r.error ? "failed" : r.results[key].mean.toFixed(0));
+  const ratio = (a, b, key) => (a.error || b.error ? "—" : (a.results[key].mean / b.results[key].mean).toFixed(2));
+  for (const key of ["256", "512"]) {
+    console.log(`| ${key} | ${cell(webgpu.cyborg, key)} | ${cell(webgpu.cyborgWasm, key)} | ${cell(webgpu.transformers, key)} | ${ratio(webgpu.transformers, webgpu.cyborg, key)} | ${ratio(webgpu.cyborgWasm, webgpu.cyborg, key)} |`);
+  }
+  const batchCell = (r) => (r.error ? "failed" : r.batch.toFixed(0));
+  console.log(`| 256, batches of ${BATCH_GROUP} | ${batchCell(webgpu.cyborg)} | ${batchCell(webgpu.cyborgWasm)} | ${batchCell(webgpu.transformers)} | ${webgpu.cyborg.error || webgpu.transformers.error ? "—" : (webgpu.transformers.batch / webgpu.cyborg.batch).toFixed(2)} | ${webgpu.cyborg.error || webgpu.cyborgWasm.error ? "—" : (webgpu.cyborgWasm.batch / webgpu.cyborg.batch).toFixed(2)} |`);
+  console.log(`- Cyborg's worker, asked for WebGPU, ran on: ${webgpu.cyborg.loaded?.backend?.single ?? "—"}${webgpu.cyborg.loaded?.backend?.note ? ` (${webgpu.cyborg.loaded.backend.note})` : ""}`);
+  for (const [name, r] of Object.entries(webgpu)) if (r?.error) console.log(`- ${name} failed: ${r.error}`);
+  if (adapter && !adapter.f16) console.log("- transformers.js fp16 on WebGPU needs the adapter's shader-f16 feature, which this adapter lacks: not timed.");
+}

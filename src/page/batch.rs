@@ -72,7 +72,7 @@ pub fn BatchPanel() -> impl IntoView {
         });
     };
     let run = move |_| {
-        let (Some(table), Ok(worker)) = (batch.table.get_untracked(), state.worker()) else {
+        let (Some(table), Ok(_)) = (batch.table.get_untracked(), state.worker()) else {
             return;
         };
         let column = batch.column.get_untracked();
@@ -81,18 +81,24 @@ pub fn BatchPanel() -> impl IntoView {
         batch.running.set(true);
         batch.started_ms.set_value(js_sys::Date::now());
         spawn_local(async move {
-            // One row per request: the worker stays free for the response being typed, and
-            // a cancel takes effect after the current row.
-            for row in &table.rows {
-                if batch.cancelled.get_value() {
-                    break;
-                }
-                let scored = worker.score(&row[column]).await.ok().map(|s| s.score);
-                if scored.is_none() {
-                    batch.failed.update(|failed| *failed += 1);
-                }
-                batch.scores.update_value(|scores| scores.push(scored));
-                batch.done.update(|done| *done += 1);
+            // A few rows per request (see `AppState::batch_group`): the worker stays free for
+            // the response being typed, and a cancel takes effect after the current group.
+            let mut next = 0;
+            while next < table.rows.len() && !batch.cancelled.get_value() {
+                let group = &table.rows[next..(next + state.batch_group()).min(table.rows.len())];
+                let texts = group.iter().map(|row| row[column].clone()).collect();
+                let scored: Vec<Option<Score>> = match state.score_many(texts).await {
+                    Ok(scored) => scored
+                        .into_iter()
+                        .map(|s| s.ok().map(|s| s.score))
+                        .collect(),
+                    Err(_) => vec![None; group.len()],
+                };
+                let failed = scored.iter().filter(|s| s.is_none()).count();
+                batch.failed.update(|f| *f += failed);
+                batch.scores.update_value(|scores| scores.extend(scored));
+                batch.done.update(|done| *done += group.len());
+                next += group.len();
             }
             batch.running.set(false);
         });

@@ -13,7 +13,7 @@ mod worker;
 
 use std::rc::Rc;
 
-use cyborg_web::protocol::{BuildInfo, LoadedModel, ScoredResponse};
+use cyborg_web::protocol::{Backend, BackendReport, BuildInfo, LoadedModel, ScoredResponse};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -201,8 +201,17 @@ impl AppState {
             Ok(worker) => worker,
             Err(error) => return self.status.set(Status::Failed(error)),
         };
+        let backend = match query_parameter("backend")
+            .map(|b| Backend::parse(&b))
+            .transpose()
+        {
+            Ok(backend) => backend,
+            Err(error) => return self.status.set(Status::Failed(error)),
+        };
+        let lose_webgpu_after = query_parameter("lose_webgpu_after").and_then(|n| n.parse().ok());
+        let bytes_for_worker = js_sys::Uint8Array::from(bytes.as_slice());
         match worker
-            .load(name, js_sys::Uint8Array::from(bytes.as_slice()))
+            .load(name, bytes_for_worker, backend, lose_webgpu_after)
             .await
         {
             Ok(model) => {
@@ -221,6 +230,45 @@ impl AppState {
             }
             Err(error) => self.status.set(Status::Failed(error)),
         }
+    }
+
+    /// Scores one response with the loaded model. When WebGPU failed on it (the worker then
+    /// scored it with WebAssembly), the model card says so from now on.
+    pub async fn score(self, text: &str) -> Result<ScoredResponse, String> {
+        let scored = self.worker()?.score(text).await?;
+        self.note_fallback(&scored);
+        Ok(scored)
+    }
+
+    /// Scores several responses at once (on WebGPU they share the GPU's batches).
+    pub async fn score_many(
+        self,
+        texts: Vec<String>,
+    ) -> Result<Vec<Result<ScoredResponse, String>>, String> {
+        let scored = self.worker()?.score_many(texts).await?;
+        scored.iter().flatten().for_each(|s| self.note_fallback(s));
+        Ok(scored)
+    }
+
+    /// How many of a batch's rows to send at once: enough to fill the GPU's batches when
+    /// batches run on WebGPU, and one otherwise, so that a response being typed waits for
+    /// at most one row and a cancel takes effect after it.
+    pub fn batch_group(self) -> usize {
+        match self.model.get_untracked().map(|m| m.backend.batch) {
+            Some(Backend::WebGpu) => 8,
+            _ => 1,
+        }
+    }
+
+    fn note_fallback(self, scored: &ScoredResponse) {
+        let Some(note) = &scored.fallback else { return };
+        self.model.update(|model| {
+            if let Some(model) = model {
+                model.backend.single = Backend::Wasm;
+                model.backend.batch = Backend::Wasm;
+                model.backend.note = Some(note.clone());
+            }
+        });
     }
 
     /// Re-reads the list of cached bundles.
@@ -329,10 +377,51 @@ fn About() -> impl IntoView {
                         <dd>{info.bundle_format}</dd>
                         <dt>"Numerics version"</dt>
                         <dd>{info.numerics}</dd>
+                        <dt>"Encoder backend"</dt>
+                        <dd data-testid="backend-details">
+                            {move || state.model.get().map_or_else(
+                                || "chosen when a model loads".to_string(),
+                                |model| backend_details(&model.backend),
+                            )}
+                        </dd>
                     </dl>
                 }
                 .into_any(),
             }}
         </details>
     }
+}
+
+/// Which backend runs the encoder, on what, and the timing that chose it.
+fn backend_details(report: &BackendReport) -> String {
+    let mut details = if report.single == report.batch {
+        report.single.name().to_string()
+    } else {
+        format!(
+            "{} for one response, {} for a batch",
+            report.single.name(),
+            report.batch.name()
+        )
+    };
+    if let Some(adapter) = &report.adapter {
+        details.push_str(&format!("; GPU adapter: {adapter}"));
+    }
+    if let Some(c) = &report.calibration {
+        details.push_str(&format!(
+            "; a {}-token response took {:.0} ms on WebAssembly and {:.0} ms on WebGPU, and \
+             {:.0} ms and {:.0} ms each in a batch of {}; WebGPU's embedding differed by at \
+             most {:.1e}",
+            c.tokens,
+            c.wasm_ms,
+            c.webgpu_ms,
+            c.wasm_batch_ms,
+            c.webgpu_batch_ms,
+            c.batch,
+            c.largest_difference
+        ));
+    }
+    if report.calibration.is_none() && report.note.is_none() {
+        details.push_str(" (asked for by the link)");
+    }
+    details
 }

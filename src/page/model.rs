@@ -93,6 +93,8 @@ fn ModelCard(model: LoadedModel) -> impl IntoView {
                 <dd>{card.base_model.name} " (" {card.training.tune} ")"</dd>
                 <dt>"Weights"</dt>
                 <dd data-testid="model-precision">{model.precision.name()}</dd>
+                <dt>"Runs on"</dt>
+                <dd data-testid="model-backend">{model.backend.single.name()}</dd>
                 <dt>"Development QWK"</dt>
                 <dd>{qwk} " (exact agreement " {format!("{:.0}%", 100.0 * dev.exact)} ", n = " {dev.n} ")"</dd>
                 {(!traits.is_empty()).then(|| view! {
@@ -100,6 +102,9 @@ fn ModelCard(model: LoadedModel) -> impl IntoView {
                     <dd data-testid="model-traits">{traits.join("; ")}</dd>
                 })}
             </dl>
+            {model.backend.note.map(|note| view! {
+                <p class="note" role="status" data-testid="backend-note">{note}</p>
+            })}
             <table class="gates">
                 <caption>"Operational gates on the development data"</caption>
                 <thead><tr><th>"Gate"</th><th>"Value"</th><th>"Result"</th></tr></thead>

@@ -23,9 +23,8 @@ pub fn rescore(state: AppState) {
         state.scored.set(None);
         return;
     }
-    let Ok(worker) = state.worker() else { return };
     spawn_local(async move {
-        let result = worker.score(&text).await;
+        let result = state.score(&text).await;
         if state.score_request.get_value() == request {
             state.scored.set(Some(result));
             state.scored_text.set(text);

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use cyborg_web::protocol::{
-    BuildInfo, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse,
+    Backend, BuildInfo, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse,
 };
 use futures_channel::oneshot;
 use wasm_bindgen::prelude::*;
@@ -80,12 +80,21 @@ impl WorkerClient {
         })
     }
 
-    /// Loads a bundle in the worker; its bytes are moved there, not copied.
-    pub async fn load(&self, name: &str, bytes: js_sys::Uint8Array) -> Result<LoadedModel, String> {
+    /// Loads a bundle in the worker; its bytes are moved there, not copied. `backend` forces
+    /// the encoder's backend (`None`: the faster); `lose_webgpu_after` injects a GPU fault.
+    pub async fn load(
+        &self,
+        name: &str,
+        bytes: js_sys::Uint8Array,
+        backend: Option<Backend>,
+        lose_webgpu_after: Option<u32>,
+    ) -> Result<LoadedModel, String> {
         let reply = self
             .call(
                 RequestBody::Load {
                     name: name.to_string(),
+                    backend,
+                    lose_webgpu_after,
                 },
                 Some(bytes),
             )
@@ -108,6 +117,17 @@ impl WorkerClient {
             .await?;
         match reply {
             ReplyBody::Scored(scored) => Ok(scored),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Scores several responses at once; each gets its own answer, in order.
+    pub async fn score_many(
+        &self,
+        texts: Vec<String>,
+    ) -> Result<Vec<Result<ScoredResponse, String>>, String> {
+        match self.call(RequestBody::ScoreMany { texts }, None).await? {
+            ReplyBody::ScoredMany(scored) => Ok(scored),
             other => Err(unexpected(other)),
         }
     }

@@ -22,7 +22,7 @@ import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { parseCsv } from "./csv.mjs";
-import { typeAndScore as typeAndScoreWithin } from "./scorer-page.mjs";
+import { batchFinished, downloadBatch, sameAsCli as sameAsCliWithin, typeAndScore as typeAndScoreWithin } from "./scorer-page.mjs";
 
 const [distArg, bundlePath, essaysPath, cliScoresPath, artifacts, traitsBundlePath, traitsEssaysPath, traitsScoresPath] =
   process.argv.slice(2);
@@ -156,42 +156,12 @@ const pageMemory = (page) => page.evaluate(() => ({
 const batchDone = (page, n) => page.waitForFunction(
   (n) => Number(document.querySelector("[data-testid=batch-done]")?.textContent) >= n, n, { timeout: LOAD_TIMEOUT });
 
-// Waits for the batch panel to finish `n` rows.
-const batchFinished = (page, n) => page.waitForFunction(
-  (n) => Number(document.querySelector("[data-testid=batch-done]")?.textContent) === n &&
-    document.querySelector("[data-testid=batch-cancel]").disabled,
-  n,
-  { timeout: n * 5_000 },
-);
-
-async function downloadBatch(page) {
-  const [download] = await Promise.all([
-    page.waitForEvent("download"),
-    page.getByTestId("batch-download").click(),
-  ]);
-  return parseCsv(fs.readFileSync(await download.path(), "utf8"));
-}
-
-// How many downloaded rows have the score, raw score (within RAW_TOLERANCE) and advisories
-// that `cyborg score` gave (`cli`: essay id → its row); 0 unless every row is there.
-function sameAsCli(rows, cli) {
-  let agree = 0;
-  let maxRawDiff = 0;
-  for (const row of rows) {
-    const c = cli.get(row.essay_id);
-    if (!c) continue;
-    const diff = Math.abs(Number(c.raw_score) - Number(row.raw_score));
-    maxRawDiff = Math.max(maxRawDiff, diff);
-    if (Number(c.score) === Number(row.score) && diff <= RAW_TOLERANCE && c.advisories === row.advisories) agree += 1;
-  }
-  return { agree: rows.length === cli.size ? agree : 0, maxRawDiff };
-}
-
 async function waitLoaded(page) {
   await page.getByTestId("model-name").waitFor({ timeout: LOAD_TIMEOUT });
 }
 
 const typeAndScore = (page, text) => typeAndScoreWithin(page, text, LOAD_TIMEOUT);
+const sameAsCli = (rows, cli) => sameAsCliWithin(rows, cli, RAW_TOLERANCE);
 
 function compareToCli(id, browserScore, what) {
   const cli = cliScores.get(id);

@@ -29,11 +29,12 @@ function answer(body) {
   return Object.values(body)[0];
 }
 
-window.load = async (url) => {
+// `backend`: "Wasm" or "WebGpu" forces one; null lets the worker choose, as the app does.
+window.load = async ({ url, backend = null }) => {
   const build = await ready;
   const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-  const loaded = answer(await call({ Load: { name: url } }, bytes));
-  return { build, loadMs: loaded.load_ms };
+  const loaded = answer(await call({ Load: { name: url, backend } }, bytes));
+  return { build, loadMs: loaded.load_ms, backend: loaded.backend };
 };
 
 window.timeEach = async (texts) => {
@@ -44,4 +45,16 @@ window.timeEach = async (texts) => {
     ms.push(performance.now() - start);
   }
   return ms;
+};
+
+// Milliseconds per essay for `texts` scored in groups of `group`, as the app's batch panel
+// sends them when batches run on WebGPU.
+window.timeBatch = async (texts, group) => {
+  const start = performance.now();
+  for (let i = 0; i < texts.length; i += group) {
+    for (const scored of answer(await call({ ScoreMany: { texts: texts.slice(i, i + group) } }))) {
+      if (scored.Err) throw new Error(scored.Err);
+    }
+  }
+  return (performance.now() - start) / texts.length;
 };

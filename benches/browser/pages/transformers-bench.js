@@ -1,4 +1,4 @@
-// transformers.js (wasm backend, one thread like Cyborg's worker) on the same encoder, exported
+// transformers.js (wasm backend with one thread like Cyborg's worker, or WebGPU) on the same encoder, exported
 // to ONNX by prepare.py. Everything is served locally; nothing may come from a CDN.
 import { env, pipeline } from "/transformers/transformers.js";
 
@@ -9,9 +9,10 @@ env.backends.onnx.wasm.wasmPaths = "/ort/";
 env.backends.onnx.wasm.numThreads = 1;
 
 let extractor;
-window.load = async (model) => {
+// `device`: "wasm" (one thread) or "webgpu".
+window.load = async ({ model, device = "wasm" }) => {
   const start = performance.now();
-  extractor = await pipeline("feature-extraction", model, { dtype: "fp32", device: "wasm" });
+  extractor = await pipeline("feature-extraction", model, { dtype: "fp32", device });
   return { loadMs: performance.now() - start };
 };
 
@@ -23,4 +24,13 @@ window.timeEach = async (texts) => {
     ms.push(performance.now() - start);
   }
   return ms;
+};
+
+// Milliseconds per essay for `texts` in batches of `group` (padded to the longest in each).
+window.timeBatch = async (texts, group) => {
+  const start = performance.now();
+  for (let i = 0; i < texts.length; i += group) {
+    await extractor(texts.slice(i, i + group), { pooling: "mean", normalize: false });
+  }
+  return (performance.now() - start) / texts.length;
 };

@@ -407,7 +407,19 @@ impl Scorer {
         window_states: &[Tensor],
         from: usize,
     ) -> Result<Vec<Score>> {
-        self.readings(texts, window_states, from)?
+        let readings = self.readings(texts, window_states, from)?;
+        self.score_readings(texts, &readings)
+    }
+
+    /// Scores prepared texts from their pooled embeddings (texts, hidden), computed elsewhere
+    /// with the same encoder (the browser's WebGPU kernels).
+    pub fn score_pooled(&self, texts: &[PreparedText], pooled: &Tensor) -> Result<Vec<Score>> {
+        let readings = self.read_pooled(texts, pooled)?;
+        self.score_readings(texts, &readings)
+    }
+
+    fn score_readings(&self, texts: &[PreparedText], readings: &[Reading]) -> Result<Vec<Score>> {
+        readings
             .iter()
             .zip(texts)
             .map(|(reading, text)| self.score_reading(reading, text))
@@ -462,10 +474,18 @@ impl Scorer {
         }
         let windows: Vec<usize> = texts.iter().map(|t| t.windows.len()).collect();
         let pooled = pool_texts(window_states, &windows, &self.text_encoder.encoder, from)?;
+        self.read_pooled(texts, &pooled)
+    }
+
+    /// How the model reads each text from its pooled embedding (texts, hidden).
+    pub fn read_pooled(&self, texts: &[PreparedText], pooled: &Tensor) -> Result<Vec<Reading>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
         let features: Vec<f32> = texts.iter().flat_map(|t| t.features).collect();
         let device = &self.text_encoder.device;
         let features = Tensor::from_vec(features, (texts.len(), FEATURE_COUNT), device)?;
-        let normalised = self.head.forward(&pooled, &features)?.to_vec2::<f32>()?;
+        let normalised = self.head.forward(pooled, &features)?.to_vec2::<f32>()?;
         Ok(normalised
             .into_iter()
             .zip(pooled.to_vec2::<f32>()?)
