@@ -27,3 +27,14 @@ pub fn native_notice(binary: &str) -> ! {
     );
     std::process::exit(2)
 }
+
+/// A JavaScript error as text.
+#[cfg(target_arch = "wasm32")]
+pub fn describe(error: &wasm_bindgen::JsValue) -> String {
+    use wasm_bindgen::JsCast;
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| format!("{error:?}"))
+}

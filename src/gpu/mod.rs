@@ -20,6 +20,8 @@ use cyborg_scorer::config::HiddenAct;
 use cyborg_scorer::encoder::{Encoder, TokenBatch};
 use cyborg_scorer::model::{plan_batches, PreparedText};
 use wasm_bindgen::{JsCast, JsValue};
+
+use crate::describe;
 use web_sys::{
     gpu_buffer_usage as usage, gpu_map_mode, GpuAdapter, GpuAdapterInfo, GpuAutoLayoutMode,
     GpuBindGroupDescriptor, GpuBindGroupEntry, GpuBuffer, GpuBufferBinding, GpuBufferDescriptor,
@@ -584,13 +586,4 @@ async fn settle(promise: impl JsCast) -> GpuResult<JsValue> {
     wasm_bindgen_futures::JsFuture::from(promise.unchecked_into::<js_sys::Promise>())
         .await
         .map_err(|e| describe(&e))
-}
-
-/// A JavaScript error as text.
-pub fn describe(error: &JsValue) -> String {
-    error
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| error.as_string())
-        .unwrap_or_else(|| format!("{error:?}"))
 }

@@ -173,11 +173,4 @@ fn unexpected(body: ReplyBody) -> String {
     format!("the scoring worker gave an unexpected answer: {body:?}")
 }
 
-/// A JavaScript error as text.
-pub fn describe(error: &JsValue) -> String {
-    error
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| error.as_string())
-        .unwrap_or_else(|| format!("{error:?}"))
-}
+pub use cyborg_web::describe;
