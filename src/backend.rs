@@ -6,7 +6,7 @@ use cyborg_scorer::model::PreparedText;
 use cyborg_scorer::Scorer;
 
 use crate::gpu::GpuEncoder;
-use crate::protocol::{Backend, BackendReport, Calibration};
+use crate::protocol::{Backend, BackendReport, BatchTiming, Calibration};
 
 /// What the worker times both backends on: about 250 tokens of ordinary prose, the length of
 /// a typical short essay's window.
@@ -19,6 +19,10 @@ const CALIBRATION_TEXT: &str = "Reading widely gives students more to say and mo
 
 /// Copies of the calibration text in the timed batch.
 const CALIBRATION_BATCH: usize = 8;
+
+/// WebGPU this many times slower than WebAssembly on one response is not timed on a batch:
+/// batching would not make up the difference, and on a slow adapter the timing costs seconds.
+const TOO_FAR_BEHIND: f64 = 4.0;
 
 /// The encoder backends for one loaded model.
 pub struct Backends {
@@ -82,34 +86,7 @@ impl Backends {
     /// untimed run that compiles its pipelines) and keeps the faster for each; notes how far
     /// their embeddings differ.
     async fn calibrate(&mut self, scorer: &Scorer) {
-        let text = match scorer.text_encoder.prepare(CALIBRATION_TEXT) {
-            Ok(text) => text,
-            Err(error) => {
-                return self.fall_back(format!("could not prepare its test text: {error}"))
-            }
-        };
-        let one = std::slice::from_ref(&text);
-        let many = vec![text.clone(); CALIBRATION_BATCH];
-        let timed = async {
-            self.gpu_pooled(scorer, one).await?;
-            let (on_gpu, webgpu_ms) = self.time(scorer, one, Backend::WebGpu).await?;
-            let (on_cpu, wasm_ms) = self.time(scorer, one, Backend::Wasm).await?;
-            let (_, webgpu_batch) = self.time(scorer, &many, Backend::WebGpu).await?;
-            let (_, wasm_batch) = self.time(scorer, &many, Backend::Wasm).await?;
-            let largest_difference = (on_gpu - on_cpu)
-                .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>())
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(Calibration {
-                tokens: text.tokens(),
-                wasm_ms,
-                webgpu_ms,
-                batch: CALIBRATION_BATCH,
-                wasm_batch_ms: wasm_batch / CALIBRATION_BATCH as f64,
-                webgpu_batch_ms: webgpu_batch / CALIBRATION_BATCH as f64,
-                largest_difference,
-            })
-        };
-        let calibration = match timed.await {
+        let calibration = match self.time_both(scorer).await {
             Ok(calibration) => calibration,
             Err(error) => return self.fall_back(error),
         };
@@ -121,22 +98,62 @@ impl Backends {
             }
         };
         self.report.single = faster(calibration.wasm_ms, calibration.webgpu_ms);
-        self.report.batch = faster(calibration.wasm_batch_ms, calibration.webgpu_batch_ms);
+        self.report.batch = calibration
+            .batch
+            .as_ref()
+            .map_or(Backend::Wasm, |b| faster(b.wasm_ms, b.webgpu_ms));
         if self.report.single == Backend::Wasm && self.report.batch == Backend::Wasm {
             // Nothing will run on the GPU: give its memory back.
             if let Some(gpu) = self.gpu.take() {
                 gpu.destroy();
             }
+            let batch = match &calibration.batch {
+                Some(b) => format!(
+                    ", {:.0} against {:.0} ms each in a batch",
+                    b.wasm_ms, b.webgpu_ms
+                ),
+                None => "; too far behind to be timed on a batch".into(),
+            };
             self.report.note = Some(format!(
                 "WebAssembly was faster on this device ({:.0} ms against {:.0} ms for one \
-                 response, {:.0} against {:.0} ms each in a batch)",
-                calibration.wasm_ms,
-                calibration.webgpu_ms,
-                calibration.wasm_batch_ms,
-                calibration.webgpu_batch_ms
+                 response{batch})",
+                calibration.wasm_ms, calibration.webgpu_ms,
             ));
         }
         self.report.calibration = Some(calibration);
+    }
+
+    async fn time_both(&mut self, scorer: &Scorer) -> Result<Calibration, String> {
+        let text = scorer
+            .text_encoder
+            .prepare(CALIBRATION_TEXT)
+            .map_err(|error| format!("could not prepare its test text: {error}"))?;
+        let one = std::slice::from_ref(&text);
+        self.gpu_pooled(scorer, one).await?;
+        let (on_gpu, webgpu_ms) = self.time(scorer, one, Backend::WebGpu).await?;
+        let (on_cpu, wasm_ms) = self.time(scorer, one, Backend::Wasm).await?;
+        let largest_difference = (on_gpu - on_cpu)
+            .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>())
+            .map_err(|e| e.to_string())?;
+        let batch = if webgpu_ms > TOO_FAR_BEHIND * wasm_ms {
+            None
+        } else {
+            let many = vec![text.clone(); CALIBRATION_BATCH];
+            let (_, webgpu_batch) = self.time(scorer, &many, Backend::WebGpu).await?;
+            let (_, wasm_batch) = self.time(scorer, &many, Backend::Wasm).await?;
+            Some(BatchTiming {
+                size: CALIBRATION_BATCH,
+                wasm_ms: wasm_batch / CALIBRATION_BATCH as f64,
+                webgpu_ms: webgpu_batch / CALIBRATION_BATCH as f64,
+            })
+        };
+        Ok(Calibration {
+            tokens: text.tokens(),
+            wasm_ms,
+            webgpu_ms,
+            batch,
+            largest_difference,
+        })
     }
 
     /// The pooled embeddings of `texts` on `backend`, and the milliseconds they took.

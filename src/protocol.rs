@@ -176,6 +176,17 @@ pub struct BackendReport {
     pub note: Option<String>,
 }
 
+/// Copies of the calibration response timed as one batch on both backends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchTiming {
+    /// Copies in the batch.
+    pub size: usize,
+    /// Milliseconds per response on WebAssembly.
+    pub wasm_ms: f64,
+    /// Milliseconds per response on WebGPU.
+    pub webgpu_ms: f64,
+}
+
 /// One response, and a batch of it, timed on both backends when a model loads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
@@ -185,12 +196,9 @@ pub struct Calibration {
     pub wasm_ms: f64,
     /// Milliseconds on WebGPU (after one untimed run that compiles its pipelines).
     pub webgpu_ms: f64,
-    /// Copies of the response in the timed batch.
-    pub batch: usize,
-    /// Milliseconds per response for the batch on WebAssembly.
-    pub wasm_batch_ms: f64,
-    /// Milliseconds per response for the batch on WebGPU.
-    pub webgpu_batch_ms: f64,
+    /// The batch's timing; none when WebGPU was too far behind on one response for a batch
+    /// to be worth timing.
+    pub batch: Option<BatchTiming>,
     /// The largest difference between the two backends' pooled embeddings.
     pub largest_difference: f32,
 }

@@ -408,15 +408,18 @@ fn backend_details(report: &BackendReport) -> String {
     }
     if let Some(c) = &report.calibration {
         details.push_str(&format!(
-            "; a {}-token response took {:.0} ms on WebAssembly and {:.0} ms on WebGPU, and \
-             {:.0} ms and {:.0} ms each in a batch of {}; WebGPU's embedding differed by at \
-             most {:.1e}",
-            c.tokens,
-            c.wasm_ms,
-            c.webgpu_ms,
-            c.wasm_batch_ms,
-            c.webgpu_batch_ms,
-            c.batch,
+            "; a {}-token response took {:.0} ms on WebAssembly and {:.0} ms on WebGPU",
+            c.tokens, c.wasm_ms, c.webgpu_ms
+        ));
+        match &c.batch {
+            Some(b) => details.push_str(&format!(
+                ", and {:.0} ms and {:.0} ms each in a batch of {}",
+                b.wasm_ms, b.webgpu_ms, b.size
+            )),
+            None => details.push_str(" (too far behind to be timed on a batch)"),
+        }
+        details.push_str(&format!(
+            "; WebGPU's embedding differed by at most {:.1e}",
             c.largest_difference
         ));
     }

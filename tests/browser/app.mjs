@@ -21,7 +21,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { parseCsv } from "./csv.mjs";
+import { formatCsv, parseCsv } from "./csv.mjs";
 import { batchFinished, downloadBatch, sameAsCli as sameAsCliWithin, typeAndScore as typeAndScoreWithin } from "./scorer-page.mjs";
 
 const [distArg, bundlePath, essaysPath, cliScoresPath, artifacts, traitsBundlePath, traitsEssaysPath, traitsScoresPath] =
@@ -401,8 +401,7 @@ try {
     execFileSync(process.env.CYBORG_BIN, ["export", bundlePath, "--weights", "int8", "--out", int8Path], { stdio: "ignore" });
     const fewPath = path.join(badDir, "int8-essays.csv");
     const few = 60;
-    const quoted = (text) => `"${text.replaceAll('"', '""')}"`;
-    fs.writeFileSync(fewPath, ["essay_id,full_text", ...essays.slice(0, few).map((e) => `${e.essay_id},${quoted(e.full_text)}`)].join("\n") + "\n");
+    fs.writeFileSync(fewPath, formatCsv(["essay_id", "full_text"], essays.slice(0, few)));
     const int8Cli = new Map(parseCsv(execFileSync(process.env.CYBORG_BIN,
       ["score", int8Path, fewPath, "--text", "full_text", "--id", "essay_id"], { encoding: "utf8", maxBuffer: 1 << 26 })).map((r) => [r.id, r]));
     const { context, page } = await openPage("/");

@@ -23,3 +23,9 @@ export function parseCsv(text) {
   const [header, ...body] = rows;
   return body.filter((r) => r.length === header.length).map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]])));
 }
+
+/** `rows` (objects) as CSV with the header `columns`, every field quoted. */
+export function formatCsv(columns, rows) {
+  const quoted = (value) => `"${String(value).replaceAll('"', '""')}"`;
+  return [columns.join(","), ...rows.map((row) => columns.map((c) => quoted(row[c])).join(","))].join("\n") + "\n";
+}

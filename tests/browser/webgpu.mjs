@@ -20,7 +20,7 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { parseCsv } from "./csv.mjs";
+import { formatCsv, parseCsv } from "./csv.mjs";
 import { batchFinished, downloadBatch, sameAsCli, typeAndScore } from "./scorer-page.mjs";
 
 const [distArg, bundlePath, essaysPath, cliScoresPath, artifacts] = process.argv.slice(2);
@@ -175,8 +175,7 @@ try {
     const { context, page } = await openPage(withGpu, `?backend=webgpu&lose_webgpu_after=1`);
     const batch = essays.slice(0, BATCH_ESSAYS);
     const csvPath = path.join(scratch, "batch.csv");
-    const quoted = (s) => `"${s.replaceAll('"', '""')}"`;
-    fs.writeFileSync(csvPath, ["essay_id,full_text", ...batch.map((e) => `${e.essay_id},${quoted(e.full_text)}`)].join("\n") + "\n");
+    fs.writeFileSync(csvPath, formatCsv(["essay_id", "full_text"], batch));
     await page.getByTestId("batch-file").setInputFiles(csvPath);
     await page.getByTestId("batch-run").click();
     await batchFinished(page, batch.length, TIMEOUT / BATCH_ESSAYS);
