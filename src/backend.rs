@@ -8,8 +8,8 @@ use cyborg_scorer::Scorer;
 use crate::gpu::GpuEncoder;
 use crate::protocol::{Backend, BackendReport, BatchTiming, Calibration};
 
-/// What the worker times both backends on: about 250 tokens of ordinary prose, the length of
-/// a typical short essay's window.
+/// What the worker times both backends on: about 100 tokens of ordinary prose, long enough to
+/// exercise every kernel and short enough to time in well under a second on a CPU.
 const CALIBRATION_TEXT: &str = "Reading widely gives students more to say and more ways to \
     say it. When a writer has met an idea in a novel, a newspaper and a textbook, the essay \
     that follows can compare them, weigh the evidence each offers, and reach a conclusion that \
