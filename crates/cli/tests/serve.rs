@@ -301,10 +301,11 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
     ]);
     assert!(trained.status.success(), "{}", stderr(&trained));
 
-    // A local teacher labels the half of the training rows whose scores are set aside.
+    // A local teacher labels the half of the training rows whose scores are set aside; the
+    // bundle stores the encoder's matrices as int8.
     let taught = served.queue(json!({
         "dataset": dataset, "text": "full_text", "score": "score", "tune": "head",
-        "human_fraction": 0.5, "teacher": {"kind": "local", "members": 1}
+        "human_fraction": 0.5, "teacher": {"kind": "local", "members": 1}, "weights": "int8"
     }));
     let last = served.follow(&taught).pop().unwrap();
     assert_eq!(last["state"], "done", "{last}");
@@ -312,6 +313,18 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
         last["metrics"]["teacher_rows"].as_u64().unwrap() > 0,
         "{last}"
     );
+    let taught_bundle = dir.path().join("taught.cyborg");
+    let (status, bytes) = served.download(&format!("/bundles/{taught}.cyborg"));
+    assert_eq!(status, 200);
+    std::fs::write(&taught_bundle, bytes).unwrap();
+    let info = cyborg(&[
+        "info".as_ref(),
+        taught_bundle.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(info.status.success(), "{}", stderr(&info));
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["weights"], "int8", "{info}");
 
     let sample = support::repo().join("data/demo/sample.csv");
     assert_eq!(
@@ -437,6 +450,10 @@ fn writes_need_the_token_and_bad_requests_are_refused_without_writing_outside() 
         (
             json!({"dataset": dataset, "text": "text", "score": "score", "human_fraction": 1.5}),
             "not in (0, 1]",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "weights": "int4"}),
+            "weights: \"int4\" is not a precision (f32, f16 or int8)",
         ),
         (
             json!({"dataset": dataset, "text": "text", "score": "score", "colour": "red"}),

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use cyborg_trainer::config::Tune;
 use cyborg_trainer::data::parse_range;
 use cyborg_trainer::{
-    CancelToken, DataConfig, EvalRequest, Event, Observer, Progress, SplitConfig, StudentConfig,
-    TeacherConfig, TeacherKind, TrainOutcome, TrainRequest,
+    CancelToken, DataConfig, EvalRequest, Event, Observer, Precision, Progress, SplitConfig,
+    StudentConfig, TeacherConfig, TeacherKind, TrainOutcome, TrainRequest,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -48,6 +48,9 @@ pub struct JobRequest {
     /// Seed of the split, sampling and initialisation.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// How the bundle stores the encoder's matrices: `f32` (the default), `f16` or `int8`.
+    #[serde(default)]
+    pub weights: Option<String>,
 }
 
 /// The teacher a job asks for. An LLM's key is the server's own `OPENAI_API_KEY`: a request
@@ -116,6 +119,10 @@ impl JobRequest {
         if let Some(seed) = self.seed {
             student.seed = seed;
         }
+        let weights = match &self.weights {
+            Some(weights) => weights.parse().map_err(|e| format!("weights: {e}"))?,
+            None => Precision::default(),
+        };
         let teacher = self.teacher.config()?;
         if teacher.kind.is_some() && split.human_fraction >= 1.0 {
             return Err(
@@ -135,6 +142,7 @@ impl JobRequest {
             split,
             teacher,
             student,
+            weights,
             ..TrainRequest::default()
         })
     }
