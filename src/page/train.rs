@@ -31,6 +31,8 @@ struct Training {
     seed: RwSignal<String>,
     /// `none` or `local`.
     teacher: RwSignal<String>,
+    /// How the bundle stores the encoder's matrices: f32, f16 or int8.
+    weights: RwSignal<String>,
     /// The share of training rows that keep their human scores.
     human_fraction: RwSignal<String>,
     /// The job's id, once posted.
@@ -60,6 +62,7 @@ pub fn TrainPanel() -> impl IntoView {
         epochs: RwSignal::new("3".into()),
         seed: RwSignal::new("1".into()),
         teacher: RwSignal::new("none".into()),
+        weights: RwSignal::new("f32".into()),
         human_fraction: RwSignal::new("1".into()),
         job: RwSignal::new(None),
         state: RwSignal::new(String::new()),
@@ -269,6 +272,13 @@ fn Settings(t: Training) -> impl IntoView {
                     </select>
                 </label>
                 {field("Human fraction", t.human_fraction, "share of training rows keeping their scores")}
+                <label>"Weights " <span class="hint">"int8: a quarter of the download"</span>
+                    <select data-testid="setting-weights" on:change=move |ev| t.weights.set(event_target_value(&ev))>
+                        <option value="f32" selected=true>"f32: as trained"</option>
+                        <option value="f16">"f16: half the size"</option>
+                        <option value="int8">"int8: a quarter of the size"</option>
+                    </select>
+                </label>
             </div>
             <button data-testid="train-start" disabled=move || !ready() on:click=move |_| start(t)>"Train"</button>
         </Show>
@@ -298,7 +308,7 @@ fn start(t: Training) {
         "dataset": dataset["id"], "text": t.text.get_untracked(), "score": t.score.get_untracked(),
         "id": (!id.is_empty()).then_some(id), "tune": t.tune.get_untracked().trim(),
         "epochs": epochs, "seed": seed, "human_fraction": human_fraction,
-        "teacher": { "kind": t.teacher.get_untracked() },
+        "teacher": { "kind": t.teacher.get_untracked() }, "weights": t.weights.get_untracked(),
     });
     spawn_local(async move {
         t.error.set(None);

@@ -3,7 +3,7 @@
 //   node train.mjs URL TOKEN ESSAYS_CSV CYBORG ARTIFACTS_DIR
 //
 // The page at URL/#train takes the token, uploads ESSAYS_CSV (columns essay_id, full_text,
-// score), shows its score counts, trains a small student (tune head), follows its progress,
+// score), shows its score counts, trains a small student (tune head, weights int8), follows its progress,
 // and gives a share link; the link opened in a new page loads the model and scores, and its
 // scores equal `cyborg score` (the CYBORG binary) with the bundle the server made.
 import { chromium } from "playwright-core";
@@ -50,6 +50,7 @@ try {
   check(counted.reduce((a, n) => a + Number(n), 0) === essays.length, `score counts add up to ${essays.length}`);
 
   await page.getByTestId("setting-tune").fill("head");
+  await page.getByTestId("setting-weights").selectOption("int8");
   await page.getByTestId("train-start").click();
   await page.getByTestId("job-state").filter({ hasText: "running" }).waitFor({ timeout: TIMEOUT });
   check(true, "the job runs and its state is shown live");
@@ -71,6 +72,8 @@ try {
   const reader = await (await browser.newContext()).newPage();
   await reader.goto(share);
   await reader.getByTestId("model-name").waitFor({ timeout: TIMEOUT });
+  const weights = await reader.getByTestId("model-precision").textContent();
+  check(weights === "int8", `the model trained with Weights int8 is an int8 bundle: "${weights}"`);
   const bundleFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cyborg-train-")), "shared.cyborg");
   fs.writeFileSync(bundleFile, Buffer.from(await (await fetch(url + bundleUrl)).arrayBuffer()));
   const scoredFile = `${bundleFile}.csv`;
