@@ -104,9 +104,7 @@ impl Backends {
             .map_or(Backend::Wasm, |b| faster(b.wasm_ms, b.webgpu_ms));
         if self.report.single == Backend::Wasm && self.report.batch == Backend::Wasm {
             // Nothing will run on the GPU: give its memory back.
-            if let Some(gpu) = self.gpu.take() {
-                gpu.destroy();
-            }
+            self.release_gpu();
             let batch = match &calibration.batch {
                 Some(b) => format!(
                     ", {:.0} against {:.0} ms each in a batch",
@@ -213,12 +211,19 @@ impl Backends {
     }
 
     fn fall_back(&mut self, error: String) {
-        self.gpu = None;
+        // Whatever failed, the GPU's memory goes back now rather than when it is collected.
+        self.release_gpu();
         self.report.single = Backend::Wasm;
         self.report.batch = Backend::Wasm;
         self.report.note = Some(format!(
             "WebGPU failed ({error}); scoring with WebAssembly for the rest of this session"
         ));
+    }
+
+    fn release_gpu(&mut self) {
+        if let Some(gpu) = self.gpu.take() {
+            gpu.destroy();
+        }
     }
 }
 
