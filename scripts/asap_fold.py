@@ -1,6 +1,7 @@
 """ASAP-AES NEA fold 0 for the benchmark scripts: the essays, the fold's ids, and one student
 per prompt trained with `cyborg train` on the fold's training ids (early stopping on its
-development ids). Reads ../shared/data/asap-aes; never copies it into the repository."""
+development ids), and the agreement measure every benchmark script reports. Reads
+../shared/data/asap-aes; never copies it into the repository."""
 
 import csv
 import subprocess
@@ -69,3 +70,18 @@ def write_responses(path, rows):
         w = csv.writer(f)
         w.writerow(["id", "text"])
         w.writerows(rows)
+
+
+def qwk(human, machine, low, high):
+    """Quadratic weighted kappa of two lists of levels in low..=high."""
+    n = high - low + 1
+    observed = [[0] * n for _ in range(n)]
+    for h, m in zip(human, machine):
+        observed[h - low][m - low] += 1
+    total = len(human)
+    rows = [sum(r) for r in observed]
+    columns = [sum(observed[i][j] for i in range(n)) for j in range(n)]
+    weight = lambda i, j: (i - j) ** 2
+    disagreement = sum(weight(i, j) * observed[i][j] for i in range(n) for j in range(n))
+    expected = sum(weight(i, j) * rows[i] * columns[j] / total for i in range(n) for j in range(n))
+    return 1 - disagreement / expected

@@ -14,25 +14,10 @@ reuses them (delete them to measure a new build).
 
 import argparse
 
-from asap_fold import add_arguments, read_scores, run, start, train_student, write_responses
+from asap_fold import add_arguments, qwk, read_scores, run, start, train_student, write_responses
 
 # NEA's score range per prompt.
 RANGES = {1: (2, 12), 2: (1, 6), 3: (0, 3), 4: (0, 3), 5: (0, 4), 6: (0, 4), 7: (0, 30), 8: (0, 60)}
-
-
-def qwk(human, machine, low, high):
-    """Quadratic weighted kappa of two lists of levels in low..=high."""
-    n = high - low + 1
-    observed = [[0] * n for _ in range(n)]
-    for h, m in zip(human, machine):
-        observed[h - low][m - low] += 1
-    total = len(human)
-    rows = [sum(r) for r in observed]
-    columns = [sum(observed[i][j] for i in range(n)) for j in range(n)]
-    weight = lambda i, j: (i - j) ** 2
-    disagreement = sum(weight(i, j) * observed[i][j] for i in range(n) for j in range(n))
-    expected = sum(weight(i, j) * rows[i] * columns[j] / total for i in range(n) for j in range(n))
-    return 1 - disagreement / expected
 
 
 def main():

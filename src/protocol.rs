@@ -88,10 +88,13 @@ pub enum ReplyBody {
     Scored(ScoredResponse),
     /// Several responses scored, in the order asked: each its score or why it has none.
     ScoredMany(Vec<Result<ScoredResponse, String>>),
-    /// A response scored, with the pooled embedding the head read.
+    /// A response scored, with the pooled embedding the head read and how often its words and
+    /// word pairs hit each of the lexical block's buckets (sorted by bucket; empty when the
+    /// head has no block).
     Inspected {
         scored: Box<ScoredResponse>,
         embedding: Vec<f32>,
+        word_buckets: Vec<(u32, u32)>,
     },
     /// The request failed; the message says what was wrong and with which input.
     Failed { message: String },
@@ -102,7 +105,7 @@ pub enum ReplyBody {
 pub struct BuildInfo {
     /// Whether the kernels were compiled with WebAssembly 128-bit SIMD.
     pub simd128: bool,
-    /// The bundle format version this build reads.
+    /// The bundle format version this build writes (it reads older ones it can still score).
     pub bundle_format: u32,
     /// The scorer's numerics version (same value as the `cyborg` that trained the bundle
     /// means the same arithmetic).

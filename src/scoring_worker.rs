@@ -12,6 +12,7 @@ use crate::protocol::{
     Backend, BuildInfo, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse,
     UNMATCHED,
 };
+use cyborg_scorer::lexical::bucket_counts;
 use cyborg_scorer::model::PreparedText;
 use cyborg_scorer::{bundle, Scorer};
 use futures_util::StreamExt;
@@ -84,9 +85,10 @@ async fn handle(event: &MessageEvent, model: &RefCell<Option<Model>>) -> Reply {
         }
         (RequestBody::Score { text }, Some(model)) => score(model, &text).await,
         (RequestBody::Inspect { text }, Some(model)) => match inspect(model, &text).await {
-            Ok((scored, embedding)) => ReplyBody::Inspected {
+            Ok(((scored, embedding), word_buckets)) => ReplyBody::Inspected {
                 scored: Box::new(scored),
                 embedding,
+                word_buckets,
             },
             Err(error) => ReplyBody::Failed {
                 message: error.to_string(),
@@ -144,7 +146,7 @@ async fn load(
 
 async fn score(model: &mut Model, text: &str) -> ReplyBody {
     match inspect(model, text).await {
-        Ok((scored, _)) => ReplyBody::Scored(scored),
+        Ok(((scored, _), _)) => ReplyBody::Scored(scored),
         Err(error) => ReplyBody::Failed {
             message: error.to_string(),
         },
@@ -155,11 +157,15 @@ async fn score(model: &mut Model, text: &str) -> ReplyBody {
 async fn inspect(
     model: &mut Model,
     text: &str,
-) -> cyborg_scorer::Result<(ScoredResponse, Vec<f32>)> {
+) -> cyborg_scorer::Result<((ScoredResponse, Vec<f32>), Vec<(u32, u32)>)> {
     let started = now_ms();
     let prepared = [model.scorer.text_encoder.prepare(text)?];
+    let buckets = match model.scorer.head.config().lexical_buckets {
+        0 => Vec::new(),
+        buckets => bucket_counts(&prepared[0].words, buckets),
+    };
     let mut scored = score_prepared(model, &prepared, started).await?;
-    Ok(scored.remove(0))
+    Ok((scored.remove(0), buckets))
 }
 
 /// Scores `texts` together; a text that cannot be prepared gets its own error, and a failure

@@ -15,6 +15,8 @@
 //    `cyborg score` scores it, and the page says it fell back.
 // 4. A browser without WebGPU, asked for it: the page says WebGPU is not available and scores
 //    with WebAssembly.
+// The worker's WebAssembly also puts the words of crates/scorer/tests/fixtures/lexical_buckets.json
+// in the lexical block's buckets exactly as the fixture says (and as the native test checks).
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import http from "node:http";
@@ -43,6 +45,10 @@ const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "cyborg-webgpu-"));
 const essays = parseCsv(fs.readFileSync(essaysPath, "utf8"))
   .sort((a, b) => a.full_text.length - b.full_text.length);
 const cliScores = new Map(parseCsv(fs.readFileSync(cliScoresPath, "utf8")).map((r) => [r.id, r]));
+const lexicalFixture = JSON.parse(fs.readFileSync(
+  new URL("../../crates/scorer/tests/fixtures/lexical_buckets.json", import.meta.url), "utf8"));
+// An empty response is refused before its words are read.
+const lexicalCases = lexicalFixture.cases.filter((c) => c.text !== "");
 
 const types = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css" };
 const httpServer = http.createServer((req, res) => {
@@ -89,7 +95,7 @@ try {
   {
     const { context, page } = await openPage(withGpu, "?backend=wasm");
     const parity = essays.slice(0, PARITY_ESSAYS);
-    const results = await page.evaluate(async (texts) => {
+    const results = await page.evaluate(async ([texts, fixtureTexts]) => {
       const bytes = new Uint8Array(await (await fetch("/bundles/default.cyborg")).arrayBuffer());
       async function worker(backend) {
         const w = new Worker("./scoring-worker_loader.js");
@@ -123,8 +129,16 @@ try {
         const difference = Math.max(...a.Inspected.embedding.map((x, i) => Math.abs(x - b.Inspected.embedding[i])));
         rows.push({ difference, scored: a.Inspected.scored });
       }
-      return { backend: gpu.loaded.Loaded?.backend, rows };
-    }, parity.map((e) => e.full_text));
+      const buckets = [];
+      for (const text of fixtureTexts) {
+        buckets.push((await cpu.call({ Inspect: { text } })).Inspected?.word_buckets);
+      }
+      return { backend: gpu.loaded.Loaded?.backend, rows, buckets };
+    }, [parity.map((e) => e.full_text), lexicalCases.map((c) => c.text)]);
+    const sameBuckets = lexicalCases.filter((c, i) =>
+      JSON.stringify(results.buckets[i]) === JSON.stringify(c.counts)).length;
+    check(sameBuckets === lexicalCases.length,
+      `${sameBuckets} of ${lexicalCases.length} fixture texts hit the lexical buckets the fixture gives, in wasm`);
     check(results.backend?.single === "WebGpu",
       `the worker runs the encoder on WebGPU when asked (adapter: ${results.backend?.adapter})`);
     const errors = results.rows.filter((r) => r.error);

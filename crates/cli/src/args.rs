@@ -633,6 +633,12 @@ pub struct StudentArgs {
     /// Width of the head's hidden layer (0: a linear head).
     #[arg(long, default_value_t = StudentConfig::default().head_hidden, value_name = "N")]
     pub head_hidden: usize,
+    /// Buckets of the head's lexical block: the words and adjacent word pairs a response uses,
+    /// hashed, with a weight per bucket fitted jointly with the linear head (kept only where it
+    /// raises development QWK). Content rubrics reward key words that a windowed encoder
+    /// blurs. 0 leaves the block out.
+    #[arg(long, default_value_t = StudentConfig::default().lexical_buckets, value_name = "N")]
+    pub lexical_buckets: usize,
     /// Tokens per encoder window, [CLS] and [SEP] included.
     #[arg(long, default_value_t = StudentConfig::default().window_tokens, value_name = "N")]
     pub window_tokens: usize,
@@ -1017,6 +1023,7 @@ impl StudentArgs {
             head_lr: self.head_lr,
             weight_decay: self.weight_decay,
             head_hidden: self.head_hidden,
+            lexical_buckets: self.lexical_buckets,
             window_tokens: self.window_tokens,
             max_windows: self.max_windows,
             seed: self.seed,

@@ -624,6 +624,7 @@ fn info(args: InfoArgs) -> Result<()> {
         let mut value = serde_json::to_value(card)?;
         value["weights"] = json!(scorer.precision);
         value["bundle_bytes"] = json!(bytes);
+        value["lexical_buckets"] = json!(scorer.head.config().lexical_buckets);
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
@@ -650,6 +651,14 @@ fn info(args: InfoArgs) -> Result<()> {
             " (the dev metrics below were measured before rounding)"
         }
     );
+    match scorer.head.lexical() {
+        Some(block) => println!(
+            "  lexical block  {} buckets of words and word pairs, {} with a weight",
+            block.buckets(),
+            block.weighted_buckets()?
+        ),
+        None => println!("  lexical block  none"),
+    }
     for config in &scorer.traits[1..] {
         println!("  trait          {}: {}", config.name, config.scale);
     }

@@ -532,9 +532,22 @@ fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
     std::fs::write(&future, &other_version).unwrap();
     let err = stderr(&cyborg(&["info", future.to_str().unwrap()]));
     assert!(
-        err.contains("bundle format version 9; this build of Cyborg reads version 2"),
+        err.contains("bundle format version 9; this build of Cyborg reads versions 2 to 3"),
         "{err}"
     );
+
+    // The head's lexical block: there by default, and left out when asked.
+    assert_eq!(card["lexical_buckets"], 4096);
+    let described = stdout(&cyborg(&["info", m]));
+    assert!(
+        described.contains("lexical block  4096 buckets of words and word pairs"),
+        "{described}"
+    );
+    let mut without = train_args("head");
+    without.extend(["--lexical-buckets".into(), "0".into()]);
+    assert!(run(without).status.success());
+    let described = stdout(&cyborg(&["info", m]));
+    assert!(described.contains("lexical block  none"), "{described}");
 }
 
 #[test]

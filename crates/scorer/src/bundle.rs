@@ -22,8 +22,13 @@ use crate::error::{Error, Result};
 /// The first eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"\x89CYBORG\n";
 
-/// The bundle format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+/// The bundle format this build writes. Version 3 may give the head a lexical block, which a
+/// build that reads only version 2 would silently leave out of the score.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The oldest bundle format this build reads: it differs from the newest only in what it
+/// cannot hold.
+pub const OLDEST_FORMAT_VERSION: u32 = 2;
 
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 const CHECKSUM_LEN: usize = 32;
@@ -101,10 +106,11 @@ impl Sections {
             )));
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(fail(format!(
-                "bundle format version {version}; this build of Cyborg reads version \
-                 {FORMAT_VERSION} — export the model again with a matching `cyborg`"
+                "bundle format version {version}; this build of Cyborg reads versions \
+                 {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION} — export the model again with a \
+                 matching `cyborg`"
             )));
         }
         let total = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
@@ -244,7 +250,18 @@ mod tests {
         bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
         let err = Sections::from_bytes(&bytes, "x").unwrap_err().to_string();
         assert!(err.contains("bundle format version 1"), "{err}");
-        assert!(err.contains("reads version 2"), "{err}");
+        assert!(err.contains("reads versions 2 to 3"), "{err}");
+    }
+
+    #[test]
+    fn a_bundle_of_the_oldest_readable_version_is_still_read() {
+        let mut bytes = sample();
+        bytes[8..12].copy_from_slice(&OLDEST_FORMAT_VERSION.to_le_bytes());
+        let body = bytes.len() - CHECKSUM_LEN;
+        let checksum = Sha256::digest(&bytes[..body]);
+        bytes[body..].copy_from_slice(&checksum);
+        let parsed = Sections::from_bytes(&bytes, "t").unwrap();
+        assert_eq!(parsed.get("a.json", "t").unwrap(), b"{\"x\":1}");
     }
 
     #[test]

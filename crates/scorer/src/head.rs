@@ -7,6 +7,7 @@ use crate::advisory::FeatureRange;
 use crate::encoder::{Linear, TensorMap, Weights};
 use crate::error::{Error, Result};
 use crate::features::{FEATURE_COUNT, FEATURE_NAMES};
+use crate::lexical::{LexicalBlock, MAX_BUCKETS};
 
 /// The head's shape and the standardisation of its surface features.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +24,14 @@ pub struct HeadConfig {
     /// bundles made before it was recorded, which clamp nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_range: Option<FeatureRange>,
+    /// Buckets of the lexical block ([`crate::lexical`]); 0 for a head without one (and in
+    /// bundles made before it existed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lexical_buckets: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl HeadConfig {
@@ -53,6 +62,16 @@ impl HeadConfig {
                 "a feature deviation is not positive",
             ));
         }
+        if self.lexical_buckets > MAX_BUCKETS {
+            return Err(Error::invalid(
+                source_name,
+                format!(
+                    "the head's lexical block has {} buckets, more than the {MAX_BUCKETS} \
+                     allowed",
+                    self.lexical_buckets
+                ),
+            ));
+        }
         match &self.feature_range {
             Some(range) => range.validate(source_name),
             None => Ok(()),
@@ -61,12 +80,14 @@ impl HeadConfig {
 }
 
 /// Maps `[pooled embedding ; standardised features]` to one number per trait on that trait's
-/// normalised scale (0 = lowest level, 1 = highest).
+/// normalised scale (0 = lowest level, 1 = highest), plus the lexical block's part when the
+/// head has one.
 #[derive(Clone)]
 pub struct Head {
     config: HeadConfig,
     hidden: Option<Linear>,
     output: Linear,
+    lexical: Option<LexicalBlock>,
     feature_mean: Tensor,
     feature_std: Tensor,
     /// The training range's bounds, (1, FEATURE_COUNT) each, when the bundle has one.
@@ -74,8 +95,8 @@ pub struct Head {
 }
 
 impl Head {
-    /// Reads `head.hidden.*` (when `config.hidden > 0`) and `head.output.*`, with one output
-    /// per trait, from `weights`.
+    /// Reads `head.hidden.*` (when `config.hidden > 0`), `head.output.*`, with one output per
+    /// trait, and `head.lexical.weight` (when the config asks for buckets) from `weights`.
     pub fn load(
         weights: &Weights,
         config: &HeadConfig,
@@ -92,17 +113,34 @@ impl Head {
         } else {
             (None, Linear::load(weights, "head.output", inputs, traits)?)
         };
-        Self::new(config, hidden, output, device)
+        let lexical = match config.lexical_buckets {
+            0 => None,
+            buckets => Some(weights.get(LEXICAL_WEIGHT, &[traits, buckets])?),
+        };
+        Self::new(config, hidden, output, lexical, device)
     }
 
-    /// A head from its layers.
+    /// A head from its layers and lexical weights (traits, buckets), which it has exactly when
+    /// its config asks for buckets.
     pub fn new(
         config: &HeadConfig,
         hidden: Option<Linear>,
         output: Linear,
+        lexical: Option<Tensor>,
         device: &Device,
     ) -> Result<Self> {
         config.validate("head")?;
+        let lexical = lexical.map(LexicalBlock::new).transpose()?;
+        let buckets = lexical.as_ref().map_or(0, LexicalBlock::buckets);
+        if buckets != config.lexical_buckets {
+            return Err(Error::invalid(
+                "head",
+                format!(
+                    "its config asks for {} lexical buckets but its weights have {buckets}",
+                    config.lexical_buckets
+                ),
+            ));
+        }
         let bound = |values: &[f32]| Tensor::from_slice(values, (1, FEATURE_COUNT), device);
         let feature_bounds = match &config.feature_range {
             Some(range) => Some((bound(&range.min)?, bound(&range.max)?)),
@@ -115,6 +153,7 @@ impl Head {
             config: config.clone(),
             hidden,
             output,
+            lexical,
         })
     }
 
@@ -123,9 +162,15 @@ impl Head {
         &self.config
     }
 
+    /// The lexical block, when the head has one.
+    pub fn lexical(&self) -> Option<&LexicalBlock> {
+        self.lexical.as_ref()
+    }
+
     /// `pooled`: (batch, embedding); `features`: (batch, FEATURE_COUNT) raw feature values,
-    /// clamped here into the training range. Returns (batch, traits) normalised scores.
-    pub fn forward(&self, pooled: &Tensor, features: &Tensor) -> Result<Tensor> {
+    /// clamped here into the training range; `words`: each response's word hashes, which the
+    /// lexical block reads. Returns (batch, traits) normalised scores.
+    pub fn forward(&self, pooled: &Tensor, features: &Tensor, words: &[&[u32]]) -> Result<Tensor> {
         let clamped = match &self.feature_bounds {
             Some((min, max)) => features.broadcast_maximum(min)?.broadcast_minimum(max)?,
             None => features.clone(),
@@ -138,7 +183,11 @@ impl Head {
             Some(layer) => crate::kernels::gelu(&layer.forward(&inputs)?)?,
             None => inputs,
         };
-        self.output.forward(&hidden)
+        let scores = self.output.forward(&hidden)?;
+        match &self.lexical {
+            Some(block) => Ok((scores + block.forward(words, pooled.device())?)?),
+            None => Ok(scores),
+        }
     }
 
     /// Every learned tensor, under its bundle name.
@@ -154,6 +203,9 @@ impl Head {
                 named.push((format!("{name}.bias"), bias));
             }
         }
+        if let Some(block) = &self.lexical {
+            named.push((LEXICAL_WEIGHT.to_string(), block.weight()));
+        }
         named
     }
 
@@ -165,6 +217,10 @@ impl Head {
                 None => None,
             },
             output: self.output.map_tensors("head.output", f)?,
+            lexical: match &self.lexical {
+                Some(block) => Some(LexicalBlock::new(f(LEXICAL_WEIGHT, block.weight())?)?),
+                None => None,
+            },
             config: self.config.clone(),
             feature_mean: self.feature_mean.clone(),
             feature_std: self.feature_std.clone(),
@@ -172,3 +228,6 @@ impl Head {
         })
     }
 }
+
+/// The lexical block's weights in a bundle.
+const LEXICAL_WEIGHT: &str = "head.lexical.weight";

@@ -4,7 +4,8 @@
 //! ([`encoder`]), mean-pooled over every token of every window, joined with surface features
 //! that windows cannot see ([`features`]), and mapped by a regression head ([`head`]) to a raw
 //! score per trait ([`traits`]), which thresholds fitted on development data turn into a score
-//! level ([`metrics`]). A response unlike the training ones is flagged for a person
+//! level ([`metrics`]). A head may add a lexical block ([`lexical`]): weights for the hashed words and
+//! word pairs the response uses. A response unlike the training ones is flagged for a person
 //! ([`advisory`]): by its length, and against a small reference of the training data
 //! ([`screen`]).
 //! A [`bundle`] carries all of it, with a model [`card`], in one checksummed file.
@@ -21,6 +22,7 @@ pub mod fairness;
 pub mod features;
 pub mod head;
 pub mod kernels;
+pub mod lexical;
 pub mod metrics;
 pub mod model;
 pub mod quantize;

@@ -485,7 +485,11 @@ impl Scorer {
         let features: Vec<f32> = texts.iter().flat_map(|t| t.features).collect();
         let device = &self.text_encoder.device;
         let features = Tensor::from_vec(features, (texts.len(), FEATURE_COUNT), device)?;
-        let normalised = self.head.forward(pooled, &features)?.to_vec2::<f32>()?;
+        let words: Vec<&[u32]> = texts.iter().map(|t| t.words.as_slice()).collect();
+        let normalised = self
+            .head
+            .forward(pooled, &features, &words)?
+            .to_vec2::<f32>()?;
         Ok(normalised
             .into_iter()
             .zip(pooled.to_vec2::<f32>()?)

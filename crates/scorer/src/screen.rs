@@ -143,13 +143,9 @@ impl BitSet {
         }
     }
 
-    /// The bit of `key`: SplitMix64's finaliser spreads every key over all bits.
+    /// The bit of `key`.
     fn slot(&self, key: u64) -> usize {
-        let mut z = key.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> (64 - self.log2)) as usize
+        (spread(key) >> (64 - self.log2)) as usize
     }
 
     fn insert(&mut self, key: u64) {
@@ -179,7 +175,17 @@ impl BitSet {
     }
 }
 
-fn pair_key(a: u32, b: u32) -> u64 {
+/// SplitMix64's finaliser: spreads every key over all 64 bits, so that any slice of them is a
+/// fair hash.
+pub(crate) fn spread(key: u64) -> u64 {
+    let mut z = key.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The key of the adjacent word pair (a, b).
+pub(crate) fn pair_key(a: u32, b: u32) -> u64 {
     (a as u64) << 32 | b as u64
 }
 

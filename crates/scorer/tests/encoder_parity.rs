@@ -138,14 +138,16 @@ fn scoring_from_lower_layer_states_matches_scoring_from_text() {
         feature_mean: vec![1.0; FEATURE_COUNT],
         feature_std: vec![2.0; FEATURE_COUNT],
         feature_range: None,
+        lexical_buckets: 64,
     };
-    // Two outputs: a score on levels and a continuous trait.
+    // Two outputs: a score on levels and a continuous trait, each with lexical weights.
+    let lexical = Tensor::randn(0f32, 0.5, (2, 64), device).unwrap();
     let output = Linear::new(
         Tensor::randn(0f32, 0.2, (2, inputs), device).unwrap(),
         Tensor::new(&[0.5f32, -0.1], device).unwrap(),
     );
     let scorer = Scorer {
-        head: Head::new(&config, None, output, device).unwrap(),
+        head: Head::new(&config, None, output, Some(lexical), device).unwrap(),
         text_encoder: base.text_encoder.clone(),
         traits: vec![
             TraitConfig::levels("score", ScoreRange { min: 1, max: 6 }),

@@ -146,6 +146,8 @@ pub struct StudentConfig {
     pub weight_decay: f64,
     /// Width of the head's hidden layer (0: a linear head).
     pub head_hidden: usize,
+    /// Buckets of the head's lexical block of hashed words and word pairs (0: none).
+    pub lexical_buckets: usize,
     /// Tokens per encoder window, [CLS] and [SEP] included.
     pub window_tokens: usize,
     /// Most windows read per response.
@@ -173,6 +175,7 @@ impl Default for StudentConfig {
             head_lr: 5e-4,
             weight_decay: 0.01,
             head_hidden: 0,
+            lexical_buckets: cyborg_scorer::lexical::DEFAULT_BUCKETS,
             window_tokens: 256,
             max_windows: 16,
             seed: 1,
@@ -201,6 +204,13 @@ impl StudentConfig {
             if value == 0 {
                 crate::bail_input!("{flag} must be at least 1, not 0");
             }
+        }
+        let most = cyborg_scorer::lexical::MAX_BUCKETS;
+        if self.lexical_buckets > most {
+            crate::bail_input!(
+                "--lexical-buckets must be at most {most}, not {}",
+                self.lexical_buckets
+            );
         }
         Ok(())
     }

@@ -181,6 +181,7 @@ pub fn fit_student(
         weight_decay: student.weight_decay,
         warmup_fraction: 0.1,
         head_hidden: student.head_hidden,
+        lexical_buckets: student.lexical_buckets,
         seed: student.seed,
         fine_tuned_only: student.fine_tuned_only,
     };

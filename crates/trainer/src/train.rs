@@ -12,6 +12,7 @@ use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::encoder::{Encoder, Linear};
 use cyborg_scorer::features::{FEATURE_COUNT, FEATURE_NAMES};
 use cyborg_scorer::head::{Head, HeadConfig};
+use cyborg_scorer::lexical::lexical_vector;
 use cyborg_scorer::metrics::{agreement, pearson, Agreement, Thresholds};
 use cyborg_scorer::model::{pool_texts, PreparedText, Reading, Scorer, TextEncoder};
 use cyborg_scorer::traits::{Scale, TraitConfig};
@@ -25,6 +26,7 @@ use crate::cache::StateCache;
 use crate::config::Tune;
 use crate::error::input;
 use crate::progress::{Event, Progress};
+use crate::ridge::lexical::{JointDesign, LexicalDesign, WORD_PENALTIES};
 use crate::ridge::{LinearFit, RidgeProblem};
 use crate::screen::fit_screen;
 
@@ -50,6 +52,8 @@ pub struct TrainSettings {
     pub warmup_fraction: f64,
     /// Width of the head's hidden layer; 0 for a linear head.
     pub head_hidden: usize,
+    /// Buckets of the head's lexical block ([`cyborg_scorer::lexical`]); 0 for none.
+    pub lexical_buckets: usize,
     /// Seed for shuffling and initialisation.
     pub seed: u64,
     /// Keep a fine-tuned epoch even when the linear probe it started from scored better on
@@ -119,6 +123,9 @@ struct Student {
     frozen: usize,
     encoder_vars: Vec<Var>,
     head_vars: Vec<Var>,
+    /// The lexical block's weights: fitted with the linear probe and refitted with it, never
+    /// by gradient steps (a bag of words would memorise the few hundred training responses).
+    lexical_var: Option<Var>,
 }
 
 impl Student {
@@ -172,13 +179,23 @@ impl Student {
         } else {
             (None, linear(probe_weights, probe_biases)?)
         };
-        let head = Head::new(head_config, hidden, output, device)?;
+        let lexical_var = match lexical_weights_from_probes(probes, head_config) {
+            Some(weights) => Some(Var::from_vec(
+                weights,
+                (probes.len(), head_config.lexical_buckets),
+                device,
+            )?),
+            None => None,
+        };
+        let lexical = lexical_var.as_ref().map(|v| v.as_tensor().clone());
+        let head = Head::new(head_config, hidden, output, lexical, device)?;
         Ok(Student {
             encoder,
             head,
             frozen,
             encoder_vars,
             head_vars,
+            lexical_var,
         })
     }
 
@@ -190,7 +207,8 @@ impl Student {
         let features: Vec<f32> = texts.iter().flat_map(|t| t.features).collect();
         let features =
             Tensor::from_vec(features, (texts.len(), FEATURE_COUNT), &self.encoder.device)?;
-        Ok(self.head.forward(&pooled, &features)?)
+        let words: Vec<&[u32]> = texts.iter().map(|t| t.words.as_slice()).collect();
+        Ok(self.head.forward(&pooled, &features, &words)?)
     }
 
     /// Replaces a linear head's weights with those of `probes`, one per trait.
@@ -203,24 +221,29 @@ impl Student {
         let inputs = weights.len() / probes.len();
         weight_var.set(&Tensor::from_vec(weights, (probes.len(), inputs), device)?)?;
         bias_var.set(&Tensor::from_vec(biases, probes.len(), device)?)?;
+        if let (Some(var), Some(weights)) = (
+            &self.lexical_var,
+            lexical_weights_from_probes(probes, config),
+        ) {
+            var.set(&Tensor::from_vec(weights, var.shape(), device)?)?;
+        }
         Ok(())
     }
 
-    fn snapshot(&self) -> Result<Vec<Tensor>> {
+    /// Every learned tensor: the trained ones, then the lexical block's.
+    fn learned(&self) -> impl Iterator<Item = &Var> {
         self.encoder_vars
             .iter()
             .chain(&self.head_vars)
-            .map(|v| Ok(v.as_tensor().copy()?))
-            .collect()
+            .chain(&self.lexical_var)
+    }
+
+    fn snapshot(&self) -> Result<Vec<Tensor>> {
+        self.learned().map(|v| Ok(v.as_tensor().copy()?)).collect()
     }
 
     fn restore(&self, snapshot: &[Tensor]) -> Result<()> {
-        for (var, value) in self
-            .encoder_vars
-            .iter()
-            .chain(&self.head_vars)
-            .zip(snapshot)
-        {
+        for (var, value) in self.learned().zip(snapshot) {
             var.set(value)?;
         }
         Ok(())
@@ -256,6 +279,10 @@ struct Session<'a> {
     traits: &'a [TraitConfig],
     /// Layers below the trained ones.
     frozen: usize,
+    /// The training responses' lexical design, when the head has a lexical block.
+    lexical: Option<LexicalDesign>,
+    /// The development responses' lexical vectors (each empty without a block).
+    dev_vectors: Vec<Vec<(u32, f32)>>,
 }
 
 impl Session<'_> {
@@ -323,7 +350,9 @@ impl Session<'_> {
     }
 
     /// The linear probe on `encoder`: for each trait, ridge regression of its normalised
-    /// scores on the head inputs, the penalty chosen by the trait's development quality.
+    /// scores on the head inputs (and, with a lexical block, jointly on the word buckets), the
+    /// penalties chosen by the trait's development quality. Without a block, or where the
+    /// block does not help on development data, a trait's bucket weights stay empty.
     /// Returns the mean quality and the fits.
     fn probe(&self, encoder: &Encoder) -> Result<(f64, Vec<LinearFit>)> {
         let train_inputs = self.head_inputs(encoder, self.train, self.train_states)?;
@@ -331,32 +360,47 @@ impl Session<'_> {
         let weights: Vec<f64> = self.train.iter().map(|e| e.weight).collect();
         let columns = train_inputs[0].len();
         let embedding = columns - FEATURE_COUNT;
+        let problems: Vec<RidgeProblem> = (0..self.traits.len())
+            .map(|t| {
+                let targets: Vec<f64> = self
+                    .train
+                    .iter()
+                    .map(|e| self.traits[t].scale.normalise(e.targets[t]))
+                    .collect();
+                RidgeProblem::weighted(&train_inputs, &targets, &weights)
+            })
+            .collect();
+        // Every trait shares the columns, so the joint designs are made once.
+        let joints: Vec<JointDesign> = match &self.lexical {
+            Some(design) => (0..WORD_PENALTIES.len())
+                .map(|k| JointDesign::new(design, &problems[0], k))
+                .collect(),
+            None => Vec::new(),
+        };
         let mut qualities = Vec::with_capacity(self.traits.len());
         let mut fits = Vec::with_capacity(self.traits.len());
-        for (t, config) in self.traits.iter().enumerate() {
-            let targets: Vec<f64> = self
-                .train
-                .iter()
-                .map(|e| config.scale.normalise(e.targets[t]))
-                .collect();
-            let problem = RidgeProblem::weighted(&train_inputs, &targets, &weights);
+        for (t, (config, problem)) in self.traits.iter().zip(&problems).enumerate() {
             let mut best: Option<(Option<f64>, LinearFit)> = None;
             for feature_share in PROBE_FEATURE_SHARES {
                 let multiplier: Vec<f64> = (0..columns)
                     .map(|j| if j < embedding { 1.0 } else { feature_share })
                     .collect();
                 for lambda in PROBE_PENALTIES {
-                    let fit = problem.solve(lambda, &multiplier);
-                    let raw: Vec<f64> = dev_inputs
-                        .iter()
-                        .map(|row| config.scale.denormalise(fit.predict(row)))
-                        .collect();
-                    let quality = self.dev_quality(t, &raw);
-                    let better = |b: &Option<f64>| {
-                        quality.unwrap_or(f64::NEG_INFINITY) > b.unwrap_or(f64::NEG_INFINITY)
-                    };
-                    if best.as_ref().is_none_or(|(b, _)| better(b)) {
-                        best = Some((quality, fit));
+                    let plain = std::iter::once(problem.solve(lambda, &multiplier));
+                    let joint = joints.iter().map(|j| j.solve(problem, lambda, &multiplier));
+                    for fit in plain.chain(joint) {
+                        let raw: Vec<f64> = dev_inputs
+                            .iter()
+                            .zip(&self.dev_vectors)
+                            .map(|(row, v)| config.scale.denormalise(fit.predict_with(row, v)))
+                            .collect();
+                        let quality = self.dev_quality(t, &raw);
+                        let better = |b: &Option<f64>| {
+                            quality.unwrap_or(f64::NEG_INFINITY) > b.unwrap_or(f64::NEG_INFINITY)
+                        };
+                        if best.as_ref().is_none_or(|(b, _)| better(b)) {
+                            best = Some((quality, fit));
+                        }
                     }
                 }
             }
@@ -422,6 +466,8 @@ pub fn train(
     let states = cache.states(&base.text_encoder, &all_texts, frozen, progress)?;
     let encode_seconds = encode_start.elapsed().as_secs_f64();
     let (train_states, dev_states) = states.split_at(train.len());
+    let lexical = lexical_design(train, settings.lexical_buckets, progress);
+    let buckets = lexical.as_ref().map_or(0, LexicalDesign::buckets);
     let session = Session {
         train,
         dev,
@@ -429,9 +475,17 @@ pub fn train(
         dev_states,
         traits,
         frozen,
+        lexical,
+        dev_vectors: dev
+            .iter()
+            .map(|e| match buckets {
+                0 => Vec::new(),
+                _ => lexical_vector(&e.prepared.words, buckets),
+            })
+            .collect(),
     };
 
-    let head_config = head_config(train, settings.head_hidden);
+    let head_config = head_config(train, settings.head_hidden, buckets);
     let mut rng = StdRng::seed_from_u64(settings.seed);
     let (probe_qwk, probe) = session.probe(&base.text_encoder.encoder)?;
     let quality = quality_name(traits);
@@ -759,6 +813,47 @@ fn quality_name(traits: &[TraitConfig]) -> &'static str {
     }
 }
 
+/// The lexical design of the training responses for `buckets` buckets (none for 0), or none
+/// with a note when there are too many responses for its kernel.
+fn lexical_design(train: &[Example], buckets: usize, progress: &Progress) -> Option<LexicalDesign> {
+    if buckets == 0 {
+        return None;
+    }
+    if train.len() > MAX_LEXICAL_ROWS {
+        progress.note(&format!(
+            "no lexical block: its kernel holds one value per pair of training responses, and \
+             {} responses are more than the {MAX_LEXICAL_ROWS} it is made for",
+            train.len()
+        ));
+        return None;
+    }
+    let words: Vec<&[u32]> = train.iter().map(|e| e.prepared.words.as_slice()).collect();
+    let weights: Vec<f64> = train.iter().map(|e| e.weight).collect();
+    Some(LexicalDesign::new(&words, &weights, buckets))
+}
+
+/// Most training responses the lexical block is fitted on: its kernel and its factors take
+/// 5 × 8 bytes per pair of responses (1 GB at 5,000).
+const MAX_LEXICAL_ROWS: usize = 5000;
+
+/// The probes' bucket weights as the lexical block's (traits × buckets, row-major), zero for a
+/// trait whose probe left the block out; none for a head without a block.
+fn lexical_weights_from_probes(probes: &[LinearFit], config: &HeadConfig) -> Option<Vec<f32>> {
+    let buckets = config.lexical_buckets;
+    (buckets > 0).then(|| {
+        probes
+            .iter()
+            .flat_map(|p| {
+                let weights: Vec<f32> = match p.lexical.len() {
+                    0 => vec![0.0; buckets],
+                    _ => p.lexical.iter().map(|&w| w as f32).collect(),
+                };
+                weights
+            })
+            .collect()
+    })
+}
+
 /// The probes' weights as the linear head's, one output row per trait: the head standardises
 /// the surface features itself, so their weights scale by the deviation and their means move
 /// into the bias.
@@ -786,7 +881,7 @@ const PROBE_PENALTIES: [f64; 11] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3
 const PROBE_FEATURE_SHARES: [f64; 3] = [1.0, 0.1, 0.01];
 
 /// The head's configuration, its feature standardisation measured on `train`.
-fn head_config(train: &[Example], hidden: usize) -> HeadConfig {
+fn head_config(train: &[Example], hidden: usize, lexical_buckets: usize) -> HeadConfig {
     let n = train.len() as f32;
     let mut mean = [0f32; FEATURE_COUNT];
     for e in train {
@@ -811,5 +906,6 @@ fn head_config(train: &[Example], hidden: usize) -> HeadConfig {
             .map(|v| if *v > 1e-12 { v.sqrt() } else { 1.0 })
             .collect(),
         feature_range: Some(FeatureRange::of(train.iter().map(|e| &e.prepared.features))),
+        lexical_buckets,
     }
 }

@@ -8,7 +8,7 @@ use std::hash::{Hash, Hasher};
 use cyborg_scorer::features::FEATURE_COUNT;
 use cyborg_scorer::metrics::{agreement, ScoreRange, Thresholds};
 
-use crate::ridge::solve_positive_definite;
+use crate::ridge::{solve_positive_definite, sparse_dot, sparse_gram};
 
 /// Hash buckets for terms: 2¹⁸, so that collisions are rare in a few thousand responses.
 const BUCKETS: usize = 1 << 18;
@@ -48,10 +48,6 @@ fn term_counts(text: &str) -> Vec<(u32, f64)> {
         }
     }
     counts
-}
-
-fn dot(a: &[(u32, f64)], dense: &[f64]) -> f64 {
-    a.iter().map(|&(b, w)| w * dense[b as usize]).sum()
 }
 
 /// Kernel ridge on TF-IDF and surface features, fitted on a few hundred scored responses.
@@ -120,21 +116,8 @@ impl TfidfRidge {
         let centred: Vec<f64> = train.iter().map(|t| t.2 - y_mean).collect();
 
         // The term part of the kernel, once; the feature part changes with its scale.
-        let mut dense = vec![0f64; BUCKETS];
-        let mut term_kernel = vec![0f64; n * n];
-        for i in 0..n {
-            for &(b, w) in &train_vectors[i].terms {
-                dense[b as usize] = w;
-            }
-            for j in 0..=i {
-                let k = dot(&train_vectors[j].terms, &dense);
-                term_kernel[i * n + j] = k;
-                term_kernel[j * n + i] = k;
-            }
-            for &(b, _) in &train_vectors[i].terms {
-                dense[b as usize] = 0.0;
-            }
-        }
+        let terms: Vec<Vec<(u32, f64)>> = train_vectors.iter().map(|v| v.terms.clone()).collect();
+        let term_kernel = sparse_gram(&terms, BUCKETS);
         let standardised: Vec<[f64; FEATURE_COUNT]> =
             train_vectors.iter().map(|v| model.standardise(v)).collect();
         let mut best: Option<(f64, f64, f64, Vec<f64>)> = None;
@@ -153,7 +136,7 @@ impl TfidfRidge {
                 for i in 0..n {
                     system[i * n + i] += penalty * n as f64;
                 }
-                let alpha = solve_positive_definite(&mut system, &centred, n);
+                let alpha = solve_positive_definite(system, &centred, n);
                 model.set_weights(&train_vectors, &standardised, &alpha, scale, y_mean);
                 let raw: Vec<f64> = dev_vectors.iter().map(|v| model.predict(v)).collect();
                 let thresholds = Thresholds::fit(&raw, &dev_human, range);
@@ -224,7 +207,7 @@ impl TfidfRidge {
         let features: f64 = (0..FEATURE_COUNT)
             .map(|j| self.feature_weights[j] * self.feature_scale * f[j])
             .sum();
-        self.intercept + dot(&v.terms, &self.term_weights) + features
+        self.intercept + sparse_dot(&v.terms, &self.term_weights) + features
     }
 }
 

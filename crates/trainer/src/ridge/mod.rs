@@ -4,19 +4,26 @@
 //! responses, lands short of what a least-squares fit reaches at once. So the head starts as
 //! the ridge solution on the frozen encoder's pooled embeddings and the surface features, with
 //! the penalty chosen on development data; fine-tuning the top layers starts from there
-//! ("linear probing, then fine-tuning", Kumar et al., 2022).
+//! ("linear probing, then fine-tuning", Kumar et al., 2022). With a lexical block, the probe is
+//! fitted jointly with the block's weight per word bucket ([`lexical`]).
 
-/// A linear model `y = intercept + Σ weights[j] · x[j]` on raw (unstandardised) columns.
+pub mod lexical;
+
+/// A linear model `y = intercept + Σ weights[j] · x[j] + Σ lexical[b] · v[b]` on raw
+/// (unstandardised) columns `x` and, when fitted with a lexical block, a response's lexical
+/// vector `v` ([`cyborg_scorer::lexical::lexical_vector`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearFit {
     /// One weight per column.
     pub weights: Vec<f64>,
     /// The constant term.
     pub intercept: f64,
+    /// One weight per lexical bucket; empty without a lexical block.
+    pub lexical: Vec<f64>,
 }
 
 impl LinearFit {
-    /// The prediction for one row.
+    /// The prediction for one row, its lexical part aside.
     pub fn predict(&self, row: &[f32]) -> f64 {
         self.intercept
             + self
@@ -25,6 +32,19 @@ impl LinearFit {
                 .zip(row)
                 .map(|(w, &x)| w * x as f64)
                 .sum::<f64>()
+    }
+
+    /// The prediction for one row with lexical vector `vector` (ignored without a block).
+    pub fn predict_with(&self, row: &[f32], vector: &[(u32, f32)]) -> f64 {
+        let lexical: f64 = if self.lexical.is_empty() {
+            0.0
+        } else {
+            vector
+                .iter()
+                .map(|&(b, v)| self.lexical[b as usize] * v as f64)
+                .sum()
+        };
+        self.predict(row) + lexical
     }
 }
 
@@ -41,6 +61,10 @@ pub struct RidgeProblem {
     rhs: Vec<f64>,
     /// The rows' total weight (their number when unweighted).
     rows: f64,
+    /// The standardised rows, each times the square root of its weight (rows × columns).
+    z: Vec<f64>,
+    /// Each row's square root of its weight times (y - ȳ).
+    y: Vec<f64>,
 }
 
 impl RidgeProblem {
@@ -90,21 +114,25 @@ impl RidgeProblem {
         let y_mean = y.iter().zip(w).map(|(y, w)| w * y).sum::<f64>() / total;
         let mut gram = vec![0f64; columns * columns];
         let mut rhs = vec![0f64; columns];
-        let mut z = vec![0f64; columns];
+        let mut all_z = Vec::with_capacity(x.len() * columns);
+        let mut all_y = Vec::with_capacity(x.len());
         for ((row, &target), &weight) in x.iter().zip(y).zip(w) {
             // √w on both sides of each product gives w in ZᵀWZ and ZᵀW(y - ȳ).
             let root = weight.sqrt();
-            for j in 0..columns {
-                z[j] = root * (row[j] as f64 - mean[j]) / scale[j];
-            }
+            let z: Vec<f64> = (0..columns)
+                .map(|j| root * (row[j] as f64 - mean[j]) / scale[j])
+                .collect();
+            let y = root * (target - y_mean);
             for a in 0..columns {
-                rhs[a] += z[a] * root * (target - y_mean);
+                rhs[a] += z[a] * y;
                 let za = z[a];
                 let gram_row = &mut gram[a * columns..(a + 1) * columns];
                 for b in 0..=a {
                     gram_row[b] += za * z[b];
                 }
             }
+            all_z.extend(z);
+            all_y.push(y);
         }
         for a in 0..columns {
             for b in 0..a {
@@ -118,6 +146,30 @@ impl RidgeProblem {
             gram,
             rhs,
             rows: total,
+            z: all_z,
+            y: all_y,
+        }
+    }
+
+    /// The standardised weights `standardised` as a fit on the raw columns, with lexical
+    /// weights `lexical` whose part of the mean, `lexical_mean`, the intercept gives back.
+    fn raw_fit(&self, standardised: &[f64], lexical: Vec<f64>, lexical_mean: f64) -> LinearFit {
+        let weights: Vec<f64> = standardised
+            .iter()
+            .zip(&self.scale)
+            .map(|(w, s)| w / s)
+            .collect();
+        let intercept = self.y_mean
+            - lexical_mean
+            - weights
+                .iter()
+                .zip(&self.mean)
+                .map(|(w, m)| w * m)
+                .sum::<f64>();
+        LinearFit {
+            weights,
+            intercept,
+            lexical,
         }
     }
 
@@ -129,55 +181,114 @@ impl RidgeProblem {
         for j in 0..columns {
             system[j * columns + j] += lambda * self.rows * multiplier[j];
         }
-        let standardised = solve_positive_definite(&mut system, &self.rhs, columns);
-        let weights: Vec<f64> = standardised
-            .iter()
-            .zip(&self.scale)
-            .map(|(w, s)| w / s)
-            .collect();
-        let intercept = self.y_mean
-            - weights
-                .iter()
-                .zip(&self.mean)
-                .map(|(w, m)| w * m)
-                .sum::<f64>();
-        LinearFit { weights, intercept }
+        let standardised = solve_positive_definite(system, &self.rhs, columns);
+        self.raw_fit(&standardised, Vec::new(), 0.0)
     }
 }
 
-/// Solves `A w = b` for symmetric positive definite `A` (row-major, overwritten) by Cholesky
-/// decomposition.
-pub fn solve_positive_definite(a: &mut [f64], b: &[f64], n: usize) -> Vec<f64> {
-    for j in 0..n {
-        let mut diagonal = a[j * n + j];
-        for k in 0..j {
-            diagonal -= a[j * n + k] * a[j * n + k];
-        }
-        let diagonal = diagonal.max(1e-300).sqrt();
-        a[j * n + j] = diagonal;
-        for i in j + 1..n {
-            let mut value = a[i * n + j];
-            for k in 0..j {
-                value -= a[i * n + k] * a[j * n + k];
+/// Solves `A w = b` for symmetric positive definite `A` (row-major, n × n).
+pub fn solve_positive_definite(a: Vec<f64>, b: &[f64], n: usize) -> Vec<f64> {
+    Cholesky::factor(a, n).solve(b)
+}
+
+/// The Cholesky factor `L` of a symmetric positive definite matrix `A = L Lᵀ`, kept to solve
+/// `A w = b` for many right-hand sides.
+pub struct Cholesky {
+    /// `L` in the lower triangle, row-major (the upper triangle is left as it was).
+    l: Vec<f64>,
+    n: usize,
+}
+
+impl Cholesky {
+    /// Factors `a` (row-major, n × n; only its lower triangle is read).
+    pub fn factor(mut a: Vec<f64>, n: usize) -> Self {
+        for j in 0..n {
+            let (head, below) = a.split_at_mut((j + 1) * n);
+            let row_j = &mut head[j * n..];
+            let diagonal = (row_j[j] - dot(&row_j[..j], &row_j[..j]))
+                .max(1e-300)
+                .sqrt();
+            row_j[j] = diagonal;
+            let row_j = &row_j[..j];
+            for row_i in below.chunks_exact_mut(n) {
+                row_i[j] = (row_i[j] - dot(&row_i[..j], row_j)) / diagonal;
             }
-            a[i * n + j] = value / diagonal;
+        }
+        Cholesky { l: a, n }
+    }
+
+    /// `A⁻¹ b`.
+    pub fn solve(&self, b: &[f64]) -> Vec<f64> {
+        self.solve_many(b, 1)
+    }
+
+    /// `A⁻¹ B` for `B` with `k` columns (row-major, n × k): both substitutions work on whole
+    /// rows of `B`, so the inner loops stride through memory.
+    pub fn solve_many(&self, b: &[f64], k: usize) -> Vec<f64> {
+        let (l, n) = (&self.l, self.n);
+        let mut y = b.to_vec();
+        // L Y = B, top down.
+        for i in 0..n {
+            let (done, rest) = y.split_at_mut(i * k);
+            let row = &mut rest[..k];
+            for (m, solved) in done.chunks_exact(k).enumerate() {
+                subtract_scaled(row, l[i * n + m], solved);
+            }
+            let diagonal = l[i * n + i];
+            row.iter_mut().for_each(|r| *r /= diagonal);
+        }
+        // Lᵀ W = Y, bottom up.
+        for i in (0..n).rev() {
+            let (head, done) = y.split_at_mut((i + 1) * k);
+            let row = &mut head[i * k..];
+            for (m, solved) in done.chunks_exact(k).enumerate() {
+                subtract_scaled(row, l[(i + 1 + m) * n + i], solved);
+            }
+            let diagonal = l[i * n + i];
+            row.iter_mut().for_each(|r| *r /= diagonal);
+        }
+        y
+    }
+}
+
+/// `row -= factor · other`.
+fn subtract_scaled(row: &mut [f64], factor: f64, other: &[f64]) {
+    if factor != 0.0 {
+        for (r, o) in row.iter_mut().zip(other) {
+            *r -= factor * o;
         }
     }
-    // L y = b, then Lᵀ w = y.
-    let mut y = b.to_vec();
-    for i in 0..n {
-        for k in 0..i {
-            y[i] -= a[i * n + k] * y[k];
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The dot product of a sparse vector ((index, value) pairs) and a dense one.
+pub fn sparse_dot(sparse: &[(u32, f64)], dense: &[f64]) -> f64 {
+    sparse.iter().map(|&(b, v)| v * dense[b as usize]).sum()
+}
+
+/// Every pair's dot product (rows × rows, row-major) of sparse rows whose indices are below
+/// `width`: each row in turn is spread into a dense buffer and met by the rows before it.
+pub fn sparse_gram(rows: &[Vec<(u32, f64)>], width: usize) -> Vec<f64> {
+    let n = rows.len();
+    let mut dense = vec![0f64; width];
+    let mut gram = vec![0f64; n * n];
+    for (i, row) in rows.iter().enumerate() {
+        for &(b, v) in row {
+            dense[b as usize] = v;
         }
-        y[i] /= a[i * n + i];
-    }
-    for i in (0..n).rev() {
-        for k in i + 1..n {
-            y[i] -= a[k * n + i] * y[k];
+        for (j, other) in rows[..=i].iter().enumerate() {
+            let k = sparse_dot(other, &dense);
+            gram[i * n + j] = k;
+            gram[j * n + i] = k;
         }
-        y[i] /= a[i * n + i];
+        for &(b, _) in row {
+            dense[b as usize] = 0.0;
+        }
     }
-    y
+    gram
 }
 
 #[cfg(test)]
