@@ -8,6 +8,10 @@ thresholds), the rest for training. Each arm trains with `cyborg train` on the s
 scores the same test answers.
 
   scripts/bench-sas.py [--sets 1,…,10] [--folds 0] [--arms lexical,plain]
+                       [--arm NAME="TRAIN FLAGS" …]
+
+`--arm` defines a further arm by the `cyborg train` flags it adds (and runs it with the others
+named in --arms), e.g. --arm patient="--patience 3" --arms lexical,patient.
 
 Works in --work (default target/bench-sas), where the id lists, bundles and scores stay: a
 rerun reuses them (delete them to measure a new build). Reads ../shared/data/asap-sas; never
@@ -17,6 +21,7 @@ copies it into the repository.
 import argparse
 import csv
 import random
+import shlex
 import statistics
 import sys
 import time
@@ -26,7 +31,7 @@ from asap_fold import ROOT, qwk, read_scores, run, write_responses
 
 TSV = ROOT.parent / "shared" / "data" / "asap-sas" / "train_jjj_reconstructed.tsv"
 FOLDS = 5
-ARMS = {"lexical": [], "plain": ["--lexical-buckets", "0"]}
+ARMS = {"lexical": ["--lexical-buckets", "4096"], "plain": []}
 
 
 def read_sets():
@@ -84,15 +89,22 @@ def main():
     parser.add_argument("--sets", default="1,2,3,4,5,6,7,8,9,10")
     parser.add_argument("--folds", default="0")
     parser.add_argument("--arms", default="lexical,plain")
+    parser.add_argument("--arm", action="append", default=[], metavar='NAME="FLAGS"')
     parser.add_argument("--cyborg", default=str(ROOT / "target" / "release" / "cyborg"))
     parser.add_argument("--work", default=str(ROOT / "target" / "bench-sas"))
     args = parser.parse_args()
+    for definition in args.arm:
+        name, _, flags = definition.partition("=")
+        ARMS[name] = shlex.split(flags)
     if not TSV.exists():
         sys.exit(f"needs ASAP-SAS at {TSV}")
     sets = read_sets()
     numbers = [int(s) for s in args.sets.split(",")]
     folds = [int(f) for f in args.folds.split(",")]
     arms = args.arms.split(",")
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        sys.exit(f"no arm {', '.join(unknown)}: the arms are {', '.join(ARMS)} (--arm defines more)")
     results = {(n, f, a): measure(args, args.cyborg, n, sets[n], f, a)
                for n in numbers for f in folds for a in arms}
     print(f"\nASAP-SAS, folds {args.folds} of {FOLDS}: test QWK (mean over folds), "

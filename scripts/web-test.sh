@@ -19,11 +19,11 @@ step "trunk build --release (the page and its scoring worker)"
 trunk build --release
 ls -l dist/*.wasm
 
-step "A small model to check the browser with (one epoch, top layer)"
+step "A small model to check the browser with (one epoch, top layer, a lexical block)"
 model=$work/model.cyborg
 if [ ! -f "$model" ] || [ "$cyborg" -nt "$model" ]; then
   $cyborg train data/demo/train.csv --text full_text --score score --id essay_id --range 1:6 \
-    --tune top:1 --epochs 1 --out "$model"
+    --tune top:1 --epochs 1 --lexical-buckets 4096 --out "$model"
 fi
 $cyborg score "$model" data/demo/sample.csv --text full_text --id essay_id --out "$work/cli-scores.csv"
 
@@ -33,7 +33,8 @@ if [ -d ../shared/data/asap-aes ]; then
   python3 scripts/asap-traits.py ../shared/data/asap-aes 200 "$work/set7.csv"
   python3 scripts/asap-traits.py ../shared/data/asap-aes 6 "$work/set7-few.csv"
   $cyborg train "$work/set7.csv" --text essay --score score --id id \
-    --trait ideas,organization,style,conventions --tune head --out "$work/traits.cyborg"
+    --trait ideas,organization,style,conventions --tune head --lexical-buckets 4096 \
+    --out "$work/traits.cyborg"
   $cyborg score "$work/traits.cyborg" "$work/set7-few.csv" --text essay --id id --out "$work/traits-scores.csv"
   traits=("$work/traits.cyborg" "$work/set7-few.csv" "$work/traits-scores.csv")
 else

@@ -536,18 +536,17 @@ fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
         "{err}"
     );
 
-    // The head's lexical block: there by default, and left out when asked.
-    assert_eq!(card["lexical_buckets"], 4096);
+    // The head's lexical block: left out by default, there when asked.
+    assert_eq!(card["lexical_buckets"], 0);
+    assert!(stdout(&cyborg(&["info", m])).contains("lexical block  none"));
+    let mut with = train_args("head");
+    with.extend(["--lexical-buckets".into(), "4096".into()]);
+    assert!(run(with).status.success());
     let described = stdout(&cyborg(&["info", m]));
     assert!(
         described.contains("lexical block  4096 buckets of words and word pairs"),
         "{described}"
     );
-    let mut without = train_args("head");
-    without.extend(["--lexical-buckets".into(), "0".into()]);
-    assert!(run(without).status.success());
-    let described = stdout(&cyborg(&["info", m]));
-    assert!(described.contains("lexical block  none"), "{described}");
 }
 
 #[test]

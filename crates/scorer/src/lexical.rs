@@ -16,10 +16,6 @@ use candle_core::{Device, Tensor};
 use crate::error::{Error, Result};
 use crate::screen::{pair_key, spread};
 
-/// Buckets a head uses unless asked otherwise: a few thousand keep collisions between a
-/// prompt's content words rare while the block stays small (16 KiB per trait).
-pub const DEFAULT_BUCKETS: usize = 4096;
-
 /// Most buckets a bundle may ask for.
 pub const MAX_BUCKETS: usize = 1 << 20;
 

@@ -144,6 +144,9 @@ pub struct StudentConfig {
     pub head_lr: f64,
     /// AdamW weight decay.
     pub weight_decay: f64,
+    /// Share of the optimisation steps over which the learning rates rise from 0 to their
+    /// peak, before decaying linearly to 0.
+    pub warmup: f64,
     /// Width of the head's hidden layer (0: a linear head).
     pub head_hidden: usize,
     /// Buckets of the head's lexical block of hashed words and word pairs (0: none).
@@ -174,8 +177,9 @@ impl Default for StudentConfig {
             lr: 5e-5,
             head_lr: 5e-4,
             weight_decay: 0.01,
+            warmup: 0.1,
             head_hidden: 0,
-            lexical_buckets: cyborg_scorer::lexical::DEFAULT_BUCKETS,
+            lexical_buckets: 0,
             window_tokens: 256,
             max_windows: 16,
             seed: 1,
@@ -196,6 +200,12 @@ impl StudentConfig {
             ("--weight-decay", self.weight_decay),
         ] {
             check_rate(flag, value)?;
+        }
+        if !(0.0..=1.0).contains(&self.warmup) {
+            crate::bail_input!(
+                "--warmup must be a share of the steps from 0 to 1, not {}",
+                self.warmup
+            );
         }
         for (flag, value) in [
             ("--batch-size", self.batch_size),

@@ -179,7 +179,7 @@ pub fn fit_student(
         learning_rate: student.lr,
         head_learning_rate: student.head_lr,
         weight_decay: student.weight_decay,
-        warmup_fraction: 0.1,
+        warmup_fraction: student.warmup,
         head_hidden: student.head_hidden,
         lexical_buckets: student.lexical_buckets,
         seed: student.seed,

@@ -628,7 +628,7 @@ fn check_inputs(
 }
 
 /// AdamW for the trained encoder layers and for the head, with the learning rate warmed up
-/// over the first tenth of the steps (`warmup_fraction`) and then decayed linearly to zero.
+/// over the first `warmup_fraction` of the steps and then decayed linearly to zero.
 struct Optimizers {
     encoder: AdamW,
     head: AdamW,
