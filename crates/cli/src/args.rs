@@ -808,9 +808,12 @@ pub enum BenchCommand {
     /// Each text is cut to its first window, as sentence-transformers truncates, so the
     /// numbers compare with scripts/bench-encode.sh's PyTorch run on the same texts.
     Encode(BenchEncodeArgs),
-    /// ASAP-AES accuracy: train and test one student per prompt on an NEA fold, at 100% and
+    /// ASAP-AES accuracy: train and test one student per prompt on NEA folds, at 100% and
     /// 10% of the training ids, beside published and simple-peer results; with --teacher
     /// local, also the teacher and the student trained on its pool labels.
+    ///
+    /// All five folds, resumable (about 5 hours on 2 cores):
+    ///   cyborg bench asap --folds 0,1,2,3,4 --cells asap-cells --out asap.md
     Asap(Box<BenchAsapArgs>),
     /// Multi-trait scoring: one student of every target (one shared encoder, one head output
     /// per trait) beside one student per target, trained the same way, on the same held-out
@@ -888,9 +891,10 @@ pub struct BenchAsapArgs {
     /// The ASAP-AES folder (holding training_set_rel3.utf8.tsv and folds/).
     #[arg(long, default_value = "../shared/data/asap-aes")]
     pub asap: PathBuf,
-    /// NEA fold.
-    #[arg(long, default_value_t = 0)]
-    pub fold: usize,
+    /// NEA folds to run (0-4): with more than one, the table gives each prompt's mean ± SD
+    /// over them, and each fold's own table below.
+    #[arg(long, alias = "fold", value_delimiter = ',', default_value = "0")]
+    pub folds: Vec<usize>,
     /// Prompts to run.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8")]
     pub prompts: Vec<u32>,
@@ -905,6 +909,11 @@ pub struct BenchAsapArgs {
     /// How each student is trained.
     #[command(flatten)]
     pub student: StudentArgs,
+    /// Keep each finished cell (one fold, prompt and fraction) as JSON in DIR, and reuse the
+    /// cells already there, so a stopped run resumes where it was. A cell trained with other
+    /// settings is refused; delete the folder to measure a new build.
+    #[arg(long, value_name = "DIR")]
+    pub cells: Option<PathBuf>,
     /// Also write the results table (Markdown) here.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

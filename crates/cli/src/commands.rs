@@ -728,11 +728,12 @@ fn bench_asap(args: BenchAsapArgs, progress: &Progress) -> Result<()> {
     }
     let request = bench::AsapBenchRequest {
         asap: args.asap,
-        fold: args.fold,
+        folds: args.folds,
         prompts: args.prompts,
         fractions: args.fractions,
         teacher: args.teacher.config(),
         student: args.student.config(),
+        cells: args.cells,
     };
     let result = bench::asap(&request, progress)?;
     print_table(&result, &result.table, args.out.as_deref(), args.json)

@@ -1,15 +1,18 @@
 //! Benchmarks: encoder speed, and accuracy on ASAP-AES beside published and simple peers.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::metrics::{agreement, ScoreRange};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{StudentConfig, TeacherConfig};
-use crate::data::{read_id_list, read_table, Filter, ReadSpec, Table};
+use crate::data::{read_id_list, read_table, Filter, ReadSpec, Row, Table};
 use crate::format::format_kappa;
+use crate::output::write_atomically;
 use crate::progress::Progress;
 use crate::split::{sample_fraction, set_aside};
 use crate::student::{evaluate_fitted, fit_score_student, load_base, TrainingRow};
@@ -173,8 +176,8 @@ pub fn read_asap_prompt(tsv: &Path, prompt: u32) -> Result<(Table, ScoreRange)> 
 const PEER_100: [f64; 8] = [0.834, 0.657, 0.737, 0.800, 0.827, 0.811, 0.780, 0.672];
 const PEER_10: [f64; 8] = [0.831, 0.668, 0.681, 0.747, 0.773, 0.759, 0.745, 0.529];
 
-/// What was trained and tested in one cell of the ASAP table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// What was trained and tested in one column of the ASAP table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Arm {
     /// A student on the human scores alone.
@@ -196,9 +199,10 @@ impl Arm {
     }
 }
 
-/// One arm's result on one prompt at one human fraction.
-#[derive(Serialize)]
+/// One arm's result on one prompt of one fold at one human fraction.
+#[derive(Serialize, Deserialize)]
 pub struct AsapResult {
+    fold: usize,
     prompt: u32,
     arm: Arm,
     human_fraction: f64,
@@ -216,8 +220,8 @@ pub struct AsapResult {
 pub struct AsapBenchRequest {
     /// The ASAP-AES folder (holding training_set_rel3.utf8.tsv and folds/).
     pub asap: PathBuf,
-    /// NEA fold.
-    pub fold: usize,
+    /// NEA folds.
+    pub folds: Vec<usize>,
     /// Prompts to run.
     pub prompts: Vec<u32>,
     /// Human fractions of the training ids.
@@ -226,20 +230,25 @@ pub struct AsapBenchRequest {
     pub teacher: TeacherConfig,
     /// How each student is trained.
     pub student: StudentConfig,
+    /// Where each finished cell (one fold, prompt and fraction) is kept; cells already there,
+    /// trained with the same settings, are reused, so a stopped run resumes.
+    pub cells: Option<PathBuf>,
 }
 
 /// `bench asap`'s results.
 #[derive(Serialize)]
 pub struct AsapBench {
-    /// The NEA fold.
-    pub fold: usize,
+    /// The NEA folds.
+    pub folds: Vec<usize>,
     /// What the students trained.
     pub tune: String,
     /// Wall time.
     pub seconds: f64,
-    /// Every arm on every prompt and fraction.
+    /// Cells taken from the cells folder instead of trained.
+    pub reused_cells: usize,
+    /// Every arm on every fold, prompt and fraction.
     pub results: Vec<AsapResult>,
-    /// The Markdown table beside published and simple peers.
+    /// The Markdown tables beside published and simple peers.
     #[serde(skip)]
     pub table: String,
 }
@@ -253,144 +262,336 @@ fn arms(args: &AsapBenchRequest, fraction: f64) -> Vec<Arm> {
     }
 }
 
-/// Trains and tests one student per prompt and fraction (and, with a teacher, the teacher and
-/// the student on its labels) on an NEA fold.
+/// Trains and tests one student per fold, prompt and fraction (and, with a teacher, the
+/// teacher and the student on its labels) on NEA folds.
 pub fn asap(request: &AsapBenchRequest, progress: &Progress) -> crate::Result<AsapBench> {
     Ok(run_asap(request, progress)?)
+}
+
+/// A finished cell as its file keeps it: the settings it was trained with, and its results.
+#[derive(Deserialize)]
+struct SavedCell {
+    settings: String,
+    results: Vec<AsapResult>,
+}
+
+/// Everything that decides a cell's results, as text: a saved cell is reused only under the
+/// same. (Where the frozen layers are cached changes no result.)
+fn settings(args: &AsapBenchRequest) -> String {
+    let student = StudentConfig {
+        cache: None,
+        no_cache: false,
+        ..args.student.clone()
+    };
+    format!("{student:?} {:?}", args.teacher)
+}
+
+/// The results saved at `path`, when it holds a cell trained with `settings`; an error when it
+/// holds one trained otherwise, since mixing them would compare unlike students.
+fn saved_cell(path: &Path, settings: &str) -> Result<Option<Vec<AsapResult>>> {
+    let Some(saved) = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<SavedCell>(&b).ok())
+    else {
+        return Ok(None);
+    };
+    if saved.settings != settings {
+        crate::bail_input!(
+            "{} holds a cell trained with other settings ({}); give another --cells folder, \
+             or delete the file to train it again with these ({settings})",
+            path.display(),
+            saved.settings
+        );
+    }
+    Ok(Some(saved.results))
+}
+
+/// One fold's training, development and test ids.
+struct FoldIds {
+    train: HashSet<String>,
+    dev: HashSet<String>,
+    test: HashSet<String>,
+}
+
+impl FoldIds {
+    fn read(asap: &Path, fold: usize) -> Result<FoldIds> {
+        let folder = asap.join(format!("folds/fold_{fold}"));
+        let ids = |name: &str| read_id_list(&folder.join(name));
+        Ok(FoldIds {
+            train: ids("train_ids.txt")?,
+            dev: ids("dev_ids.txt")?,
+            test: ids("test_ids.txt")?,
+        })
+    }
 }
 
 fn run_asap(args: &AsapBenchRequest, progress: &Progress) -> Result<AsapBench> {
     let start = Instant::now();
     let tsv = args.asap.join("training_set_rel3.utf8.tsv");
-    let fold = args.asap.join(format!("folds/fold_{}", args.fold));
-    let ids = |name: &str| read_id_list(&fold.join(name));
-    let (train_ids, dev_ids, test_ids) = (
-        ids("train_ids.txt")?,
-        ids("dev_ids.txt")?,
-        ids("test_ids.txt")?,
-    );
-    let base = load_base(&args.student, progress)?;
-    let mut results = Vec::new();
-    for &prompt in &args.prompts {
-        let (table, range) = read_asap_prompt(&tsv, prompt)?;
-        let pick = |ids| table.rows_with_ids(ids);
-        let (train_all, dev, test) = (pick(&train_ids), pick(&dev_ids), pick(&test_ids));
-        for &fraction in &args.fractions {
-            let fit_start = Instant::now();
-            let human = sample_fraction(&train_all, fraction, args.student.seed)?;
-            progress.note(&format!(
-                "prompt {prompt}, {:.0}% human: {} train, {} dev, {} test",
-                fraction * 100.0,
-                human.len(),
-                dev.len(),
-                test.len()
-            ));
-            let result = |arm, teacher_rows, test_qwk, dev_qwk, seconds| AsapResult {
-                prompt,
-                arm,
-                human_fraction: fraction,
-                train_rows: human.len(),
-                teacher_rows,
-                dev_rows: dev.len(),
-                test_rows: test.len(),
-                test_qwk,
-                dev_qwk,
-                seconds,
-            };
-            let mut cells = Vec::new();
-            progress.check()?;
-            if arms(args, fraction).contains(&Arm::Teacher) {
-                let pool = set_aside(&train_all, &human);
-                let labelled = LabelledPool::fit_and_label(
-                    Some(&base),
-                    &human,
-                    &dev,
-                    &pool,
+    if let Some(dir) = &args.cells {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let settings = settings(args);
+    let mut base = None;
+    let (mut results, mut reused_cells) = (Vec::new(), 0);
+    for &fold in &args.folds {
+        let ids = FoldIds::read(&args.asap, fold)?;
+        for &prompt in &args.prompts {
+            let (table, range) = read_asap_prompt(&tsv, prompt)?;
+            for &fraction in &args.fractions {
+                let path = args
+                    .cells
+                    .as_ref()
+                    .map(|dir| dir.join(format!("fold{fold}-prompt{prompt}-human{fraction}.json")));
+                if let Some(path) = &path {
+                    if let Some(saved) = saved_cell(path, &settings)? {
+                        reused_cells += 1;
+                        results.extend(saved);
+                        continue;
+                    }
+                }
+                progress.check()?;
+                if base.is_none() {
+                    base = Some(load_base(&args.student, progress)?);
+                }
+                let cell = Cell {
+                    fold,
+                    prompt,
+                    fraction,
                     range,
-                    &args.teacher,
-                    &args.student,
+                    args,
+                    base: base.as_ref().expect("loaded"),
                     progress,
-                )?;
-                let Teacher::Local(local) = &labelled.teacher else {
-                    bail!("bench asap measures the local teacher; --teacher llm is not benchmarked here");
                 };
-                // The teacher's first member is the plain student: same rows, seed, settings.
-                let first = local.first_student();
-                cells.push(result(
-                    Arm::Student,
-                    0,
-                    evaluate_fitted(&base, first, &test, progress)?.qwk,
-                    first.trained.dev_qwk(),
-                    first.seconds,
-                ));
-                let test_levels: Vec<i64> = local
-                    .label(&base, &test, progress)?
-                    .iter()
-                    .map(|l| l.level)
-                    .collect();
-                let test_human: Vec<i64> = test.iter().filter_map(|r| r.score).collect();
-                cells.push(result(
-                    Arm::Teacher,
-                    0,
-                    agreement(&test_human, &test_levels, range).qwk,
-                    labelled.dev_qwk,
-                    labelled.fit_seconds + labelled.label_seconds,
-                ));
-                let student_start = Instant::now();
-                let rows = labelled.training_rows(&human, args.teacher.weight);
-                let outcome =
-                    fit_score_student(&base, &rows, &dev, range, &args.student, progress)?;
-                cells.push(result(
-                    Arm::StudentWithPool,
-                    labelled.rows.len(),
-                    evaluate_fitted(&base, &outcome, &test, progress)?.qwk,
-                    outcome.trained.dev_qwk(),
-                    student_start.elapsed().as_secs_f64(),
-                ));
-            } else {
-                let outcome = fit_score_student(
-                    &base,
-                    &TrainingRow::human(&human),
-                    &dev,
-                    range,
-                    &args.student,
-                    progress,
-                )?;
-                cells.push(result(
-                    Arm::Student,
-                    0,
-                    evaluate_fitted(&base, &outcome, &test, progress)?.qwk,
-                    outcome.trained.dev_qwk(),
-                    fit_start.elapsed().as_secs_f64(),
-                ));
+                let cell_results = cell.run(&table, &ids)?;
+                if let Some(path) = &path {
+                    let saved = serde_json::json!({"settings": settings, "results": cell_results});
+                    write_atomically(path, saved.to_string().as_bytes())?;
+                }
+                results.extend(cell_results);
             }
-            for cell in &cells {
-                progress.note(&format!(
-                    "prompt {prompt}, {}: test QWK {} (dev {}), {:.0}s",
-                    cell.arm.heading(fraction),
-                    format_kappa(cell.test_qwk),
-                    format_kappa(cell.dev_qwk),
-                    cell.seconds
-                ));
-            }
-            results.extend(cells);
         }
     }
     let seconds = start.elapsed().as_secs_f64();
     Ok(AsapBench {
-        fold: args.fold,
+        folds: args.folds.clone(),
         tune: args.student.tune.to_string(),
         seconds,
-        table: markdown(args, &results, seconds),
+        reused_cells,
+        table: markdown(args, &results, seconds, reused_cells),
         results,
     })
 }
 
-fn markdown(args: &AsapBenchRequest, results: &[AsapResult], seconds: f64) -> String {
+/// One fold, prompt and human fraction of the benchmark, and what it is run with.
+struct Cell<'a> {
+    fold: usize,
+    prompt: u32,
+    fraction: f64,
+    range: ScoreRange,
+    args: &'a AsapBenchRequest,
+    base: &'a BaseModel,
+    progress: &'a Progress,
+}
+
+/// A cell's responses: the human-scored sample of the training ids, the rest of them (the
+/// teacher's pool), and the fold's development and test responses of the prompt.
+struct CellRows<'t> {
+    human: Vec<&'t Row>,
+    pool: Vec<&'t Row>,
+    dev: Vec<&'t Row>,
+    test: Vec<&'t Row>,
+}
+
+/// What one arm of a cell measured.
+struct Measured {
+    arm: Arm,
+    teacher_rows: usize,
+    test_qwk: Option<f64>,
+    dev_qwk: Option<f64>,
+    seconds: f64,
+}
+
+impl Cell<'_> {
+    /// Trains and tests the cell's arms.
+    fn run(&self, table: &Table, ids: &FoldIds) -> Result<Vec<AsapResult>> {
+        let (args, progress) = (self.args, self.progress);
+        let pick = |ids| table.rows_with_ids(ids);
+        let train_all = pick(&ids.train);
+        let human = sample_fraction(&train_all, self.fraction, args.student.seed)?;
+        let rows = CellRows {
+            pool: set_aside(&train_all, &human),
+            human,
+            dev: pick(&ids.dev),
+            test: pick(&ids.test),
+        };
+        progress.note(&format!(
+            "fold {}, prompt {}, {:.0}% human: {} train, {} dev, {} test",
+            self.fold,
+            self.prompt,
+            self.fraction * 100.0,
+            rows.human.len(),
+            rows.dev.len(),
+            rows.test.len()
+        ));
+        let measured = if arms(args, self.fraction).contains(&Arm::Teacher) {
+            self.teacher_arms(&rows)?
+        } else {
+            let training = TrainingRow::human(&rows.human);
+            vec![self.student(Arm::Student, &training, 0, &rows)?]
+        };
+        let results = measured.into_iter().map(|m| {
+            progress.note(&format!(
+                "fold {}, prompt {}, {}: test QWK {} (dev {}), {:.0}s",
+                self.fold,
+                self.prompt,
+                m.arm.heading(self.fraction),
+                format_kappa(m.test_qwk),
+                format_kappa(m.dev_qwk),
+                m.seconds
+            ));
+            AsapResult {
+                fold: self.fold,
+                prompt: self.prompt,
+                arm: m.arm,
+                human_fraction: self.fraction,
+                train_rows: rows.human.len(),
+                teacher_rows: m.teacher_rows,
+                dev_rows: rows.dev.len(),
+                test_rows: rows.test.len(),
+                test_qwk: m.test_qwk,
+                dev_qwk: m.dev_qwk,
+                seconds: m.seconds,
+            }
+        });
+        Ok(results.collect())
+    }
+
+    /// A student trained on `training` (human rows, and `teacher_rows` teacher-labelled ones).
+    fn student(
+        &self,
+        arm: Arm,
+        training: &[TrainingRow],
+        teacher_rows: usize,
+        rows: &CellRows,
+    ) -> Result<Measured> {
+        let (args, base, progress) = (self.args, self.base, self.progress);
+        let start = Instant::now();
+        let outcome = fit_score_student(
+            base,
+            training,
+            &rows.dev,
+            self.range,
+            &args.student,
+            progress,
+        )?;
+        Ok(Measured {
+            arm,
+            teacher_rows,
+            test_qwk: evaluate_fitted(base, &outcome, &rows.test, progress)?.qwk,
+            dev_qwk: outcome.trained.dev_qwk(),
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The local teacher fitted on the human scores, its first member (the plain student),
+    /// and a student on the human scores and the teacher's labels for the pool.
+    fn teacher_arms(&self, rows: &CellRows) -> Result<Vec<Measured>> {
+        let (args, base, progress) = (self.args, self.base, self.progress);
+        let labelled = LabelledPool::fit_and_label(
+            Some(base),
+            &rows.human,
+            &rows.dev,
+            &rows.pool,
+            self.range,
+            &args.teacher,
+            &args.student,
+            progress,
+        )?;
+        let Teacher::Local(local) = &labelled.teacher else {
+            bail!("bench asap measures the local teacher; --teacher llm is not benchmarked here");
+        };
+        // The teacher's first member is the plain student: same rows, seed, settings.
+        let first = local.first_student();
+        let test_levels: Vec<i64> = local
+            .label(base, &rows.test, progress)?
+            .iter()
+            .map(|l| l.level)
+            .collect();
+        let test_human: Vec<i64> = rows.test.iter().filter_map(|r| r.score).collect();
+        let training = labelled.training_rows(&rows.human, args.teacher.weight);
+        let with_pool = self.student(Arm::StudentWithPool, &training, labelled.rows.len(), rows)?;
+        Ok(vec![
+            Measured {
+                arm: Arm::Student,
+                teacher_rows: 0,
+                test_qwk: evaluate_fitted(base, first, &rows.test, progress)?.qwk,
+                dev_qwk: first.trained.dev_qwk(),
+                seconds: first.seconds,
+            },
+            Measured {
+                arm: Arm::Teacher,
+                teacher_rows: 0,
+                test_qwk: agreement(&test_human, &test_levels, self.range).qwk,
+                dev_qwk: labelled.dev_qwk,
+                seconds: labelled.fit_seconds + labelled.label_seconds,
+            },
+            with_pool,
+        ])
+    }
+}
+
+/// The table's columns: (human fraction, arm).
+fn columns(args: &AsapBenchRequest) -> Vec<(f64, Arm)> {
+    args.fractions
+        .iter()
+        .flat_map(|&f| arms(args, f).into_iter().map(move |arm| (f, arm)))
+        .collect()
+}
+
+/// The test QWK of `arm` at `fraction` on `prompt` of `fold`.
+fn test_qwk(
+    results: &[AsapResult],
+    fold: usize,
+    prompt: u32,
+    (fraction, arm): (f64, Arm),
+) -> Option<f64> {
+    results
+        .iter()
+        .find(|r| {
+            r.fold == fold && r.prompt == prompt && r.human_fraction == fraction && r.arm == arm
+        })
+        .and_then(|r| r.test_qwk)
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// Mean and sample standard deviation (divisor n − 1; none for one value).
+fn mean_sd(values: &[f64]) -> String {
+    match (mean(values), values.len()) {
+        (None, _) => "-".into(),
+        (Some(m), 1) => format!("{m:.3}"),
+        (Some(m), n) => {
+            let sd = (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+            format!("{m:.3} ± {sd:.3}")
+        }
+    }
+}
+
+fn markdown(
+    args: &AsapBenchRequest,
+    results: &[AsapResult],
+    seconds: f64,
+    reused: usize,
+) -> String {
+    let folds: Vec<String> = args.folds.iter().map(usize::to_string).collect();
     let mut out = format!(
-        "ASAP-AES NEA fold {}, test QWK per prompt; student: {} on {}, seed {}; \
-         thresholds fitted on dev. Wall time {:.1} min on {} threads.\n\n",
-        args.fold,
+        "ASAP-AES NEA fold{} {}, test QWK per prompt; student: {} on {}, seed {}; \
+         thresholds fitted on dev. Wall time {:.1} min on {} threads{}.\n\n",
+        if folds.len() > 1 { "s" } else { "" },
+        folds.join(", "),
         args.student.tune,
         args.student
             .base
@@ -400,68 +601,123 @@ fn markdown(args: &AsapBenchRequest, results: &[AsapResult], seconds: f64) -> St
                 .to_string()),
         args.student.seed,
         seconds / 60.0,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        if reused > 0 {
+            format!(
+                " ({reused} cells reused from {})",
+                args.cells.as_deref().unwrap_or(Path::new("")).display()
+            )
+        } else {
+            String::new()
+        }
     );
-    let columns: Vec<(f64, Arm)> = args
-        .fractions
-        .iter()
-        .flat_map(|&f| arms(args, f).into_iter().map(move |arm| (f, arm)))
-        .collect();
+    if let [fold] = args.folds[..] {
+        out += &fold_table(args, results, fold);
+    } else {
+        out += &summary_table(args, results);
+        for &fold in &args.folds {
+            out += &format!(
+                "<details><summary>fold {fold}</summary>\n\n{}\n</details>\n\n",
+                fold_table(args, results, fold)
+            );
+        }
+    }
+    out.push_str(
+        "Published averages on all 8 prompts (5-fold): NEA 0.761, R2BERT 0.794. Best simple \
+         peer in ../shared/BASELINES.md (ridge on MiniLM + TF-IDF-SVD + len3), fold 0: 0.773 \
+         at 100%, 0.721 at 10%.\n",
+    );
+    out
+}
+
+/// Per prompt and column, the mean ± SD over folds; the last row averages the prompts in
+/// each fold and gives the mean ± SD of those averages.
+fn summary_table(args: &AsapBenchRequest, results: &[AsapResult]) -> String {
+    let columns = columns(args);
     let header: Vec<String> = columns.iter().map(|(f, arm)| arm.heading(*f)).collect();
-    out.push_str(&format!(
-        "| prompt | {} | peer ridge MiniLM+len3 100% | peer 10% |\n|---|{}---|---|\n",
+    let mut out = format!(
+        "Mean ± SD over {} folds:\n\n| prompt | {} |\n|---|{}\n",
+        args.folds.len(),
         header.join(" | "),
         "---|".repeat(header.len())
-    ));
-    let mut sums = vec![(0.0, 0usize); columns.len()];
-    let (mut peer_100, mut peer_10, mut peers) = (0.0, 0.0, 0);
+    );
+    let over_folds = |prompt: u32, column| -> Vec<f64> {
+        args.folds
+            .iter()
+            .filter_map(|&fold| test_qwk(results, fold, prompt, column))
+            .collect()
+    };
     for &prompt in &args.prompts {
         let cells: Vec<String> = columns
             .iter()
-            .enumerate()
-            .map(|(i, &(f, arm))| {
-                let qwk = results
-                    .iter()
-                    .find(|r| r.prompt == prompt && r.human_fraction == f && r.arm == arm)
-                    .and_then(|r| r.test_qwk);
-                if let Some(q) = qwk {
-                    sums[i].0 += q;
-                    sums[i].1 += 1;
-                }
+            .map(|&c| mean_sd(&over_folds(prompt, c)))
+            .collect();
+        out += &format!("| {prompt} | {} |\n", cells.join(" | "));
+    }
+    let averages: Vec<String> = columns
+        .iter()
+        .map(|&c| {
+            let per_fold: Vec<f64> = args
+                .folds
+                .iter()
+                .filter_map(|&fold| {
+                    let qwks: Vec<f64> = args
+                        .prompts
+                        .iter()
+                        .filter_map(|&p| test_qwk(results, fold, p, c))
+                        .collect();
+                    mean(&qwks)
+                })
+                .collect();
+            format!("**{}**", mean_sd(&per_fold))
+        })
+        .collect();
+    out += &format!("| **avg** | {} |\n\n", averages.join(" | "));
+    out
+}
+
+/// One fold's test QWK per prompt and column; on fold 0, beside the simple peers.
+fn fold_table(args: &AsapBenchRequest, results: &[AsapResult], fold: usize) -> String {
+    let columns = columns(args);
+    let peers = fold == 0;
+    let mut header: Vec<String> = columns.iter().map(|(f, arm)| arm.heading(*f)).collect();
+    if peers {
+        header.extend(["peer ridge MiniLM+len3 100%".into(), "peer 10%".into()]);
+    }
+    let mut out = format!(
+        "| prompt | {} |\n|---|{}\n",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
+    let mut sums = vec![Vec::new(); columns.len()];
+    let (mut peer_100, mut peer_10) = (Vec::new(), Vec::new());
+    for &prompt in &args.prompts {
+        let mut cells: Vec<String> = columns
+            .iter()
+            .zip(&mut sums)
+            .map(|(&column, sum)| {
+                let qwk = test_qwk(results, fold, prompt, column);
+                sum.extend(qwk);
                 format_kappa(qwk)
             })
             .collect();
-        let p = (prompt - 1) as usize;
-        peer_100 += PEER_100[p];
-        peer_10 += PEER_10[p];
-        peers += 1;
-        out.push_str(&format!(
-            "| {prompt} | {} | {:.3} | {:.3} |\n",
-            cells.join(" | "),
-            PEER_100[p],
-            PEER_10[p]
-        ));
+        if peers {
+            let p = (prompt - 1) as usize;
+            peer_100.push(PEER_100[p]);
+            peer_10.push(PEER_10[p]);
+            cells.extend([format!("{:.3}", PEER_100[p]), format!("{:.3}", PEER_10[p])]);
+        }
+        out += &format!("| {prompt} | {} |\n", cells.join(" | "));
     }
-    let averages: Vec<String> = sums
+    let mut averages: Vec<String> = sums
         .iter()
-        .map(|(s, n)| {
-            if *n > 0 {
-                format!("**{:.3}**", s / *n as f64)
-            } else {
-                "-".into()
-            }
-        })
+        .map(|s| mean(s).map_or("-".into(), |m| format!("**{m:.3}**")))
         .collect();
-    out.push_str(&format!(
-        "| **avg** | {} | {:.3} | {:.3} |\n\n",
-        averages.join(" | "),
-        peer_100 / peers as f64,
-        peer_10 / peers as f64
-    ));
-    out.push_str(
-        "Published averages on all 8 prompts (5-fold): NEA 0.761, R2BERT 0.794. Best simple \
-         peer in ../shared/BASELINES.md (ridge on MiniLM + TF-IDF-SVD + len3): 0.773 at 100%, \
-         0.721 at 10%.\n",
-    );
+    if peers {
+        averages.extend(
+            [peer_100, peer_10].map(|p| mean(&p).map_or("-".into(), |m| format!("{m:.3}"))),
+        );
+    }
+    out += &format!("| **avg** | {} |\n", averages.join(" | "));
     out
 }
