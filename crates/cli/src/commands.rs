@@ -677,7 +677,8 @@ fn info(args: InfoArgs) -> Result<()> {
         d.human_fraction
     );
     println!(
-        "  training       tune {}, best epoch {} of {}, lr {} (head {}), batch {}, seed {}, {:.0}s",
+        "  training       tune {}, best epoch {} of {}, lr {} (head {}), batch {}, seed {}, \
+         cut points {}, {:.0}s",
         t.tune,
         t.best_epoch,
         t.epochs_run,
@@ -685,6 +686,7 @@ fn info(args: InfoArgs) -> Result<()> {
         t.head_learning_rate,
         t.batch_size,
         t.seed,
+        t.cut_points,
         t.wall_seconds
     );
     println!(

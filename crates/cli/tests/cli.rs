@@ -517,6 +517,7 @@ fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
     assert_eq!(card["data"]["train_rows"], train_rows);
     assert_eq!(card["base_model"]["name"], "all-MiniLM-L6-v2");
     assert_eq!(card["training"]["tune"], "top:1");
+    assert_eq!(card["training"]["cut_points"], "qwk");
 
     let bytes = std::fs::read(&model).unwrap();
     let truncated = dir.path().join("truncated.cyborg");
@@ -540,11 +541,12 @@ fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
     assert_eq!(card["lexical_buckets"], 0);
     assert!(stdout(&cyborg(&["info", m])).contains("lexical block  none"));
     let mut with = train_args("head");
-    with.extend(["--lexical-buckets".into(), "4096".into()]);
+    with.extend(["--lexical-buckets", "4096", "--cut-points", "shares"].map(String::from));
     assert!(run(with).status.success());
     let described = stdout(&cyborg(&["info", m]));
     assert!(
-        described.contains("lexical block  4096 buckets of words and word pairs"),
+        described.contains("lexical block  4096 buckets of words and word pairs")
+            && described.contains("cut points shares"),
         "{described}"
     );
 }

@@ -135,18 +135,21 @@ pub fn trim(score: f64, range: ScoreRange) -> f64 {
 
 /// Cut points that give the raw scores, in order, the human levels' proportions: the cut
 /// above level `k` lies halfway between the raw scores ranked just below and just above the
-/// share of humans at `k` or lower.
+/// share of humans at `k` or lower. `human` need not be the same responses as `raw`: a larger
+/// sample of human levels gives steadier shares.
 pub fn distribution_matching(raw: &[f64], human: &[i64], range: ScoreRange) -> Thresholds {
-    if raw.is_empty() {
+    if raw.is_empty() || human.is_empty() {
         return Thresholds::rounding(range);
     }
     let mut sorted = raw.to_vec();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
-    let mut at_or_below = 0;
+    let mut humans_at_or_below = 0;
     let cuts = (range.min..range.max)
         .map(|level| {
-            at_or_below += human.iter().filter(|&&h| h == level).count();
+            humans_at_or_below += human.iter().filter(|&&h| h == level).count();
+            // The same share of the raw scores, rounded to a whole response.
+            let at_or_below = (humans_at_or_below * n + human.len() / 2) / human.len();
             match at_or_below {
                 0 => sorted[0] - 1e-9,
                 k if k >= n => sorted[n - 1] + 1e-9,
@@ -494,6 +497,15 @@ mod tests {
         let empty_middle = distribution_matching(&raw, &[1, 1, 1, 3, 3, 3], range);
         let levels: Vec<i64> = raw.iter().map(|&r| empty_middle.level(r)).collect();
         assert_eq!(levels, [1, 1, 1, 3, 3, 3]);
+        // Shares from a larger sample of human levels (a quarter 1s, half 2s, a quarter 3s)
+        // cut eight raw scores 2 | 4 | 2; no humans at all leaves plain rounding.
+        let raw = [0.8, 0.1, 0.7, 0.2, 0.6, 0.3, 0.5, 0.4];
+        let human = [1, 2, 2, 3].repeat(25);
+        let shared = distribution_matching(&raw, &human, range);
+        let levels: Vec<i64> = raw.iter().map(|&r| shared.level(r)).collect();
+        assert_eq!(levels, [3, 1, 3, 1, 2, 2, 2, 2]);
+        let none = distribution_matching(&raw, &[], range);
+        assert_eq!(none.cuts, Thresholds::rounding(range).cuts);
     }
 
     #[test]

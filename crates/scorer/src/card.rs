@@ -81,8 +81,17 @@ pub struct TrainingSummary {
     pub batch_size: usize,
     /// Random seed.
     pub seed: u64,
+    /// How the cut points from raw score to level were fitted: `qwk` (development QWK at
+    /// its highest, the only way before format 3's `shares`) or `shares` (the human levels'
+    /// shares).
+    #[serde(default = "qwk_cut_points")]
+    pub cut_points: String,
     /// Wall-clock seconds, encoding included.
     pub wall_seconds: f64,
+}
+
+fn qwk_cut_points() -> String {
+    "qwk".into()
 }
 
 /// Development-set agreement.

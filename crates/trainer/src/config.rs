@@ -57,6 +57,46 @@ impl Tune {
     }
 }
 
+/// How a levelled score's cut points (raw score to level) are fitted on development data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutPoints {
+    /// The cut points that maximise development QWK.
+    Qwk,
+    /// The cut points that give the development responses' raw scores the human levels'
+    /// shares over the training and development rows together (distribution matching).
+    Shares,
+}
+
+impl CutPoints {
+    /// Every way, as `--cut-points` names them.
+    pub const ALL: [CutPoints; 2] = [CutPoints::Qwk, CutPoints::Shares];
+
+    /// Its name, as `--cut-points` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CutPoints::Qwk => "qwk",
+            CutPoints::Shares => "shares",
+        }
+    }
+}
+
+impl std::str::FromStr for CutPoints {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CutPoints::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| format!("\"{s}\" is not qwk or shares"))
+    }
+}
+
+impl std::fmt::Display for CutPoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Which rows and columns of a data file to read.
 #[derive(Debug, Clone, Default)]
 pub struct DataConfig {
@@ -151,6 +191,8 @@ pub struct StudentConfig {
     pub head_hidden: usize,
     /// Buckets of the head's lexical block of hashed words and word pairs (0: none).
     pub lexical_buckets: usize,
+    /// How levelled scores' cut points are fitted on development data.
+    pub cut_points: CutPoints,
     /// Tokens per encoder window, [CLS] and [SEP] included.
     pub window_tokens: usize,
     /// Most windows read per response.
@@ -180,6 +222,7 @@ impl Default for StudentConfig {
             warmup: 0.1,
             head_hidden: 0,
             lexical_buckets: 0,
+            cut_points: CutPoints::Qwk,
             window_tokens: 256,
             max_windows: 16,
             seed: 1,

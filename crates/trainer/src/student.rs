@@ -182,6 +182,7 @@ pub fn fit_student(
         warmup_fraction: student.warmup,
         head_hidden: student.head_hidden,
         lexical_buckets: student.lexical_buckets,
+        cut_points: student.cut_points,
         seed: student.seed,
         fine_tuned_only: student.fine_tuned_only,
     };

@@ -9,6 +9,7 @@ use candle_core::{Tensor, Var};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use cyborg_scorer::advisory::FeatureRange;
 use cyborg_scorer::base::BaseModel;
+use cyborg_scorer::calibration::distribution_matching;
 use cyborg_scorer::encoder::{Encoder, Linear};
 use cyborg_scorer::features::{FEATURE_COUNT, FEATURE_NAMES};
 use cyborg_scorer::head::{Head, HeadConfig};
@@ -23,7 +24,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::cache::StateCache;
-use crate::config::Tune;
+use crate::config::{CutPoints, Tune};
 use crate::error::input;
 use crate::progress::{Event, Progress};
 use crate::ridge::lexical::{JointDesign, LexicalDesign, WORD_PENALTIES};
@@ -54,6 +55,9 @@ pub struct TrainSettings {
     pub head_hidden: usize,
     /// Buckets of the head's lexical block ([`cyborg_scorer::lexical`]); 0 for none.
     pub lexical_buckets: usize,
+    /// How levelled scores' cut points are fitted.
+    #[serde(serialize_with = "crate::train::display")]
+    pub cut_points: CutPoints,
     /// Seed for shuffling and initialisation.
     pub seed: u64,
     /// Keep a fine-tuned epoch even when the linear probe it started from scored better on
@@ -554,7 +558,7 @@ pub fn train(
     let (_, best_epoch, snapshot) = best;
     student.restore(&snapshot)?;
     let (fitted_traits, dev_quality, dev_fitted, dev_rounding) =
-        session.fit_thresholds(&student)?;
+        session.fit_thresholds(&student, settings.cut_points)?;
     let mut scorer = student.into_scorer(fitted_traits)?;
     let readings = read_in_groups(&scorer, &all_texts, &states, frozen, "screening", progress)?;
     let words: Vec<&[u32]> = all_texts.iter().map(|t| t.words.as_slice()).collect();
@@ -773,11 +777,12 @@ impl Session<'_> {
     }
 
     /// The kept student's development results, with each levelled trait's thresholds fitted
-    /// on its development raw scores.
+    /// on its development raw scores as `cut_points` says.
     #[allow(clippy::type_complexity)]
     fn fit_thresholds(
         &self,
         student: &Student,
+        cut_points: CutPoints,
     ) -> Result<(
         Vec<TraitConfig>,
         Vec<Option<f64>>,
@@ -789,7 +794,15 @@ impl Session<'_> {
         let mut fitted = self.traits.to_vec();
         for (t, config) in fitted.iter_mut().enumerate() {
             if let Scale::Levels(thresholds) = &mut config.scale {
-                *thresholds = Thresholds::fit(&raw[t], &self.dev_levels(t), thresholds.range);
+                let range = thresholds.range;
+                *thresholds = match cut_points {
+                    CutPoints::Qwk => Thresholds::fit(&raw[t], &self.dev_levels(t), range),
+                    CutPoints::Shares => {
+                        let mut human = self.dev_levels(t);
+                        human.extend(self.train.iter().map(|e| e.targets[t].round() as i64));
+                        distribution_matching(&raw[t], &human, range)
+                    }
+                };
             }
         }
         let (dev_fitted, dev_rounding) = match &fitted[0].scale {

@@ -273,6 +273,7 @@ fn model_card(
             head_learning_rate: outcome.settings.head_learning_rate,
             batch_size: outcome.settings.batch_size,
             seed: outcome.settings.seed,
+            cut_points: outcome.settings.cut_points.to_string(),
             wall_seconds: outcome.seconds,
         },
         dev_metrics: DevMetrics {
