@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Write crates/scorer/tests/fixtures/minilm_embeddings.json: reference embeddings of a few
-real texts from data/demo, computed by sentence-transformers (and, for a text longer than one
-window, by Hugging Face transformers over the same windows Cyborg uses).
+"""Write crates/scorer/tests/fixtures/NAME_embeddings.json: reference embeddings of a few real
+texts from data/demo, computed by sentence-transformers (and, for a text longer than one window,
+by Hugging Face transformers over the same windows Cyborg uses), for the base encoder
+(minilm_embeddings.json) or the MPNet teacher encoder of scripts/get-teacher.sh
+(mpnet_embeddings.json).
 
 Run from the repository root with a Python that has sentence-transformers installed
-(scripts/python-venv.sh makes one):  $(scripts/python-venv.sh)/bin/python scripts/encoder_fixture.py
+(scripts/python-venv.sh makes one):
+    $(scripts/python-venv.sh)/bin/python scripts/encoder_fixture.py [models/all-mpnet-base-v2]
 """
 import csv
 import json
@@ -16,8 +19,9 @@ import torch
 from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoTokenizer
 
-MODEL = Path("models/all-MiniLM-L6-v2")
-OUT = Path("crates/scorer/tests/fixtures/minilm_embeddings.json")
+MODEL = Path(sys.argv[1] if len(sys.argv) > 1 else "models/all-MiniLM-L6-v2")
+SHORT_NAMES = {"all-MiniLM-L6-v2": "minilm", "all-mpnet-base-v2": "mpnet"}
+OUT = Path(f"crates/scorer/tests/fixtures/{SHORT_NAMES[MODEL.name]}_embeddings.json")
 WINDOW = 256  # tokens per window, [CLS] and [SEP] included
 
 
@@ -37,7 +41,7 @@ def demo_texts():
 
 
 def windowed_embedding(model, tokenizer, text):
-    """Mean over every token of consecutive [CLS] chunk [SEP] windows."""
+    """Mean over every token of consecutive [CLS] chunk [SEP] (MPNet: <s> chunk </s>) windows."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     chunk = WINDOW - 2
     total, count = torch.zeros(model.config.hidden_size), 0

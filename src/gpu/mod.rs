@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use candle_core::{Device, Tensor};
-use cyborg_scorer::config::HiddenAct;
+use cyborg_scorer::config::{Architecture, HiddenAct};
 use cyborg_scorer::encoder::{Encoder, TokenBatch};
 use cyborg_scorer::model::{plan_batches, PreparedText};
 use wasm_bindgen::{JsCast, JsValue};
@@ -94,6 +94,13 @@ impl GpuEncoder {
     /// Asks the browser for a GPU, compiles the kernels and uploads every layer's weights once.
     pub async fn open(encoder: &Encoder) -> GpuResult<GpuEncoder> {
         let config = encoder.config();
+        if config.architecture() != Architecture::Bert {
+            return Err(
+                "the GPU kernels run BERT encoders; this one is MPNet, whose relative \
+                        position bias they do not add"
+                    .into(),
+            );
+        }
         let sizes = [
             config.hidden_size,
             config.intermediate_size,

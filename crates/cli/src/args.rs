@@ -309,6 +309,11 @@ pub struct TeacherArgs {
     /// Students in the local teacher's ensemble.
     #[arg(long, default_value_t = TeacherConfig::default().members, value_name = "N")]
     pub teacher_members: usize,
+    /// The encoder the local teacher's students start from [default: the student's, --base]:
+    /// a larger one teaches through its labels while the student stays small. BERT or MPNet
+    /// folders; scripts/get-teacher.sh all-mpnet-base-v2 installs one in models/.
+    #[arg(long, value_name = "DIR")]
+    pub teacher_base: Option<PathBuf>,
     /// Weight of a teacher-labelled row in the student's loss (a human row weighs 1).
     #[arg(long, default_value_t = TeacherConfig::default().weight, value_name = "W")]
     pub teacher_weight: f64,
@@ -1062,6 +1067,7 @@ impl TeacherArgs {
         TeacherConfig {
             kind: self.teacher.map(TeacherKind::from),
             members: self.teacher_members,
+            base: self.teacher_base.clone(),
             weight: self.teacher_weight,
             llm: self.llm.config(),
         }

@@ -745,13 +745,25 @@ fn a_teacher_labels_the_pool_with_provenance_and_the_student_trains_on_it() {
         assert!((0.0..=1.0).contains(&confidence));
     }
 
-    // The whole path in one command; the bundle's card records the teacher.
+    // The whole path in one command, the teacher's students starting from an encoder folder
+    // of their own; the bundle keeps the student's encoder and its card records the teacher.
+    let teacher_base = dir.path().join("teacher-encoder");
+    std::fs::create_dir(&teacher_base).unwrap();
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::os::unix::fs::symlink(
+            base.canonicalize().unwrap().join(file),
+            teacher_base.join(file),
+        )
+        .unwrap();
+    }
     let model = dir.path().join("pooled.cyborg");
     let trained = run(
         &["train", human.to_str().unwrap()],
         &[
             "--pool",
             pool.to_str().unwrap(),
+            "--teacher-base",
+            teacher_base.to_str().unwrap(),
             "--out",
             model.to_str().unwrap(),
         ],
@@ -766,10 +778,14 @@ fn a_teacher_labels_the_pool_with_provenance_and_the_student_trains_on_it() {
         card["data"]["train_rows"].as_u64().unwrap() as usize,
         human_rows
     );
-    assert!(card["data"]["teacher"]
-        .as_str()
-        .unwrap()
-        .starts_with("local:"));
+    assert!(
+        card["data"]["teacher"]
+            .as_str()
+            .unwrap()
+            .starts_with("local: 2 students (head) on teacher-encoder + TF-IDF"),
+        "{card}"
+    );
+    assert_eq!(card["base_model"]["name"], "all-MiniLM-L6-v2");
 
     // The pool's hidden human scores judge the teacher's labels beside the model's.
     let pool_scored = dir.path().join("pool-scored.csv");

@@ -305,7 +305,8 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
     // bundle stores the encoder's matrices as int8.
     let taught = served.queue(json!({
         "dataset": dataset, "text": "full_text", "score": "score", "tune": "head",
-        "human_fraction": 0.5, "teacher": {"kind": "local", "members": 1}, "weights": "int8"
+        "human_fraction": 0.5, "teacher": {"kind": "local", "members": 1}, "weights": "int8",
+        "cut_points": "shares", "lexical_buckets": 256
     }));
     let last = served.follow(&taught).pop().unwrap();
     assert_eq!(last["state"], "done", "{last}");
@@ -324,7 +325,15 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
     ]);
     assert!(info.status.success(), "{}", stderr(&info));
     let info: Value = serde_json::from_slice(&info.stdout).unwrap();
-    assert_eq!(info["weights"], "int8", "{info}");
+    assert_eq!(
+        (
+            info["weights"].as_str(),
+            info["training"]["cut_points"].as_str(),
+            info["lexical_buckets"].as_u64()
+        ),
+        (Some("int8"), Some("shares"), Some(256)),
+        "{info}"
+    );
 
     let sample = support::repo().join("data/demo/sample.csv");
     assert_eq!(
@@ -454,6 +463,14 @@ fn writes_need_the_token_and_bad_requests_are_refused_without_writing_outside() 
         (
             json!({"dataset": dataset, "text": "text", "score": "score", "weights": "int4"}),
             "weights: \"int4\" is not a precision (f32, f16 or int8)",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "cut_points": "median"}),
+            "cut_points: \"median\" is not qwk or shares",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "lexical_buckets": 1_000_000_000}),
+            "lexical-buckets must be at most",
         ),
         (
             json!({"dataset": dataset, "text": "text", "score": "score", "colour": "red"}),

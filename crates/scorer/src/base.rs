@@ -33,7 +33,7 @@ impl BaseModel {
         if !dir.is_dir() {
             return Err(Error::invalid(
                 &shown,
-                "is not a folder; --base wants a model folder holding config.json, \
+                "is not a folder; an encoder is a model folder holding config.json, \
                  tokenizer.json and model.safetensors",
             ));
         }
@@ -76,12 +76,13 @@ impl BaseModel {
                 ),
             ));
         }
-        if windows.max_tokens > config.max_position_embeddings {
+        if windows.max_tokens > config.max_tokens() {
             return Err(Error::invalid(
                 &config_name,
                 format!(
                     "the encoder has {} positions, fewer than the {}-token windows asked for",
-                    config.max_position_embeddings, windows.max_tokens
+                    config.max_tokens(),
+                    windows.max_tokens
                 ),
             ));
         }

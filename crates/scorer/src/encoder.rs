@@ -1,5 +1,5 @@
-//! A BERT encoder (Devlin et al., 2019) over candle tensors, with sentence-transformers'
-//! masked mean pooling.
+//! A BERT encoder (Devlin et al., 2019), or MPNet's variant of it (Song et al., 2020), over
+//! candle tensors, with sentence-transformers' masked mean pooling.
 //!
 //! The layers are run by index range, so a trainer can run the frozen lower layers once, keep
 //! their output, and train only the top layers on it.
@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use candle_core::{DType, Device, Tensor, D};
 
-use crate::config::{BertConfig, HiddenAct};
+use crate::config::{Architecture, BertConfig, HiddenAct};
 use crate::error::{Error, Result};
 use crate::kernels;
 
@@ -149,27 +149,35 @@ impl LayerNorm {
     }
 }
 
-/// Word, position and segment embeddings, summed and normalised.
+/// Word, position and (BERT's) segment embeddings, summed and normalised.
 struct Embeddings {
     word: Tensor,
     position: Tensor,
-    token_type: Tensor,
+    /// BERT's segment embeddings; MPNet has none.
+    token_type: Option<Tensor>,
+    /// The position row of a window's first token.
+    position_offset: usize,
     norm: LayerNorm,
 }
 
 impl Embeddings {
     fn load(weights: &Weights, config: &BertConfig) -> Result<Self> {
         let h = config.hidden_size;
+        let token_type = match config.architecture() {
+            Architecture::Bert => Some(weights.get(
+                "embeddings.token_type_embeddings.weight",
+                &[config.type_vocab_size, h],
+            )?),
+            Architecture::MpNet => None,
+        };
         Ok(Embeddings {
             word: weights.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
             position: weights.get(
                 "embeddings.position_embeddings.weight",
                 &[config.max_position_embeddings, h],
             )?,
-            token_type: weights.get(
-                "embeddings.token_type_embeddings.weight",
-                &[config.type_vocab_size, h],
-            )?,
+            token_type,
+            position_offset: config.position_offset(),
             norm: LayerNorm::load(weights, "embeddings.LayerNorm", h, config.layer_norm_eps)?,
         })
     }
@@ -181,15 +189,98 @@ impl Embeddings {
             .word
             .index_select(&input_ids.flatten_all()?, 0)?
             .reshape((batch, seq, ()))?;
-        let positions = self.position.narrow(0, 0, seq)?;
-        let segment = self.token_type.narrow(0, 0, 1)?;
-        let summed = words.broadcast_add(&positions)?.broadcast_add(&segment)?;
+        let positions = self.position.narrow(0, self.position_offset, seq)?;
+        let mut summed = words.broadcast_add(&positions)?;
+        if let Some(token_type) = &self.token_type {
+            summed = summed.broadcast_add(&token_type.narrow(0, 0, 1)?)?;
+        }
         self.norm.forward(&summed)
     }
 }
 
+/// MPNet's relative position bias (T5's bucketing): one learned value per head for each bucket
+/// of the signed distance between a query and a key, the same in every layer.
+struct RelativeBias {
+    /// (buckets, heads).
+    table: Tensor,
+    buckets: usize,
+}
+
+/// Distances from 128 on share the last bucket of their side.
+const RELATIVE_MAX_DISTANCE: f32 = 128.0;
+
+impl RelativeBias {
+    /// The bucket of `query - key` (`distance`): half the buckets for keys to the right, half
+    /// for the left; within each half, exact distances up to a quarter of the buckets, then
+    /// logarithmically wider ones up to 128. Computed in f32, as Hugging Face's MPNet does, so
+    /// that a distance on a bucket's edge falls on the same side.
+    fn bucket(distance: i64, buckets: usize) -> usize {
+        let half = buckets / 2;
+        let side = if distance < 0 { half } else { 0 };
+        let n = distance.unsigned_abs() as usize;
+        let exact = half / 2;
+        if n < exact {
+            return side + n;
+        }
+        let log_range = (f64::from(RELATIVE_MAX_DISTANCE) / exact as f64).ln() as f32;
+        let log_ratio = (n as f32 / exact as f32).ln() / log_range;
+        let wide = exact + (log_ratio * (half - exact) as f32) as usize;
+        side + wide.min(half - 1)
+    }
+
+    /// The bias added to the attention scores of a window of `seq` tokens: (1, heads, seq, seq).
+    fn forward(&self, seq: usize) -> Result<Tensor> {
+        let ids: Vec<u32> = (0..seq as i64)
+            .flat_map(|query| {
+                (0..seq as i64).map(move |key| Self::bucket(query - key, self.buckets) as u32)
+            })
+            .collect();
+        let ids = Tensor::from_vec(ids, seq * seq, self.table.device())?;
+        let heads = self.table.dim(1)?;
+        Ok(self
+            .table
+            .index_select(&ids, 0)?
+            .reshape((seq, seq, heads))?
+            .permute((2, 0, 1))?
+            .contiguous()?
+            .unsqueeze(0)?)
+    }
+}
+
+/// Each learned part of a layer under its checkpoint name, in [`Layer`]'s field order; the
+/// feed-forward block is named alike in both families.
+fn layer_parts(architecture: Architecture) -> [&'static str; 8] {
+    let attention = match architecture {
+        Architecture::Bert => [
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+            "attention.output.dense",
+            "attention.output.LayerNorm",
+        ],
+        Architecture::MpNet => [
+            "attention.attn.q",
+            "attention.attn.k",
+            "attention.attn.v",
+            "attention.attn.o",
+            "attention.LayerNorm",
+        ],
+    };
+    let [query, key, value, output, norm] = attention;
+    [
+        query,
+        key,
+        value,
+        output,
+        norm,
+        "intermediate.dense",
+        "output.dense",
+        "output.LayerNorm",
+    ]
+}
+
 /// One transformer layer: multi-head self-attention, then a feed-forward block, each with a
-/// residual connection and layer normalisation (post-norm, as in BERT).
+/// residual connection and layer normalisation (post-norm, as in BERT and MPNet).
 #[derive(Clone)]
 pub struct Layer {
     query: Linear,
@@ -203,40 +294,43 @@ pub struct Layer {
     heads: usize,
     head_size: usize,
     act: HiddenAct,
+    parts: [&'static str; 8],
 }
 
 impl Layer {
     fn load(weights: &Weights, index: usize, config: &BertConfig) -> Result<Self> {
-        let p = format!("encoder.layer.{index}");
+        let parts = layer_parts(config.architecture());
+        let name = |part: usize| format!("encoder.layer.{index}.{}", parts[part]);
         let (h, i, eps) = (
             config.hidden_size,
             config.intermediate_size,
             config.layer_norm_eps,
         );
         Ok(Layer {
-            query: Linear::load(weights, &format!("{p}.attention.self.query"), h, h)?,
-            key: Linear::load(weights, &format!("{p}.attention.self.key"), h, h)?,
-            value: Linear::load(weights, &format!("{p}.attention.self.value"), h, h)?,
-            attention_output: Linear::load(weights, &format!("{p}.attention.output.dense"), h, h)?,
-            attention_norm: LayerNorm::load(
-                weights,
-                &format!("{p}.attention.output.LayerNorm"),
-                h,
-                eps,
-            )?,
-            intermediate: Linear::load(weights, &format!("{p}.intermediate.dense"), h, i)?,
-            output: Linear::load(weights, &format!("{p}.output.dense"), i, h)?,
-            output_norm: LayerNorm::load(weights, &format!("{p}.output.LayerNorm"), h, eps)?,
+            query: Linear::load(weights, &name(0), h, h)?,
+            key: Linear::load(weights, &name(1), h, h)?,
+            value: Linear::load(weights, &name(2), h, h)?,
+            attention_output: Linear::load(weights, &name(3), h, h)?,
+            attention_norm: LayerNorm::load(weights, &name(4), h, eps)?,
+            intermediate: Linear::load(weights, &name(5), h, i)?,
+            output: Linear::load(weights, &name(6), i, h)?,
+            output_norm: LayerNorm::load(weights, &name(7), h, eps)?,
             heads: config.num_attention_heads,
             head_size: config.head_size(),
             act: config.hidden_act,
+            parts,
         })
     }
 
     /// `hidden`: (batch, seq, hidden); `mask_bias`: (batch, seq), 0 for tokens and a large
-    /// negative number for padding.
-    fn forward(&self, hidden: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
-        let attended = self.attention(hidden, mask_bias)?;
+    /// negative number for padding; `position_bias`: MPNet's (1, heads, seq, seq).
+    fn forward(
+        &self,
+        hidden: &Tensor,
+        mask_bias: &Tensor,
+        position_bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let attended = self.attention(hidden, mask_bias, position_bias)?;
         let attended = self
             .attention_norm
             .forward(&(self.attention_output.forward(&attended)? + hidden)?)?;
@@ -250,7 +344,12 @@ impl Layer {
             .forward(&(self.output.forward(&inner)? + attended)?)
     }
 
-    fn attention(&self, hidden: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
+    fn attention(
+        &self,
+        hidden: &Tensor,
+        mask_bias: &Tensor,
+        position_bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let (batch, seq, width) = hidden.dims3()?;
         let split_heads = |xs: Tensor| -> Result<Tensor> {
             Ok(xs
@@ -263,7 +362,10 @@ impl Layer {
         let query = split_heads((self.query.forward(hidden)? * scale)?)?;
         let key = split_heads(self.key.forward(hidden)?)?;
         let value = split_heads(self.value.forward(hidden)?)?;
-        let scores = query.matmul(&key.t()?.contiguous()?)?;
+        let mut scores = query.matmul(&key.t()?.contiguous()?)?;
+        if let Some(bias) = position_bias {
+            scores = scores.broadcast_add(bias)?;
+        }
         let weights = kernels::masked_softmax(&scores, mask_bias)?;
         Ok(weights
             .matmul(&value)?
@@ -274,21 +376,19 @@ impl Layer {
 
     /// Every learned tensor of this layer, with its name in a Hugging Face checkpoint.
     pub fn named_parameters(&self, index: usize) -> Vec<(String, &Tensor)> {
-        let parts: [(&str, [&Tensor; 2]); 8] = [
-            ("attention.self.query", self.query.parameters()),
-            ("attention.self.key", self.key.parameters()),
-            ("attention.self.value", self.value.parameters()),
-            ("attention.output.dense", self.attention_output.parameters()),
-            (
-                "attention.output.LayerNorm",
-                self.attention_norm.parameters(),
-            ),
-            ("intermediate.dense", self.intermediate.parameters()),
-            ("output.dense", self.output.parameters()),
-            ("output.LayerNorm", self.output_norm.parameters()),
+        let tensors: [[&Tensor; 2]; 8] = [
+            self.query.parameters(),
+            self.key.parameters(),
+            self.value.parameters(),
+            self.attention_output.parameters(),
+            self.attention_norm.parameters(),
+            self.intermediate.parameters(),
+            self.output.parameters(),
+            self.output_norm.parameters(),
         ];
-        parts
+        self.parts
             .into_iter()
+            .zip(tensors)
             .flat_map(|(part, [weight, bias])| {
                 [
                     (format!("encoder.layer.{index}.{part}.weight"), weight),
@@ -300,33 +400,20 @@ impl Layer {
 
     /// A copy of layer `index` whose every tensor is `f(name, tensor)`.
     pub fn map_tensors(&self, index: usize, f: &mut TensorMap) -> Result<Self> {
-        let p = format!("encoder.layer.{index}");
+        let name = |part: usize| format!("encoder.layer.{index}.{}", self.parts[part]);
         Ok(Layer {
-            query: self
-                .query
-                .map_tensors(&format!("{p}.attention.self.query"), f)?,
-            key: self
-                .key
-                .map_tensors(&format!("{p}.attention.self.key"), f)?,
-            value: self
-                .value
-                .map_tensors(&format!("{p}.attention.self.value"), f)?,
-            attention_output: self
-                .attention_output
-                .map_tensors(&format!("{p}.attention.output.dense"), f)?,
-            attention_norm: self
-                .attention_norm
-                .map_tensors(&format!("{p}.attention.output.LayerNorm"), f)?,
-            intermediate: self
-                .intermediate
-                .map_tensors(&format!("{p}.intermediate.dense"), f)?,
-            output: self.output.map_tensors(&format!("{p}.output.dense"), f)?,
-            output_norm: self
-                .output_norm
-                .map_tensors(&format!("{p}.output.LayerNorm"), f)?,
+            query: self.query.map_tensors(&name(0), f)?,
+            key: self.key.map_tensors(&name(1), f)?,
+            value: self.value.map_tensors(&name(2), f)?,
+            attention_output: self.attention_output.map_tensors(&name(3), f)?,
+            attention_norm: self.attention_norm.map_tensors(&name(4), f)?,
+            intermediate: self.intermediate.map_tensors(&name(5), f)?,
+            output: self.output.map_tensors(&name(6), f)?,
+            output_norm: self.output_norm.map_tensors(&name(7), f)?,
             heads: self.heads,
             head_size: self.head_size,
             act: self.act,
+            parts: self.parts,
         })
     }
 }
@@ -369,13 +456,17 @@ pub fn mask_bias(mask: &Tensor) -> Result<Tensor> {
     Ok(((mask.ones_like()? - mask)? * f32::MIN as f64)?)
 }
 
-/// A BERT encoder.
+/// A BERT or MPNet encoder.
 #[derive(Clone)]
 pub struct Encoder {
     config: BertConfig,
     embeddings: std::sync::Arc<Embeddings>,
+    relative_bias: Option<std::sync::Arc<RelativeBias>>,
     layers: Vec<Layer>,
 }
+
+/// MPNet's table of relative position biases, under its checkpoint name.
+const RELATIVE_BIAS_NAME: &str = "encoder.relative_attention_bias.weight";
 
 impl Encoder {
     /// Builds the encoder described by `config` from `weights`.
@@ -383,9 +474,20 @@ impl Encoder {
         let layers = (0..config.num_hidden_layers)
             .map(|i| Layer::load(weights, i, config))
             .collect::<Result<Vec<_>>>()?;
+        let relative_bias = config
+            .relative_buckets()
+            .map(|buckets| -> Result<_> {
+                Ok(std::sync::Arc::new(RelativeBias {
+                    table: weights
+                        .get(RELATIVE_BIAS_NAME, &[buckets, config.num_attention_heads])?,
+                    buckets,
+                }))
+            })
+            .transpose()?;
         Ok(Encoder {
             config: config.clone(),
             embeddings: std::sync::Arc::new(Embeddings::load(weights, config)?),
+            relative_bias,
             layers,
         })
     }
@@ -407,9 +509,13 @@ impl Encoder {
         mask_bias: &Tensor,
         layers: Range<usize>,
     ) -> Result<Tensor> {
+        let position_bias = match &self.relative_bias {
+            Some(bias) => Some(bias.forward(hidden.dim(1)?)?),
+            None => None,
+        };
         let mut hidden = hidden.clone();
         for layer in &self.layers[layers] {
-            hidden = layer.forward(&hidden, mask_bias)?;
+            hidden = layer.forward(&hidden, mask_bias, position_bias.as_ref())?;
         }
         Ok(hidden)
     }
@@ -439,13 +545,20 @@ impl Encoder {
                 "embeddings.position_embeddings.weight".to_string(),
                 &e.position,
             ),
-            (
+        ];
+        if let Some(token_type) = &e.token_type {
+            named.push((
                 "embeddings.token_type_embeddings.weight".to_string(),
-                &e.token_type,
-            ),
+                token_type,
+            ));
+        }
+        named.extend([
             ("embeddings.LayerNorm.weight".to_string(), &e.norm.weight),
             ("embeddings.LayerNorm.bias".to_string(), &e.norm.bias),
-        ];
+        ]);
+        if let Some(bias) = &self.relative_bias {
+            named.push((RELATIVE_BIAS_NAME.to_string(), &bias.table));
+        }
         for (i, layer) in self.layers.iter().enumerate() {
             named.extend(layer.named_parameters(i));
         }
@@ -461,4 +574,31 @@ pub fn masked_sum(hidden: &Tensor, mask: &Tensor) -> Result<(Tensor, Tensor)> {
     let sum = hidden.broadcast_mul(&mask)?.sum(1)?;
     let count = mask.sum(1)?;
     Ok((sum, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RelativeBias;
+
+    /// The first distance of each of a side's buckets, as Hugging Face's MPNet gives them
+    /// (transformers 5.25.0: `MPNetEncoder.relative_position_bucket(key - query, 32, 128)` for
+    /// distances -140 to 140): exact up to 7, then widening to the last bucket from 91 on.
+    const FIRST_DISTANCE: [usize; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 23, 32, 46, 64, 91];
+
+    #[test]
+    fn relative_distances_fall_in_mpnets_buckets() {
+        for distance in -140i64..=140 {
+            let n = distance.unsigned_abs() as usize;
+            let within = FIRST_DISTANCE
+                .iter()
+                .rposition(|&first| first <= n)
+                .unwrap();
+            let side = if distance < 0 { 16 } else { 0 };
+            assert_eq!(
+                RelativeBias::bucket(distance, 32),
+                side + within,
+                "query - key = {distance}"
+            );
+        }
+    }
 }

@@ -157,6 +157,11 @@ pub fn mean(xs: &[f64]) -> f64 {
     }
 }
 
+/// Mean of `xs`, or `None` for none.
+pub fn checked_mean(xs: &[f64]) -> Option<f64> {
+    (!xs.is_empty()).then(|| mean(xs))
+}
+
 /// Pearson's r; `None` when fewer than two values or either side is constant.
 pub fn pearson(xs: &[f64], ys: &[f64]) -> Option<f64> {
     if xs.len() < 2 {

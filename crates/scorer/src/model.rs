@@ -270,12 +270,13 @@ impl ScorerConfig {
         if let Some(screen) = &config.screen {
             screen.validate(config.encoder.hidden_size, source_name)?;
         }
-        if config.windows.max_tokens > config.encoder.max_position_embeddings {
+        if config.windows.max_tokens > config.encoder.max_tokens() {
             return Err(Error::invalid(
                 source_name,
                 format!(
                     "its windows of {} tokens exceed the encoder's {} positions",
-                    config.windows.max_tokens, config.encoder.max_position_embeddings
+                    config.windows.max_tokens,
+                    config.encoder.max_tokens()
                 ),
             ));
         }

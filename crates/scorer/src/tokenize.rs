@@ -25,7 +25,7 @@ impl Default for WindowConfig {
     }
 }
 
-/// A word-piece tokenizer that frames each window as `[CLS] … [SEP]`.
+/// A word-piece tokenizer that frames each window as `[CLS] … [SEP]` (MPNet: `<s> … </s>`).
 #[derive(Clone)]
 pub struct WindowTokenizer {
     tokenizer: Tokenizer,
@@ -60,15 +60,28 @@ impl WindowTokenizer {
         tokenizer
             .with_truncation(None)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let special = |name: &str| {
-            tokenizer.token_to_id(name).ok_or_else(|| {
+        // The tokenizer's own framing of an empty text gives its two special tokens: BERT's
+        // [CLS] … [SEP], or MPNet's (RoBERTa's) <s> … </s>.
+        let framed = tokenizer
+            .encode("", true)
+            .map_err(|e| Error::invalid(source_name, format!("not a usable tokenizer: {e}")))?;
+        // Without a post-processor, BERT's names are looked up.
+        let named = || {
+            Some((
+                tokenizer.token_to_id("[CLS]")?,
+                tokenizer.token_to_id("[SEP]")?,
+            ))
+        };
+        let (cls, sep) = match framed.get_ids() {
+            &[cls, sep] => (cls, sep),
+            _ => named().ok_or_else(|| {
                 Error::invalid(
                     source_name,
-                    format!("has no {name} token; Cyborg needs a BERT word-piece vocabulary"),
+                    "neither frames a text with two special tokens nor has [CLS] and [SEP]; \
+                     Cyborg needs a BERT or MPNet word-piece tokenizer",
                 )
-            })
+            })?,
         };
-        let (cls, sep) = (special("[CLS]")?, special("[SEP]")?);
         if windows.max_tokens < 3 {
             return Err(Error::invalid(
                 source_name,

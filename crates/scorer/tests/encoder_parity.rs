@@ -55,17 +55,8 @@ fn fixture_and_base() -> Option<(Fixture, BaseModel)> {
     Some((fixture, base))
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b))
-}
-
-#[test]
-fn embeddings_match_sentence_transformers() {
-    let Some((fixture, base)) = fixture_and_base() else {
-        return;
-    };
+/// Our embeddings of every case match the fixture's, word pieces and windows included.
+fn assert_embeddings_match(fixture: &Fixture, base: &BaseModel) {
     let encoder = &base.text_encoder;
     assert!(
         fixture.cases.iter().any(|c| c.windows > 1),
@@ -86,6 +77,38 @@ fn embeddings_match_sentence_transformers() {
         eprintln!("{}: cosine {cos:.7}", case.name);
         assert!(cos >= 0.9999, "{}: cosine {cos} < 0.9999", case.name);
     }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+#[test]
+fn embeddings_match_sentence_transformers() {
+    let Some((fixture, base)) = fixture_and_base() else {
+        return;
+    };
+    assert_embeddings_match(&fixture, &base);
+}
+
+/// MPNet, the teacher encoder: position embeddings numbered after the padding id, no segments,
+/// <s> … </s> windows and a relative position bias in every layer. It is installed only on
+/// demand, so its absence skips the test even where the base model is required.
+#[test]
+fn mpnet_embeddings_match_sentence_transformers() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-mpnet-base-v2");
+    if !dir.join("model.safetensors").is_file() {
+        eprintln!(
+            "skipped: {} is not installed (scripts/get-teacher.sh all-mpnet-base-v2 installs it)",
+            dir.display()
+        );
+        return;
+    }
+    let fixture = serde_json::from_str(include_str!("fixtures/mpnet_embeddings.json")).unwrap();
+    let base = BaseModel::load(&dir, WindowConfig::default(), &Device::Cpu).unwrap();
+    assert_embeddings_match(&fixture, &base);
 }
 
 #[test]

@@ -45,6 +45,12 @@ pub struct JobRequest {
     /// Most epochs.
     #[serde(default)]
     pub epochs: Option<usize>,
+    /// `qwk` (the default) or `shares`: how the cut points from raw score to level are fitted.
+    #[serde(default)]
+    pub cut_points: Option<String>,
+    /// Buckets of the head's lexical block (default 0: none).
+    #[serde(default)]
+    pub lexical_buckets: Option<usize>,
     /// Seed of the split, sampling and initialisation.
     #[serde(default)]
     pub seed: Option<u64>,
@@ -119,6 +125,13 @@ impl JobRequest {
         if let Some(seed) = self.seed {
             student.seed = seed;
         }
+        if let Some(cut_points) = &self.cut_points {
+            student.cut_points = cut_points.parse().map_err(|e| format!("cut_points: {e}"))?;
+        }
+        if let Some(buckets) = self.lexical_buckets {
+            student.lexical_buckets = buckets;
+        }
+        student.validate().map_err(|e| format!("{e:#}"))?;
         let weights = match &self.weights {
             Some(weights) => weights.parse().map_err(|e| format!("weights: {e}"))?,
             None => Precision::default(),

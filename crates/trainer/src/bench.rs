@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use cyborg_scorer::base::BaseModel;
-use cyborg_scorer::metrics::{agreement, ScoreRange};
+use cyborg_scorer::metrics::{agreement, checked_mean, ScoreRange};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{StudentConfig, TeacherConfig};
@@ -511,8 +511,18 @@ impl Cell<'_> {
         let Teacher::Local(local) = &labelled.teacher else {
             bail!("bench asap measures the local teacher; --teacher llm is not benchmarked here");
         };
-        // The teacher's first member is the plain student: same rows, seed, settings.
-        let first = local.first_student();
+        // The teacher's first member is the plain student (same rows, seed, settings), unless
+        // the members start from an encoder of their own.
+        let plain = match local.plain_student() {
+            Some(first) => Measured {
+                arm: Arm::Student,
+                teacher_rows: 0,
+                test_qwk: evaluate_fitted(base, first, &rows.test, progress)?.qwk,
+                dev_qwk: first.trained.dev_qwk(),
+                seconds: first.seconds,
+            },
+            None => self.student(Arm::Student, &TrainingRow::human(&rows.human), 0, rows)?,
+        };
         let test_levels: Vec<i64> = local
             .label(base, &rows.test, progress)?
             .iter()
@@ -522,13 +532,7 @@ impl Cell<'_> {
         let training = labelled.training_rows(&rows.human, args.teacher.weight);
         let with_pool = self.student(Arm::StudentWithPool, &training, labelled.rows.len(), rows)?;
         Ok(vec![
-            Measured {
-                arm: Arm::Student,
-                teacher_rows: 0,
-                test_qwk: evaluate_fitted(base, first, &rows.test, progress)?.qwk,
-                dev_qwk: first.trained.dev_qwk(),
-                seconds: first.seconds,
-            },
+            plain,
             Measured {
                 arm: Arm::Teacher,
                 teacher_rows: 0,
@@ -564,13 +568,9 @@ fn test_qwk(
         .and_then(|r| r.test_qwk)
 }
 
-fn mean(values: &[f64]) -> Option<f64> {
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-}
-
 /// Mean and sample standard deviation (divisor n − 1; none for one value).
 fn mean_sd(values: &[f64]) -> String {
-    match (mean(values), values.len()) {
+    match (checked_mean(values), values.len()) {
         (None, _) => "-".into(),
         (Some(m), 1) => format!("{m:.3}"),
         (Some(m), n) => {
@@ -588,7 +588,7 @@ fn markdown(
 ) -> String {
     let folds: Vec<String> = args.folds.iter().map(usize::to_string).collect();
     let mut out = format!(
-        "ASAP-AES NEA fold{} {}, test QWK per prompt; student: {} on {}, seed {}; \
+        "ASAP-AES NEA fold{} {}, test QWK per prompt; student: {} on {}, seed {}{}; \
          thresholds fitted on dev. Wall time {:.1} min on {} threads{}.\n\n",
         if folds.len() > 1 { "s" } else { "" },
         folds.join(", "),
@@ -600,6 +600,17 @@ fn markdown(
                 .display()
                 .to_string()),
         args.student.seed,
+        match (args.teacher.kind, &args.teacher.base) {
+            (None, _) => String::new(),
+            (Some(_), base) => format!(
+                "; local teacher: {} students on {} + TF-IDF ridge",
+                args.teacher.members,
+                base.as_deref()
+                    .map_or("the student's encoder".into(), |p: &Path| p
+                        .display()
+                        .to_string())
+            ),
+        },
         seconds / 60.0,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         if reused > 0 {
@@ -666,7 +677,7 @@ fn summary_table(args: &AsapBenchRequest, results: &[AsapResult]) -> String {
                         .iter()
                         .filter_map(|&p| test_qwk(results, fold, p, c))
                         .collect();
-                    mean(&qwks)
+                    checked_mean(&qwks)
                 })
                 .collect();
             format!("**{}**", mean_sd(&per_fold))
@@ -711,11 +722,11 @@ fn fold_table(args: &AsapBenchRequest, results: &[AsapResult], fold: usize) -> S
     }
     let mut averages: Vec<String> = sums
         .iter()
-        .map(|s| mean(s).map_or("-".into(), |m| format!("**{m:.3}**")))
+        .map(|s| checked_mean(s).map_or("-".into(), |m| format!("**{m:.3}**")))
         .collect();
     if peers {
         averages.extend(
-            [peer_100, peer_10].map(|p| mean(&p).map_or("-".into(), |m| format!("{m:.3}"))),
+            [peer_100, peer_10].map(|p| checked_mean(&p).map_or("-".into(), |m| format!("{m:.3}"))),
         );
     }
     out += &format!("| **avg** | {} |\n", averages.join(" | "));

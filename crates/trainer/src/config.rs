@@ -270,10 +270,19 @@ impl StudentConfig {
 }
 
 impl TeacherConfig {
-    /// Refuses an empty ensemble and a non-finite or negative weight.
+    /// Refuses an empty ensemble, a non-finite or negative weight, and a teacher encoder that
+    /// is not a folder (before anything is trained).
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.members == 0 {
             crate::bail_input!("--teacher-members must be at least 1, not 0");
+        }
+        if let Some(dir) = self.base.as_ref().filter(|dir| !dir.is_dir()) {
+            crate::bail_input!(
+                "--teacher-base {} is not a folder; give an encoder folder holding config.json, \
+                 tokenizer.json and model.safetensors (scripts/get-teacher.sh all-mpnet-base-v2 \
+                 installs one in models/)",
+                dir.display()
+            );
         }
         check_rate("--teacher-weight", self.weight)
     }
@@ -308,6 +317,9 @@ pub struct TeacherConfig {
     pub kind: Option<TeacherKind>,
     /// Students in the local teacher's ensemble.
     pub members: usize,
+    /// The encoder the local teacher's students start from (default: the student's own), e.g.
+    /// a larger one whose fine-tuned knowledge reaches the small student only through labels.
+    pub base: Option<PathBuf>,
     /// Weight of a teacher-labelled row in the student's loss (a human row weighs 1).
     pub weight: f64,
     /// How to reach the LLM, when the teacher is one.
@@ -319,6 +331,7 @@ impl Default for TeacherConfig {
         TeacherConfig {
             kind: None,
             members: 3,
+            base: None,
             weight: 1.0,
             llm: LlmConfig::default(),
         }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::fairness::{bootstrap, Interval};
-use cyborg_scorer::metrics::{agreement, ScoreRange};
+use cyborg_scorer::metrics::{agreement, checked_mean, mean, ScoreRange};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{DataConfig, SampleFilter, StudentConfig, TeacherConfig};
@@ -501,11 +501,6 @@ struct Line {
     versus_none: Option<(f64, Option<Interval>)>,
 }
 
-fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let values: Vec<f64> = values.collect();
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-}
-
 fn summarise(cells: &[Cell], human: &[i64], range: ScoreRange, resamples: usize) -> Vec<Line> {
     let mut keys: Vec<(f64, Arm, Option<f64>)> = Vec::new();
     for c in cells {
@@ -555,9 +550,18 @@ fn summarise(cells: &[Cell], human: &[i64], range: ScoreRange, resamples: usize)
                 arm,
                 temperature,
                 seeds: mine.len(),
-                mean_test_qwk: mean(mine.iter().filter_map(|c| c.test_qwk)),
-                mean_teacher_test_qwk: mean(mine.iter().filter_map(|c| c.teacher_test_qwk)),
-                mean_extra_rows: mean(mine.iter().map(|c| c.extra_rows as f64)).unwrap_or(0.0),
+                mean_test_qwk: checked_mean(
+                    &mine.iter().filter_map(|c| c.test_qwk).collect::<Vec<_>>(),
+                ),
+                mean_teacher_test_qwk: checked_mean(
+                    &mine
+                        .iter()
+                        .filter_map(|c| c.teacher_test_qwk)
+                        .collect::<Vec<_>>(),
+                ),
+                mean_extra_rows: mean(
+                    &mine.iter().map(|c| c.extra_rows as f64).collect::<Vec<_>>(),
+                ),
                 versus_none,
             }
         })

@@ -41,6 +41,8 @@ pub struct LocalTeacherReport {
 
 /// A fitted local teacher.
 pub struct LocalTeacher {
+    /// The encoder its students start from, when it is not the student's own.
+    own_base: Option<BaseModel>,
     students: Vec<FitOutcome>,
     tfidf: TfidfRidge,
     student_share: f64,
@@ -65,9 +67,12 @@ struct MemberScores(Vec<Vec<f64>>);
 
 impl LocalTeacher {
     /// Fits `members` students (seeds `student.seed`, `+1`, …) and the TF-IDF model on the
-    /// human-scored `human` rows, and the blend on `dev`.
+    /// human-scored `human` rows, and the blend on `dev`. The students start from `own_base`
+    /// when given, else from `base`, the student's encoder.
+    #[allow(clippy::too_many_arguments)]
     pub fn fit(
         base: &BaseModel,
+        own_base: Option<BaseModel>,
         human: &[&Row],
         dev: &[&Row],
         range: ScoreRange,
@@ -76,6 +81,7 @@ impl LocalTeacher {
         progress: &Progress,
     ) -> Result<LocalTeacher> {
         let start = Instant::now();
+        let base = own_base.as_ref().unwrap_or(base);
         let mut students = Vec::new();
         for k in 0..members {
             progress.note(&format!("teacher: student member {} of {}", k + 1, members));
@@ -110,6 +116,7 @@ impl LocalTeacher {
         let tfidf = TfidfRidge::fit(&train, &dev_set, range);
 
         let mut teacher = LocalTeacher {
+            own_base: None,
             students,
             tfidf,
             student_share: 1.0,
@@ -149,6 +156,7 @@ impl LocalTeacher {
         let (qwk, share, thresholds) = best.expect("blends to try");
         teacher.student_share = share;
         teacher.thresholds = thresholds;
+        teacher.own_base = own_base;
         let tfidf_dev_qwk = member_qwk.pop().flatten();
         teacher.report = LocalTeacherReport {
             student_dev_qwk: member_qwk,
@@ -160,15 +168,20 @@ impl LocalTeacher {
         Ok(teacher)
     }
 
-    /// The first student member: trained on the human rows with the student's own seed.
-    pub fn first_student(&self) -> &FitOutcome {
-        &self.students[0]
+    /// The first student member, trained on the human rows with the student's own seed and
+    /// encoder: the plain student. None when the members have an encoder of their own.
+    pub fn plain_student(&self) -> Option<&FitOutcome> {
+        self.own_base.is_none().then(|| &self.students[0])
     }
 
     /// Settings worth recording beside each label.
     pub fn describe(&self) -> String {
+        let encoder = match &self.own_base {
+            Some(own) => format!(" on {}", own.name),
+            None => String::new(),
+        };
         format!(
-            "local: {} students ({}) + TF-IDF ridge, students' share {:.1}",
+            "local: {} students ({}){encoder} + TF-IDF ridge, students' share {:.1}",
             self.students.len(),
             self.students[0].settings.tune,
             self.student_share
@@ -176,12 +189,14 @@ impl LocalTeacher {
     }
 
     /// Labels `rows`: expected score, level and how many members agree with that level.
+    /// `base` is the student's encoder, used unless the members have their own.
     pub fn label(
         &self,
         base: &BaseModel,
         rows: &[&Row],
         progress: &Progress,
     ) -> Result<Vec<TeacherLabel>> {
+        let base = self.own_base.as_ref().unwrap_or(base);
         let texts = prepare(base, rows)?;
         let members = self.member_scores(base, rows, &texts, progress)?;
         let blended = self.blend(&members);

@@ -23,7 +23,7 @@ use crate::config::{LlmConfig, StudentConfig, TeacherConfig, TeacherKind};
 use crate::data::Row;
 use crate::format::format_kappa;
 use crate::progress::Progress;
-use crate::student::TrainingRow;
+use crate::student::{load_base, TrainingRow};
 use gguf::{GgufModel, GgufTeacher};
 use llm::LlmTeacher;
 use local::LocalTeacher;
@@ -146,6 +146,23 @@ pub struct LabelledPool {
     pub label_seconds: f64,
 }
 
+/// The encoder `config` gives the local teacher's students, read with the student's windows.
+fn teacher_base(
+    config: &TeacherConfig,
+    student: &StudentConfig,
+    progress: &Progress,
+) -> Result<Option<BaseModel>> {
+    let Some(dir) = &config.base else {
+        return Ok(None);
+    };
+    progress.note("the teacher's students start from an encoder of their own");
+    let student = StudentConfig {
+        base: Some(dir.clone()),
+        ..student.clone()
+    };
+    Ok(Some(load_base(&student, progress)?))
+}
+
 impl LabelledPool {
     /// Fits the teacher on `human`, measures it on `dev`, and labels `pool`. The local
     /// teacher needs `base`, the encoder its students start from; the LLM teacher does not.
@@ -182,6 +199,7 @@ impl LabelledPool {
         let teacher = match config.kind.unwrap_or(TeacherKind::Local) {
             TeacherKind::Local => Teacher::Local(Box::new(LocalTeacher::fit(
                 base.context("the local teacher needs a base model")?,
+                teacher_base(config, student, progress)?,
                 human,
                 dev,
                 range,
