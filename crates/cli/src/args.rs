@@ -775,6 +775,12 @@ pub struct ServeArgs {
     /// The largest upload accepted, in megabytes.
     #[arg(long, default_value_t = 50, value_name = "MB")]
     pub max_upload_mb: usize,
+    /// The encoder the local teacher's students start from in every job that asks for a
+    /// local teacher [default: the student's]. A request cannot name a folder on the server,
+    /// so the operator chooses it here: e.g. models/all-mpnet-base-v2, which
+    /// scripts/get-teacher.sh all-mpnet-base-v2 installs.
+    #[arg(long, value_name = "DIR")]
+    pub teacher_base: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -785,6 +791,7 @@ impl ServeArgs {
             data_dir: self.data_dir.clone(),
             dist: self.dist.clone(),
             max_upload: self.max_upload_mb << 20,
+            teacher_base: self.teacher_base.clone(),
         }
     }
 }

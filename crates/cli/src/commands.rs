@@ -574,6 +574,12 @@ fn serve(args: ServeArgs) -> Result<()> {
             args.dist.display()
         ));
     }
+    if let Some(dir) = &args.teacher_base {
+        lines.push(format!(
+            "local teachers' students start from {}",
+            dir.display()
+        ));
+    }
     if let Some(token) = &server.new_token {
         lines.push(format!(
             "write token (shown this once; kept in {}): {token}",

@@ -747,15 +747,7 @@ fn a_teacher_labels_the_pool_with_provenance_and_the_student_trains_on_it() {
 
     // The whole path in one command, the teacher's students starting from an encoder folder
     // of their own; the bundle keeps the student's encoder and its card records the teacher.
-    let teacher_base = dir.path().join("teacher-encoder");
-    std::fs::create_dir(&teacher_base).unwrap();
-    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
-        std::os::unix::fs::symlink(
-            base.canonicalize().unwrap().join(file),
-            teacher_base.join(file),
-        )
-        .unwrap();
-    }
+    let teacher_base = support::teacher_encoder(dir.path(), &base);
     let model = dir.path().join("pooled.cyborg");
     let trained = run(
         &["train", human.to_str().unwrap()],

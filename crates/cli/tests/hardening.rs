@@ -171,6 +171,7 @@ const CASES: &[Case] = &[
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --max-windows 0", "--max-windows must be at least 1, not 0"),
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --teacher-members 0 --human-fraction 0.5", "--teacher-members must be at least 1, not 0"),
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --teacher-base {d}/no-encoder --human-fraction 0.5", "--teacher-base {d}/no-encoder is not a folder; give an encoder folder"),
+    case("serve --addr 127.0.0.1:0 --data-dir {d}/serve-data --teacher-base {d}/no-encoder", "--teacher-base {d}/no-encoder is not a folder; give an encoder folder"),
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --teacher-weight NaN --human-fraction 0.5", "--teacher-weight must be a finite number, zero or more, not NaN"),
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --tune top:1 --lr 1e30 --head-lr 1e30", "training diverged: the loss became NaN at step 2 of epoch 1/3"),
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --dev-fraction 1.5", "--dev-fraction must be between 0 and 1 (exclusive), not 1.5"),

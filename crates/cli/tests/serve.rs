@@ -224,7 +224,13 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
     let Some(base) = base_model() else { return };
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let served = Served::start(&data_dir, &dist(dir.path()), &[]);
+    // The operator gives the local teacher an encoder folder of its own (a request cannot).
+    let teacher_base = support::teacher_encoder(dir.path(), &base);
+    let served = Served::start(
+        &data_dir,
+        &dist(dir.path()),
+        &["--teacher-base", teacher_base.to_str().unwrap()],
+    );
     let essays = demo_rows(dir.path(), "sample.csv", 60);
 
     assert_eq!(served.get("/api/health").0, 200);
@@ -332,6 +338,12 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
             info["lexical_buckets"].as_u64()
         ),
         (Some("int8"), Some("shares"), Some(256)),
+        "{info}"
+    );
+    let teacher = info["data"]["teacher"].as_str().unwrap_or_default();
+    assert!(
+        teacher.starts_with("local: 1 students (head) on teacher-encoder + TF-IDF")
+            && info["base_model"]["name"] == "all-MiniLM-L6-v2",
         "{info}"
     );
 

@@ -1,6 +1,7 @@
 //! Training jobs: what a client may ask for, and the queue that runs one job at a time with
 //! the trainer library, streaming its events and keeping its outcome.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use cyborg_trainer::config::Tune;
@@ -268,13 +269,16 @@ pub struct Queue {
     pub running: Mutex<Option<Running>>,
     /// Wakes the queue when a job is posted.
     pub wake: tokio::sync::Notify,
+    /// The encoder every job's local teacher starts from (None: the student's).
+    pub teacher_base: Option<PathBuf>,
 }
 
 impl Queue {
-    /// A queue over `store`, not yet running.
-    pub fn new(store: Arc<Store>) -> Queue {
+    /// A queue over `store` whose local teachers start from `teacher_base`, not yet running.
+    pub fn new(store: Arc<Store>, teacher_base: Option<PathBuf>) -> Queue {
         Queue {
             store,
+            teacher_base,
             events: broadcast::channel(4096).0,
             running: Mutex::new(None),
             wake: tokio::sync::Notify::new(),
@@ -391,9 +395,10 @@ impl Queue {
             .ok_or_else(|| system(anyhow::anyhow!("the dataset {} is gone", job.dataset)))?;
         let request: JobRequest =
             serde_json::from_value(job.request.clone()).map_err(|e| system(e.into()))?;
-        let train = request
+        let mut train = request
             .train_request(&dataset, &self.store)
             .map_err(|e| cyborg_trainer::Error::Input(anyhow::anyhow!(e)))?;
+        train.teacher.base = self.teacher_base.clone();
         let outcome = cyborg_trainer::train_bundle(&train, progress)?;
         // Served only once the job is done, so a report that fails leaves no bundle in use.
         let bundle = self.store.bundle_path(&job.id);

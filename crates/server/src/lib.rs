@@ -40,6 +40,9 @@ pub struct ServeConfig {
     pub dist: PathBuf,
     /// The largest upload accepted, in bytes.
     pub max_upload: usize,
+    /// The encoder a job's local teacher starts its students from (None: the student's own).
+    /// The operator chooses it here, since a request must not name a folder on the server.
+    pub teacher_base: Option<PathBuf>,
 }
 
 /// What every handler shares.
@@ -68,8 +71,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the data folder (marking jobs a crash cut off as failed) and binds the address.
+    /// Checks the teacher encoder folder, opens the data folder (marking jobs a crash cut off
+    /// as failed) and binds the address.
     pub fn bind(config: &ServeConfig) -> Result<Server> {
+        let teacher = cyborg_trainer::TeacherConfig {
+            base: config.teacher_base.clone(),
+            ..Default::default()
+        };
+        teacher.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
         let store = Arc::new(Store::open(&config.data_dir)?);
@@ -80,7 +89,7 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", config.addr))?;
         let addr = listener.local_addr()?;
         let app = Arc::new(App {
-            queue: Arc::new(Queue::new(store.clone())),
+            queue: Arc::new(Queue::new(store.clone(), config.teacher_base.clone())),
             store,
             token: token.clone(),
             dist: config.dist.clone(),

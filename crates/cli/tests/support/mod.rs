@@ -53,6 +53,18 @@ pub fn base_model() -> Option<PathBuf> {
     None
 }
 
+/// A second encoder folder, `dir/teacher-encoder`, whose files link to `base`'s: a teacher
+/// encoder of its own for the tests, named apart from the student's.
+pub fn teacher_encoder(dir: &Path, base: &Path) -> PathBuf {
+    let folder = dir.join("teacher-encoder");
+    std::fs::create_dir(&folder).unwrap();
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::os::unix::fs::symlink(base.canonicalize().unwrap().join(file), folder.join(file))
+            .unwrap();
+    }
+    folder
+}
+
 /// The tiny GGUF chat model, or `None` (with the reason printed) when absent and not required.
 pub fn gguf_model() -> Option<PathBuf> {
     let path = repo().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
