@@ -1,6 +1,6 @@
-"""Prepares the browser benchmark: the base encoder exported to ONNX in the folder layout
-transformers.js reads, and essays cut to their first 256 and 512 tokens (special tokens
-included), so both scorers see the same text.
+"""Prepares the browser benchmark: the base encoder exported to ONNX (fp32, and 8-bit as
+transformers.js's q8) in the folder layout transformers.js reads, and essays cut to their first
+256 and 512 tokens (special tokens included), so both scorers see the same text.
 
     python prepare.py MODEL_DIR DATA_CSV TEXT_COLUMN N OUT_DIR
 """
@@ -12,6 +12,7 @@ import shutil
 import sys
 
 import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
 from tokenizers import Tokenizer
 from transformers import AutoModel
 
@@ -46,6 +47,15 @@ torch.onnx.export(
     dynamic_axes={k: {0: "batch", 1: "tokens"} for k in ["input_ids", "attention_mask", "token_type_ids"]},
     opset_version=17,
     dynamo=False,
+)
+
+# transformers.js's default on wasm ("q8"): weights as 8-bit integers, activations quantised
+# as they flow (ONNX Runtime's dynamic quantisation, as Optimum and the transformers.js
+# conversion script make it).
+quantize_dynamic(
+    target / "onnx" / "model.onnx",
+    target / "onnx" / "model_quantized.onnx",
+    weight_type=QuantType.QUInt8,
 )
 
 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))

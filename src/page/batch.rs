@@ -1,5 +1,7 @@
 //! Scoring every row of a table, with progress, time left, cancel and a CSV to download.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use leptos::prelude::*;
@@ -7,6 +9,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 
+use super::pool::Helper;
 use super::store;
 use super::AppState;
 use cyborg_scorer::Score;
@@ -25,6 +28,8 @@ struct Batch {
     done: RwSignal<usize>,
     failed: RwSignal<usize>,
     running: RwSignal<bool>,
+    /// How many workers score the rows: the main one, and a helper per further core.
+    workers: RwSignal<usize>,
     cancelled: StoredValue<bool>,
     started_ms: StoredValue<f64>,
     error: RwSignal<Option<String>>,
@@ -41,6 +46,7 @@ pub fn BatchPanel() -> impl IntoView {
         done: RwSignal::new(0),
         failed: RwSignal::new(0),
         running: RwSignal::new(false),
+        workers: RwSignal::new(1),
         cancelled: StoredValue::new(false),
         started_ms: StoredValue::new(0.0),
         error: RwSignal::new(None),
@@ -80,27 +86,32 @@ pub fn BatchPanel() -> impl IntoView {
         batch.cancelled.set_value(false);
         batch.running.set(true);
         batch.started_ms.set_value(js_sys::Date::now());
-        spawn_local(async move {
-            // A few rows per request (see `AppState::batch_group`): the worker stays free for
-            // the response being typed, and a cancel takes effect after the current group.
-            let mut next = 0;
-            while next < table.rows.len() && !batch.cancelled.get_value() {
-                let group = &table.rows[next..(next + state.batch_group()).min(table.rows.len())];
-                let texts = group.iter().map(|row| row[column].clone()).collect();
-                let scored: Vec<Option<Score>> = match state.score_many(texts).await {
-                    Ok(scored) => scored
-                        .into_iter()
-                        .map(|s| s.ok().map(|s| s.score))
-                        .collect(),
-                    Err(_) => vec![None; group.len()],
-                };
-                let failed = scored.iter().filter(|s| s.is_none()).count();
-                batch.failed.update(|f| *f += failed);
-                batch.scores.update_value(|scores| scores.extend(scored));
-                batch.done.update(|done| *done += group.len());
-                next += group.len();
+        // Every worker takes the next rows not yet taken, so the rows scored are always the
+        // first ones, however a cancel falls.
+        let next = Rc::new(Cell::new(0));
+        let (helpers, key) = state.batch_helpers().unwrap_or_default();
+        batch.workers.set(1 + helpers.len());
+        let unfinished = Rc::new(Cell::new(1 + helpers.len()));
+        let finished = move || {
+            unfinished.set(unfinished.get() - 1);
+            if unfinished.get() == 0 {
+                batch.running.set(false);
             }
-            batch.running.set(false);
+        };
+        for helper in helpers {
+            let (table, next, key, finished) =
+                (table.clone(), next.clone(), key.clone(), finished.clone());
+            spawn_local(async move {
+                match helper.ready(&key).await {
+                    Ok(()) => score_rows(batch, state, &table, column, &next, Some(&helper)).await,
+                    Err(_) => batch.workers.update(|n| *n -= 1),
+                }
+                finished();
+            });
+        }
+        spawn_local(async move {
+            score_rows(batch, state, &table, column, &next, None).await;
+            finished();
         });
     };
     let ready = move || state.model.get().is_some() && batch.table.get().is_some();
@@ -156,6 +167,51 @@ fn too_big(file: &web_sys::File) -> Option<String> {
             file.name()
         )
     })
+}
+
+/// Scores the next rows not yet taken (`next`), a group at a time, until none is left or the
+/// batch is cancelled: on `helper`, or on the main worker, which sends a few rows per request
+/// (see `AppState::batch_group`) so that it stays free for the response being typed.
+async fn score_rows(
+    batch: Batch,
+    state: AppState,
+    table: &Table,
+    column: usize,
+    next: &Cell<usize>,
+    helper: Option<&Helper>,
+) {
+    while next.get() < table.rows.len() && !batch.cancelled.get_value() {
+        let start = next.get();
+        let end = (start + state.batch_group()).min(table.rows.len());
+        next.set(end);
+        let texts = table.rows[start..end]
+            .iter()
+            .map(|row| row[column].clone())
+            .collect();
+        let scored = match helper {
+            Some(helper) => helper.client.score_many(texts).await,
+            None => state.score_many(texts).await,
+        };
+        let scored: Vec<Option<Score>> = match scored {
+            Ok(scored) => scored
+                .into_iter()
+                .map(|s| s.ok().map(|s| s.score))
+                .collect(),
+            Err(_) => vec![None; end - start],
+        };
+        batch
+            .failed
+            .update(|f| *f += scored.iter().filter(|s| s.is_none()).count());
+        batch.scores.update_value(|scores| {
+            if scores.len() < end {
+                scores.resize(end, None);
+            }
+            for (slot, score) in scores[start..end].iter_mut().zip(scored) {
+                *slot = score;
+            }
+        });
+        batch.done.update(|done| *done += end - start);
+    }
 }
 
 impl Batch {
@@ -221,6 +277,12 @@ fn Progress(batch: Batch) -> impl IntoView {
         } else {
             format!(" · finished in {elapsed_s:.1} s")
         };
+        let workers = batch.workers.get();
+        let on = (workers > 1).then(|| {
+            view! {
+                " · on " <span data-testid="batch-workers">{workers}</span> " workers"
+            }
+        });
         let failures = (failed > 0)
             .then(|| format!(" · {failed} could not be scored (empty score in the CSV)"));
         Some(view! {
@@ -228,6 +290,7 @@ fn Progress(batch: Batch) -> impl IntoView {
                 <progress max=total as f64 value=done as f64></progress>
                 <span data-testid="batch-done">{done}</span>
                 {format!(" of {total}{left}")}
+                {on}
                 {failures}
             </div>
         })

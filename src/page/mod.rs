@@ -6,6 +6,7 @@
 
 mod batch;
 mod model;
+mod pool;
 mod score;
 mod store;
 mod train;
@@ -25,6 +26,15 @@ const DEFAULT_BUNDLE: &str = "bundles/default.cyborg";
 
 /// Where a model came from when it came from the cache.
 const CACHED_ORIGIN: &str = "from this browser's cache (no download)";
+
+/// Where a bundle being installed stands with this browser's cache.
+#[derive(Clone, Copy)]
+enum Cached<'a> {
+    /// It was read from the cache, under this key.
+    Already(&'a str),
+    /// To be kept under this key once the worker has checked it.
+    KeepAs(&'a str),
+}
 
 /// What the page is doing about its model.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +62,11 @@ pub struct AppState {
     pub model_origin: RwSignal<String>,
     /// The loaded model's URL, when it came from one (for the share link).
     pub model_url: RwSignal<Option<String>>,
+    /// Where the loaded model is kept in this browser's cache (batch helpers load it from
+    /// there), if it is.
+    model_key: StoredValue<Option<String>>,
+    /// Workers beside the main one for batches, started by the first batch of a model.
+    helpers: StoredValue<Vec<Rc<pool::Helper>>, LocalStorage>,
     /// Loading status.
     pub status: RwSignal<Status>,
     /// Bundles kept in this browser.
@@ -74,6 +89,8 @@ impl AppState {
             model: RwSignal::new(None),
             model_origin: RwSignal::new(String::new()),
             model_url: RwSignal::new(None),
+            model_key: StoredValue::new(None),
+            helpers: StoredValue::new_local(Vec::new()),
             status: RwSignal::new(Status::Busy {
                 what: "Starting the scoring worker".into(),
                 progress: None,
@@ -105,8 +122,14 @@ impl AppState {
             };
             if let Some(bytes) = store::cached(&url).await {
                 let origin = CACHED_ORIGIN.to_string();
-                self.install(&url, bytes, None, origin, Some(url.clone()))
-                    .await;
+                self.install(
+                    &url,
+                    bytes,
+                    Cached::Already(&url),
+                    origin,
+                    Some(url.clone()),
+                )
+                .await;
                 return;
             }
             let what = format!("Downloading {url}");
@@ -124,7 +147,8 @@ impl AppState {
             match store::download(&url, progress).await {
                 Ok(bytes) => {
                     let origin = format!("downloaded from {url}");
-                    self.install(&url, bytes, Some(&url), origin, Some(url.clone()))
+                    let bytes = js_sys::Uint8Array::from(bytes.as_slice());
+                    self.install(&url, bytes, Cached::KeepAs(&url), origin, Some(url.clone()))
                         .await
                 }
                 Err(DownloadError::NotFound(_)) if quiet_if_missing => {
@@ -147,9 +171,11 @@ impl AppState {
             });
             match store::read_file(&file).await {
                 Ok(bytes) => {
+                    let bytes = js_sys::Uint8Array::from(bytes.as_slice());
                     let key = store::local_key(&name);
                     let origin = format!("opened from the file {name}");
-                    self.install(&name, bytes, Some(&key), origin, None).await
+                    self.install(&name, bytes, Cached::KeepAs(&key), origin, None)
+                        .await
                 }
                 Err(error) => self.status.set(Status::Failed(error)),
             }
@@ -169,7 +195,8 @@ impl AppState {
             };
             let url = (!bundle.key.contains("/local-bundles/")).then(|| bundle.key.clone());
             let origin = CACHED_ORIGIN.to_string();
-            self.install(&bundle.name, bytes, None, origin, url).await
+            let cached = Cached::Already(&bundle.key);
+            self.install(&bundle.name, bytes, cached, origin, url).await
         });
     }
 
@@ -184,12 +211,13 @@ impl AppState {
     }
 
     /// Hands `bytes` to the worker; once it has checked and loaded them, keeps them in the
-    /// cache under `keep_as` (so a corrupt download is never kept) and scores the current text.
+    /// cache if they are not there yet (so a corrupt download is never kept) and scores the
+    /// current text. Bytes that need not be kept are moved to the worker without a copy.
     async fn install(
         self,
         name: &str,
-        bytes: Vec<u8>,
-        keep_as: Option<&str>,
+        bytes: js_sys::Uint8Array,
+        cached: Cached<'_>,
         origin: String,
         url: Option<String>,
     ) {
@@ -209,24 +237,35 @@ impl AppState {
             Err(error) => return self.status.set(Status::Failed(error)),
         };
         let lose_webgpu_after = query_parameter("lose_webgpu_after").and_then(|n| n.parse().ok());
-        let bytes_for_worker = js_sys::Uint8Array::from(bytes.as_slice());
+        let bytes_for_worker = match cached {
+            Cached::KeepAs(_) => bytes.slice(0, bytes.length()),
+            Cached::Already(_) => bytes.clone(),
+        };
         match worker
             .load(name, bytes_for_worker, backend, lose_webgpu_after)
             .await
         {
             Ok(model) => {
                 let mut note = format!("Ready: {} loaded in {:.0} ms.", model.name, model.load_ms);
-                if let Some(key) = keep_as {
-                    if let Err(error) = store::keep(key, name, &bytes).await {
-                        note = format!("{note} It could not be kept for offline use: {error}");
-                    }
-                }
+                let key = match cached {
+                    Cached::Already(key) => Some(key),
+                    Cached::KeepAs(key) => match store::keep(key, name, &bytes).await {
+                        Ok(()) => Some(key),
+                        Err(error) => {
+                            note = format!("{note} It could not be kept for offline use: {error}");
+                            None
+                        }
+                    },
+                };
+                self.model_key.set_value(key.map(str::to_string));
+                // Helpers hold the previous model: dropping them ends their workers.
+                self.helpers.set_value(Vec::new());
                 self.model.set(Some(model));
                 self.model_origin.set(origin);
                 self.model_url.set(url);
                 self.status.set(Status::Idle(note));
-                self.refresh_cached().await;
                 score::rescore(self);
+                self.refresh_cached().await;
             }
             Err(error) => self.status.set(Status::Failed(error)),
         }
@@ -248,6 +287,22 @@ impl AppState {
         let scored = self.worker()?.score_many(texts).await?;
         scored.iter().flatten().for_each(|s| self.note_fallback(s));
         Ok(scored)
+    }
+
+    /// The workers a batch runs on beside the main one, with the cache key they load the model
+    /// from: none when batches run on WebGPU (one GPU serves them all) or the model is not in
+    /// the cache. `?workers=N` in the page's address sets how many score a batch in all.
+    pub fn batch_helpers(self) -> Option<(Vec<Rc<pool::Helper>>, String)> {
+        let model = self.model.get_untracked()?;
+        let key = self.model_key.get_value()?;
+        if model.backend.batch == Backend::WebGpu {
+            return None;
+        }
+        if self.helpers.with_value(Vec::is_empty) {
+            let workers = query_parameter("workers").and_then(|n| n.parse().ok());
+            self.helpers.set_value(pool::start_helpers(workers));
+        }
+        Some((self.helpers.get_value(), key))
     }
 
     /// How many of a batch's rows to send at once: enough to fill the GPU's batches when
@@ -314,14 +369,17 @@ pub fn App() -> impl IntoView {
     let started = move |info: BuildInfo| {
         state.build.set(Some(info));
         spawn_local(async move { state.refresh_cached().await });
-        match query_parameter("bundle") {
-            Some(url) => state.load_url(url, false),
-            None => state.load_url(DEFAULT_BUNDLE.to_string(), true),
-        }
     };
     let crashed = move |message: String| state.status.set(Status::Failed(message));
     match WorkerClient::start(started, crashed) {
-        Ok(client) => state.worker.set_value(Some(Rc::new(client))),
+        Ok(client) => {
+            state.worker.set_value(Some(Rc::new(client)));
+            // Read (or download) the bundle while the worker compiles: its load waits for it.
+            match query_parameter("bundle") {
+                Some(url) => state.load_url(url, false),
+                None => state.load_url(DEFAULT_BUNDLE.to_string(), true),
+            }
+        }
         Err(error) => state.status.set(Status::Failed(error)),
     }
     let page = RwSignal::new(location_hash());

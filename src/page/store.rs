@@ -128,17 +128,17 @@ async fn open() -> Result<Cache, String> {
     Ok(cache.unchecked_into())
 }
 
-/// The cached bytes under `key`, if any.
-pub async fn cached(key: &str) -> Option<Vec<u8>> {
+/// The cached bytes under `key`, if any, left in JavaScript's memory (they go to the worker).
+pub async fn cached(key: &str) -> Option<Uint8Array> {
     let cache = open().await.ok()?;
     let found = JsFuture::from(cache.match_with_str(key)).await.ok()?;
     let response: Response = found.dyn_into().ok()?;
     let buffer = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
-    Some(Uint8Array::new(&buffer).to_vec())
+    Some(Uint8Array::new(&buffer))
 }
 
 /// Keeps `bytes` under `key`, remembered as `name`.
-pub async fn keep(key: &str, name: &str, bytes: &[u8]) -> Result<(), String> {
+pub async fn keep(key: &str, name: &str, bytes: &Uint8Array) -> Result<(), String> {
     let cache = open().await?;
     let headers = Headers::new().map_err(|e| describe(&e))?;
     let saved = String::from(js_sys::Date::new_0().to_iso_string());
@@ -148,15 +148,14 @@ pub async fn keep(key: &str, name: &str, bytes: &[u8]) -> Result<(), String> {
             String::from(js_sys::encode_uri_component(name)),
         ),
         (SAVED_HEADER, saved),
-        (BYTES_HEADER, bytes.len().to_string()),
+        (BYTES_HEADER, bytes.length().to_string()),
         ("content-type", "application/octet-stream".to_string()),
     ] {
         headers.set(header, &value).map_err(|e| describe(&e))?;
     }
     let init = ResponseInit::new();
     init.set_headers_headers(&headers);
-    let body = Uint8Array::from(bytes);
-    let response = Response::new_with_opt_buffer_source_and_init(Some(&body), &init)
+    let response = Response::new_with_opt_buffer_source_and_init(Some(bytes), &init)
         .map_err(|e| describe(&e))?;
     JsFuture::from(cache.put_with_str(key, &response))
         .await

@@ -16,11 +16,21 @@ const WORKER_SCRIPT: &str = "./scoring-worker_loader.js";
 
 type Pending = Rc<RefCell<HashMap<u64, oneshot::Sender<ReplyBody>>>>;
 
+/// Whether the worker has greeted the page yet. A message posted before the worker's wasm has
+/// set its handler would be lost, so requests wait for the greeting; the page need not (it
+/// reads a cached bundle while the worker compiles).
+enum Greeting {
+    /// Not yet: these requests are waiting. Dropped unanswered if the worker dies first.
+    Awaited(Vec<oneshot::Sender<()>>),
+    Received,
+}
+
 /// A running scoring worker.
 pub struct WorkerClient {
     worker: Worker,
     next_id: Cell<u64>,
     pending: Pending,
+    greeting: Rc<RefCell<Greeting>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
@@ -35,7 +45,9 @@ impl WorkerClient {
         let worker = Worker::new(WORKER_SCRIPT)
             .map_err(|e| format!("could not start the scoring worker: {}", describe(&e)))?;
         let pending: Pending = Rc::default();
+        let greeting = Rc::new(RefCell::new(Greeting::Awaited(Vec::new())));
         let replies = pending.clone();
+        let greeted = greeting.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let Some(reply) = event
                 .data()
@@ -46,7 +58,15 @@ impl WorkerClient {
             };
             let mut waiting = replies.borrow_mut();
             match (reply.body, waiting.remove(&reply.id)) {
-                (ReplyBody::Started(info), _) => on_started(info),
+                (ReplyBody::Started(info), _) => {
+                    let waiting = greeted.replace(Greeting::Received);
+                    if let Greeting::Awaited(callers) = waiting {
+                        callers.into_iter().for_each(|caller| {
+                            let _ = caller.send(());
+                        });
+                    }
+                    on_started(info)
+                }
                 (body, Some(caller)) => {
                     let _ = caller.send(body);
                 }
@@ -60,12 +80,16 @@ impl WorkerClient {
             }
         });
         let crashed = pending.clone();
+        let never_greeted = greeting.clone();
         let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |event: ErrorEvent| {
             let message = format!("the scoring worker stopped: {}", event.message());
             for (_, waiting) in crashed.borrow_mut().drain() {
                 let _ = waiting.send(ReplyBody::Failed {
                     message: message.clone(),
                 });
+            }
+            if let Greeting::Awaited(callers) = &mut *never_greeted.borrow_mut() {
+                callers.clear();
             }
             on_crash(message);
         });
@@ -75,6 +99,7 @@ impl WorkerClient {
             worker,
             next_id: Cell::new(1),
             pending,
+            greeting,
             _on_message: on_message,
             _on_error: on_error,
         })
@@ -132,11 +157,27 @@ impl WorkerClient {
         }
     }
 
+    /// Waits until the worker has greeted the page.
+    async fn greeted(&self) -> Result<(), String> {
+        let receiver = match &mut *self.greeting.borrow_mut() {
+            Greeting::Received => return Ok(()),
+            Greeting::Awaited(callers) => {
+                let (sender, receiver) = oneshot::channel();
+                callers.push(sender);
+                receiver
+            }
+        };
+        receiver
+            .await
+            .map_err(|_| "the scoring worker stopped before it started".to_string())
+    }
+
     async fn call(
         &self,
         body: RequestBody,
         bytes: Option<js_sys::Uint8Array>,
     ) -> Result<ReplyBody, String> {
+        self.greeted().await?;
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let json = serde_json::to_string(&Request { id, body }).expect("requests serialise");

@@ -299,6 +299,10 @@ try {
     await shot(page, "batch-running");
     await batchFinished(page, essays.length);
     const batchMs = Date.now() - batchStart;
+    // One worker per core (at most four) shares the rows; the download below checks every
+    // row's score against the command line's, so no row went missing or to the wrong place.
+    const workers = (await page.getByTestId("batch-workers").count()) ? Number(await page.getByTestId("batch-workers").textContent()) : 1;
+    check(workers === Math.min(os.cpus().length, 4), `the batch ran on ${workers} workers, one per core`);
     check(server.requests.length === requestsBefore && browserRequests.length === 0,
       `no network request while scoring ${essays.length} responses`);
     await shot(page, "batch-done");

@@ -9,10 +9,11 @@ env.backends.onnx.wasm.wasmPaths = "/ort/";
 env.backends.onnx.wasm.numThreads = 1;
 
 let extractor;
-// `device`: "wasm" (one thread) or "webgpu".
-window.load = async ({ model, device = "wasm" }) => {
+// `device`: "wasm" (one thread) or "webgpu"; `dtype`: "fp32" (onnx/model.onnx) or "q8"
+// (onnx/model_quantized.onnx).
+window.load = async ({ model, device = "wasm", dtype = "fp32" }) => {
   const start = performance.now();
-  extractor = await pipeline("feature-extraction", model, { dtype: "fp32", device });
+  extractor = await pipeline("feature-extraction", model, { dtype, device });
   return { loadMs: performance.now() - start };
 };
 

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use sha2::{Digest, Sha256};
 
 use crate::config::BertConfig;
 use crate::encoder::{Encoder, Weights};
@@ -88,7 +87,7 @@ impl BaseModel {
         }
         let weights_name = path("model.safetensors").display().to_string();
         let bytes = read("model.safetensors")?;
-        let weights_sha256 = hex(&Sha256::digest(&bytes));
+        let weights_sha256 = hex(&crate::bundle::sha256(&bytes));
         let tensors: HashMap<String, Tensor> =
             candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
                 Error::invalid(&weights_name, format!("is not a safetensors file: {e}"))

@@ -33,6 +33,21 @@ pub const OLDEST_FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 const CHECKSUM_LEN: usize = 32;
 
+/// How many bytes [`sha256`] hands the hasher at a time.
+const HASH_CHUNK: usize = 64 * 1024;
+
+/// The SHA-256 of `bytes`, fed to the hasher a chunk at a time. In the browser this is not a
+/// detail: V8 first runs WebAssembly in its baseline compiler and swaps in optimised code for
+/// a function only at its next call, so one call that hashes a whole 91 MB bundle ran at
+/// ~29 MB/s (3.1 s), where calls of 64 KiB switch to the optimised code after the first few.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for chunk in bytes.chunks(HASH_CHUNK) {
+        hasher.update(chunk);
+    }
+    hasher.finalize().into()
+}
+
 /// The named byte sections of a bundle, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sections {
@@ -88,8 +103,7 @@ impl Sections {
             out.extend_from_slice(&(data.len() as u64).to_le_bytes());
             out.extend_from_slice(data);
         }
-        let checksum = Sha256::digest(&out);
-        out.extend_from_slice(&checksum);
+        out.extend_from_slice(&sha256(&out));
         out
     }
 
@@ -128,7 +142,7 @@ impl Sections {
             )));
         }
         let (content, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        if Sha256::digest(content).as_slice() != checksum {
+        if sha256(content) != checksum {
             return Err(fail(
                 "the bundle's checksum does not match its contents: the file is corrupt".into(),
             ));
@@ -202,6 +216,18 @@ fn not_a_bundle(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_checksum_fed_in_chunks_is_the_sha256_of_the_whole() {
+        // Lengths around the chunk size, and the standard "abc" test vector.
+        for length in [0, 1, HASH_CHUNK - 1, HASH_CHUNK, 3 * HASH_CHUNK + 17] {
+            let bytes: Vec<u8> = (0..length).map(|i| (i * 31 % 251) as u8).collect();
+            assert_eq!(sha256(&bytes).as_slice(), Sha256::digest(&bytes).as_slice());
+        }
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let hex: String = sha256(b"abc").iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, abc);
+    }
+
     fn sample() -> Vec<u8> {
         let mut sections = Sections::new();
         sections.insert("a.json", b"{\"x\":1}".to_vec());
@@ -258,7 +284,7 @@ mod tests {
         let mut bytes = sample();
         bytes[8..12].copy_from_slice(&OLDEST_FORMAT_VERSION.to_le_bytes());
         let body = bytes.len() - CHECKSUM_LEN;
-        let checksum = Sha256::digest(&bytes[..body]);
+        let checksum = sha256(&bytes[..body]);
         bytes[body..].copy_from_slice(&checksum);
         let parsed = Sections::from_bytes(&bytes, "t").unwrap();
         assert_eq!(parsed.get("a.json", "t").unwrap(), b"{\"x\":1}");
