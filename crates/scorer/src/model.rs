@@ -574,7 +574,18 @@ impl Scorer {
 
     /// Loads a scorer from bundle bytes; `source_name` names the bundle in errors.
     pub fn from_bundle(bytes: &[u8], source_name: &str, device: &Device) -> Result<Self> {
-        let sections = Sections::from_bytes(bytes, source_name)?;
+        Self::from_bundle_hashed(bytes, source_name, device, None)
+    }
+
+    /// As [`Scorer::from_bundle`], with the bundle's content hashed by the caller (see
+    /// [`Sections::from_bytes_hashed`]).
+    pub fn from_bundle_hashed(
+        bytes: &[u8],
+        source_name: &str,
+        device: &Device,
+        content_sha256: Option<[u8; 32]>,
+    ) -> Result<Self> {
+        let sections = Sections::from_bytes_hashed(bytes, source_name, content_sha256)?;
         let mut config =
             ScorerConfig::parse(sections.get(section::CONFIG, source_name)?, source_name)?;
         if let Some(screen) = &mut config.screen {
