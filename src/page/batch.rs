@@ -83,6 +83,7 @@ pub fn BatchPanel() -> impl IntoView {
         };
         let column = batch.column.get_untracked();
         batch.clear();
+        batch.error.set(None);
         batch.cancelled.set_value(false);
         batch.running.set(true);
         batch.started_ms.set_value(js_sys::Date::now());
@@ -104,7 +105,13 @@ pub fn BatchPanel() -> impl IntoView {
             spawn_local(async move {
                 match helper.ready(&key).await {
                     Ok(()) => score_rows(batch, state, &table, column, &next, Some(&helper)).await,
-                    Err(_) => batch.workers.update(|n| *n -= 1),
+                    Err(error) => {
+                        batch.workers.update(|n| *n -= 1);
+                        batch.error.set(Some(format!(
+                            "a helper worker could not load the model, so fewer workers score \
+                             this file: {error}"
+                        )));
+                    }
                 }
                 finished();
             });
