@@ -76,11 +76,8 @@ async fn handle(event: &MessageEvent, model: &RefCell<Option<Model>>) -> Reply {
             },
             _,
         ) => {
-            let array = js_sys::Uint8Array::new(&parts.get(1));
-            let content_sha256 = browser_sha256(&array).await;
-            let bytes = array.to_vec();
-            let (body, loaded) =
-                load(&name, &bytes, content_sha256, backend, lose_webgpu_after).await;
+            let bytes = js_sys::Uint8Array::new(&parts.get(1));
+            let (body, loaded) = load(&name, &bytes, backend, lose_webgpu_after).await;
             if loaded.is_some() {
                 current = loaded;
             }
@@ -128,17 +125,19 @@ async fn browser_sha256(bundle: &js_sys::Uint8Array) -> Option<[u8; 32]> {
     js_sys::Uint8Array::new(&digest).to_vec().try_into().ok()
 }
 
+/// Checks and loads the bundle in `array`; the time it reports includes the checksum.
 async fn load(
     name: &str,
-    bytes: &[u8],
-    content_sha256: Option<[u8; 32]>,
+    array: &js_sys::Uint8Array,
     backend: Option<Backend>,
     lose_webgpu_after: Option<u32>,
 ) -> (ReplyBody, Option<Model>) {
     let started = now_ms();
+    let content_sha256 = browser_sha256(array).await;
+    let bytes = array.to_vec();
     let device = candle_core::Device::Cpu;
     let loaded =
-        Scorer::from_bundle_hashed(bytes, name, &device, content_sha256).and_then(|scorer| {
+        Scorer::from_bundle_hashed(&bytes, name, &device, content_sha256).and_then(|scorer| {
             let thresholds = scorer.thresholds()?.clone();
             Ok((scorer, thresholds))
         });
