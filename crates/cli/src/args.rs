@@ -113,12 +113,13 @@ pub enum Command {
     ///   cyborg export essays.cyborg --weights int8 --out essays-int8.cyborg
     ///
     /// The embedding table and the layers' matrices are rounded (f16; or int8, with a scale
-    /// per row and per column); biases, layer norms, the head and the thresholds stay as they
-    /// were, so only responses very near a cut point can change level. On ASAP-AES (BENCHMARKS.md,
-    /// "Smaller bundles") int8 is 23.7 MB instead of 91 MB, keeps the level of 98.8% of essays
-    /// (all but 1.2%, one level each, most on prompts scored 0-30 and 0-60) and QWK within
-    /// 0.002; f16 changed none. Check an exported model on held-out responses with `cyborg eval`. Export from
-    /// the f32 bundle: from an already-rounded one, the roundings add up.
+    /// per column and per group of 128 values of a row); biases, layer norms, the head and the
+    /// thresholds stay as they were, so only responses very near a cut point can change level.
+    /// On ASAP-AES (BENCHMARKS.md, "Smaller bundles") int8 is 23.7 MB instead of 91 MB, keeps
+    /// the level of 99.4% of essays (all but 0.6%, one level each, most on prompts scored 0-30
+    /// and 0-60) and QWK within 0.001; f16 changed none. Check an exported model on held-out
+    /// responses with `cyborg eval`. Export from the f32 bundle: from an already-rounded one,
+    /// the roundings add up.
     #[command(verbatim_doc_comment)]
     Export(ExportArgs),
     /// Run a grid of students and compare them: human fraction × augmentation (none, teacher
@@ -679,7 +680,8 @@ pub enum PrecisionArg {
     F32,
     /// 16-bit floats: half the size; scores can move by rounding.
     F16,
-    /// 8-bit integers with a scale per row and per column: a quarter of the size.
+    /// 8-bit integers with a scale per column and per group of 128 values of a row: a quarter
+    /// of the size.
     Int8,
 }
 

@@ -6,13 +6,14 @@
 //! every kernel, in the CLI and in the browser, runs unchanged: what shrinks is the download
 //! and the bundle's checksum work.
 //!
-//! int8 stores `w[i][j] ≈ q[i][j] × row[i] × column[j]`, q in −127..=127 kept as the byte
-//! `q + 128`. The column scale is the square root of the column's largest magnitude: a few
-//! hidden dimensions of a BERT encoder are far larger than the rest, and with a scale per row
-//! alone they coarsen every value of every row. Sharing the range between rows and columns
-//! lowered the mean raw-score change from f32 on five of the eight ASAP-AES prompts (by 18% in
-//! geometric mean; by a third on prompt 7), though not the number of essays that change level
-//! (BENCHMARKS.md, "Smaller bundles").
+//! int8 stores `w[i][j] ≈ q[i][j] × group[i][j / g] × column[j]`, q in −127..=127 kept as the
+//! byte `q + 128`. The column scale is the square root of the column's largest magnitude: a few
+//! hidden dimensions of a BERT encoder are far larger than the rest, and with row scales alone
+//! they coarsen every value of every row. A layer's matrix takes a scale per group of
+//! [`GROUP`] values of a row; an embedding table, which is only looked up (its rounding never
+//! passes through a matrix product into every later layer), one per row. Scales are stored as
+//! f16 (as f32 when one would not fit f16). Against a scale per row and column, groups halved
+//! the essays that change level from f32 on ASAP-AES (BENCHMARKS.md, "Smaller bundles").
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,14 +33,21 @@ pub enum Precision {
     F32,
     /// 16-bit floats: half the size.
     F16,
-    /// 8-bit integers with a scale per row and per column: a quarter of the size.
+    /// 8-bit integers with a scale per column and per group of a row: a quarter of the size.
     Int8,
 }
 
 /// The name suffixes of an int8 matrix's three stored tensors.
 const INT8: &str = ".int8";
-const ROW_SCALES: &str = ".int8_row_scales";
+const GROUP_SCALES: &str = ".int8_scales";
 const COLUMN_SCALES: &str = ".int8_column_scales";
+/// Bundles written before groups (2026-12-03 to 12-04) hold one scale per row under this name:
+/// read as one group per row.
+const ROW_SCALES: &str = ".int8_row_scales";
+
+/// Values of a layer's matrix row that share a scale. 64 rounded no better than 128 on ASAP-AES
+/// prompts 7 and 8 and costs twice the bytes; at 32 an int8 bundle passes 24 MB.
+pub const GROUP: usize = 128;
 
 impl Precision {
     /// Every precision, largest first.
@@ -60,10 +68,11 @@ impl Precision {
             Precision::F32 => vec![(name.to_string(), matrix.to_dtype(DType::F32)?)],
             Precision::F16 => vec![(name.to_string(), matrix.to_dtype(DType::F16)?)],
             Precision::Int8 => {
-                let (values, rows, columns) = quantize_int8(matrix)?;
+                let looked_up = name.starts_with("embeddings.");
+                let (values, groups, columns) = quantize_int8(matrix, looked_up)?;
                 vec![
                     (format!("{name}{INT8}"), values),
-                    (format!("{name}{ROW_SCALES}"), rows),
+                    (format!("{name}{GROUP_SCALES}"), groups),
                     (format!("{name}{COLUMN_SCALES}"), columns),
                 ]
             }
@@ -110,34 +119,95 @@ fn largest_or_one(values: impl Iterator<Item = f32>) -> f32 {
     }
 }
 
-/// The integers (as bytes), row scales and column scales of `matrix`.
-fn quantize_int8(matrix: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+/// The integers (as bytes), group scales (rows × groups) and column scales of `matrix`; an
+/// embedding table (`looked_up`) has one group per row.
+fn quantize_int8(matrix: &Tensor, looked_up: bool) -> Result<(Tensor, Tensor, Tensor)> {
     let (rows, columns) = matrix.dims2()?;
+    let group = if looked_up {
+        columns
+    } else {
+        GROUP.min(columns)
+    };
     let values = matrix
         .to_dtype(DType::F32)?
         .flatten_all()?
         .to_vec1::<f32>()?;
-    let column_scales: Vec<f32> = (0..columns)
+    let column_tops: Vec<f32> = (0..columns)
         .map(|j| largest_or_one((0..rows).map(|i| values[i * columns + j])).sqrt())
         .collect();
+    let column_rounding = Rounding::for_scales(&column_tops);
+    let column_scales: Vec<f32> = column_tops
+        .iter()
+        .map(|&c| column_rounding.apply(c))
+        .collect();
+    let balanced: Vec<f32> = values
+        .chunks(columns)
+        .flat_map(|row| row.iter().zip(&column_scales).map(|(v, c)| v / c))
+        .collect();
+    let groups: Vec<&[f32]> = balanced
+        .chunks(columns)
+        .flat_map(|row| row.chunks(group))
+        .collect();
+    let tops: Vec<f32> = groups
+        .iter()
+        .map(|g| largest_or_one(g.iter().copied()) / 127.0)
+        .collect();
+    let group_rounding = Rounding::for_scales(&tops);
+    let group_scales: Vec<f32> = tops.iter().map(|&t| group_rounding.apply(t)).collect();
     let mut bytes = Vec::with_capacity(values.len());
-    let mut row_scales = Vec::with_capacity(rows);
-    for row in values.chunks(columns) {
-        let balanced: Vec<f32> = row.iter().zip(&column_scales).map(|(v, c)| v / c).collect();
-        let scale = largest_or_one(balanced.iter().copied()) / 127.0;
-        row_scales.push(scale);
+    for (part, &scale) in groups.iter().zip(&group_scales) {
         bytes.extend(
-            balanced
-                .iter()
-                .map(|v| ((v / scale).round().clamp(-127.0, 127.0) as i32 + 128) as u8),
+            part.iter()
+                .map(|&v| ((v / scale).round().clamp(-127.0, 127.0) as i32 + 128) as u8),
         );
     }
     let device = matrix.device();
     Ok((
         Tensor::from_vec(bytes, (rows, columns), device)?,
-        Tensor::from_vec(row_scales, rows, device)?,
-        Tensor::from_vec(column_scales, columns, device)?,
+        group_rounding.store(Tensor::from_vec(
+            group_scales,
+            (rows, columns.div_ceil(group)),
+            device,
+        )?)?,
+        column_rounding.store(Tensor::from_vec(column_scales, columns, device)?)?,
     ))
+}
+
+/// How a set of scales is stored: as f16, or as f32 when one of them would round to zero or
+/// infinity in f16. Rounding is applied before the integers are chosen, so they fit the
+/// scales as stored.
+#[derive(Clone, Copy)]
+enum Rounding {
+    F16,
+    F32,
+}
+
+impl Rounding {
+    fn for_scales(scales: &[f32]) -> Rounding {
+        let fits = |s: &f32| {
+            let r = half::f16::from_f32(*s).to_f32();
+            r > 0.0 && r.is_finite()
+        };
+        if scales.iter().all(fits) {
+            Rounding::F16
+        } else {
+            Rounding::F32
+        }
+    }
+
+    fn apply(self, scale: f32) -> f32 {
+        match self {
+            Rounding::F16 => half::f16::from_f32(scale).to_f32(),
+            Rounding::F32 => scale,
+        }
+    }
+
+    fn store(self, scales: Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Rounding::F16 => scales.to_dtype(DType::F16)?,
+            Rounding::F32 => scales,
+        })
+    }
 }
 
 /// `tensors` as stored in a bundle, with every int8 matrix turned back into one f32 tensor
@@ -157,8 +227,10 @@ pub fn restore(
                 Error::invalid(source_name, format!("has no tensor named \"{full}\""))
             })
         };
-        let (values, rows, columns) = (take(INT8)?, take(ROW_SCALES)?, take(COLUMN_SCALES)?);
-        let matrix = dequantize_int8(&values, &rows, &columns)
+        let values = take(INT8)?;
+        let groups = take(ROW_SCALES).or_else(|_| take(GROUP_SCALES))?;
+        let columns = take(COLUMN_SCALES)?;
+        let matrix = dequantize_int8(&values, &groups, &columns)
             .map_err(|why| Error::invalid(source_name, format!("tensor \"{name}\": {why}")))?;
         tensors.insert(name, matrix);
     }
@@ -168,7 +240,7 @@ pub fn restore(
 /// The f32 matrix that `values` and its scales stand for, or why they do not fit together.
 fn dequantize_int8(
     values: &Tensor,
-    row_scales: &Tensor,
+    group_scales: &Tensor,
     column_scales: &Tensor,
 ) -> std::result::Result<Tensor, String> {
     let vector = |t: &Tensor| {
@@ -184,11 +256,18 @@ fn dequantize_int8(
             "its integers have shape {rows}×{columns}, an empty matrix"
         ));
     }
-    let (row_scales, column_scales) = (vector(row_scales)?, vector(column_scales)?);
-    if row_scales.len() != rows || column_scales.len() != columns {
+    let (group_scales, column_scales) = (vector(group_scales)?, vector(column_scales)?);
+    // Groups per row, and the values per group they imply (the last group may be shorter).
+    let per_row = group_scales.len() / rows;
+    let group = columns.div_ceil(per_row.max(1));
+    if per_row == 0
+        || group_scales.len() % rows != 0
+        || columns.div_ceil(group) != per_row
+        || column_scales.len() != columns
+    {
         return Err(format!(
-            "{} row and {} column scales do not fit a {rows}×{columns} matrix",
-            row_scales.len(),
+            "{} group and {} column scales do not fit a {rows}×{columns} matrix",
+            group_scales.len(),
             column_scales.len()
         ));
     }
@@ -197,8 +276,8 @@ fn dequantize_int8(
         .and_then(|t| t.flatten_all()?.to_vec1::<u8>())
         .map_err(|e| e.to_string())?;
     let mut restored = Vec::with_capacity(rows * columns);
-    for (row, &scale) in bytes.chunks(columns).zip(&row_scales) {
-        restore_row(row, scale, &column_scales, &mut restored);
+    for (row, scales) in bytes.chunks(columns).zip(group_scales.chunks(per_row)) {
+        restore_row(row, group, scales, &column_scales, &mut restored);
     }
     Tensor::from_vec(restored, (rows, columns), values.device()).map_err(|e| e.to_string())
 }
@@ -207,12 +286,24 @@ fn dequantize_int8(
 /// in the browser V8 swaps in optimised code for a function only at its next call: restoring
 /// a whole 11.7M-value embedding table in one call ran entirely in its baseline code.
 #[inline(never)]
-fn restore_row(row: &[u8], row_scale: f32, column_scales: &[f32], out: &mut Vec<f32>) {
-    out.extend(
-        row.iter()
-            .zip(column_scales)
-            .map(|(&b, &c)| (b as i32 - 128) as f32 * row_scale * c),
-    );
+fn restore_row(
+    row: &[u8],
+    group: usize,
+    group_scales: &[f32],
+    column_scales: &[f32],
+    out: &mut Vec<f32>,
+) {
+    for ((part, &scale), columns) in row
+        .chunks(group)
+        .zip(group_scales)
+        .zip(column_scales.chunks(group))
+    {
+        out.extend(
+            part.iter()
+                .zip(columns)
+                .map(|(&b, &c)| (b as i32 - 128) as f32 * scale * c),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +366,90 @@ mod tests {
     }
 
     #[test]
+    fn a_group_of_large_values_does_not_coarsen_the_rest_of_its_row() {
+        // Every column's largest value is the same, so column scales balance nothing: row 0's
+        // second group of small values is rounded finely only if it has a scale of its own.
+        let columns = 2 * GROUP;
+        let values: Vec<f32> = (0..2 * columns)
+            .map(|i| {
+                let (row, column) = (i / columns, i % columns);
+                let sign = if i % 3 == 0 { -1.0 } else { 1.0 };
+                if row == 0 && column >= GROUP {
+                    sign * 0.01 * (1.0 + (i % 7) as f32 / 7.0)
+                } else {
+                    sign * 5.0
+                }
+            })
+            .collect();
+        let original = Tensor::from_vec(values.clone(), (2, columns), &Device::Cpu).unwrap();
+        let layer = stored(Precision::Int8, "layer.weight", &original);
+        assert_eq!(layer["layer.weight.int8_scales"].dims(), [2, 2]);
+        assert_eq!(layer["layer.weight.int8_scales"].dtype(), DType::F16);
+        let restored = restored_values(layer, "layer.weight");
+        for (j, (v, b)) in values
+            .iter()
+            .zip(&restored)
+            .enumerate()
+            .take(columns)
+            .skip(GROUP)
+        {
+            assert!((v - b).abs() <= 0.01 * v.abs(), "[0][{j}] {v} → {b}");
+        }
+        // An embedding table keeps one scale per row: it is only looked up.
+        let table = stored(
+            Precision::Int8,
+            "embeddings.word_embeddings.weight",
+            &original,
+        );
+        assert_eq!(
+            table["embeddings.word_embeddings.weight.int8_scales"].dims(),
+            [2, 1]
+        );
+    }
+
+    fn restored_values(stored: HashMap<String, Tensor>, name: &str) -> Vec<f32> {
+        restore(stored, "test").unwrap()[name]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn scales_too_small_for_f16_are_kept_as_f32() {
+        let values: Vec<f32> = (0..64).map(|i| (i as f32 - 31.5) * 1e-30).collect();
+        let original = Tensor::from_vec(values.clone(), (2, 32), &Device::Cpu).unwrap();
+        let tiny = stored(Precision::Int8, "m", &original);
+        assert_eq!(tiny["m.int8_scales"].dtype(), DType::F32);
+        for (v, b) in values.iter().zip(&restored_values(tiny, "m")) {
+            assert!((v - b).abs() <= 3e-31, "{v} → {b}");
+        }
+    }
+
+    #[test]
+    fn bundles_with_a_scale_per_row_still_load() {
+        let cpu = &Device::Cpu;
+        let tensors = HashMap::from([
+            (
+                "m.int8".to_string(),
+                Tensor::from_vec(vec![129u8, 126, 128, 255], (2, 2), cpu).unwrap(),
+            ),
+            (
+                "m.int8_row_scales".to_string(),
+                Tensor::from_vec(vec![0.5f32, 2.0], 2, cpu).unwrap(),
+            ),
+            (
+                "m.int8_column_scales".to_string(),
+                Tensor::from_vec(vec![1.0f32, 3.0], 2, cpu).unwrap(),
+            ),
+        ]);
+        let restored = restore(tensors, "old.cyborg").unwrap()["m"]
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(restored, [[0.5, -3.0], [0.0, 762.0]]);
+    }
+
+    #[test]
     fn float_precisions_keep_one_tensor_and_are_recognised() {
         let original = matrix(2, 32);
         assert_eq!(round_trip(Precision::F16, &original).dtype(), DType::F16);
@@ -298,7 +473,7 @@ mod tests {
         assert!(
             error.contains("b.cyborg")
                 && error.contains("\"layer.weight\"")
-                && error.contains("3 row and 64 column scales do not fit a 4×64 matrix"),
+                && error.contains("3 group and 64 column scales do not fit a 4×64 matrix"),
             "{error}"
         );
         tensors.remove("layer.weight.int8_column_scales");
