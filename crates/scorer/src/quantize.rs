@@ -135,11 +135,7 @@ fn quantize_int8(matrix: &Tensor, looked_up: bool) -> Result<(Tensor, Tensor, Te
     let column_tops: Vec<f32> = (0..columns)
         .map(|j| largest_or_one((0..rows).map(|i| values[i * columns + j])).sqrt())
         .collect();
-    let column_rounding = Rounding::for_scales(&column_tops);
-    let column_scales: Vec<f32> = column_tops
-        .iter()
-        .map(|&c| column_rounding.apply(c))
-        .collect();
+    let (column_rounding, column_scales) = Rounding::round(&column_tops);
     let balanced: Vec<f32> = values
         .chunks(columns)
         .flat_map(|row| row.iter().zip(&column_scales).map(|(v, c)| v / c))
@@ -152,8 +148,7 @@ fn quantize_int8(matrix: &Tensor, looked_up: bool) -> Result<(Tensor, Tensor, Te
         .iter()
         .map(|g| largest_or_one(g.iter().copied()) / 127.0)
         .collect();
-    let group_rounding = Rounding::for_scales(&tops);
-    let group_scales: Vec<f32> = tops.iter().map(|&t| group_rounding.apply(t)).collect();
+    let (group_rounding, group_scales) = Rounding::round(&tops);
     let mut bytes = Vec::with_capacity(values.len());
     for (part, &scale) in groups.iter().zip(&group_scales) {
         bytes.extend(
@@ -183,22 +178,14 @@ enum Rounding {
 }
 
 impl Rounding {
-    fn for_scales(scales: &[f32]) -> Rounding {
-        let fits = |s: &f32| {
-            let r = half::f16::from_f32(*s).to_f32();
-            r > 0.0 && r.is_finite()
-        };
+    /// How `scales` are stored, and their values as stored.
+    fn round(scales: &[f32]) -> (Rounding, Vec<f32>) {
+        let in_f16 = |s: f32| half::f16::from_f32(s).to_f32();
+        let fits = |&s: &f32| in_f16(s) > 0.0 && in_f16(s).is_finite();
         if scales.iter().all(fits) {
-            Rounding::F16
+            (Rounding::F16, scales.iter().map(|&s| in_f16(s)).collect())
         } else {
-            Rounding::F32
-        }
-    }
-
-    fn apply(self, scale: f32) -> f32 {
-        match self {
-            Rounding::F16 => half::f16::from_f32(scale).to_f32(),
-            Rounding::F32 => scale,
+            (Rounding::F32, scales.to_vec())
         }
     }
 
