@@ -11,6 +11,7 @@
 //! A [`bundle`] carries all of it, with a model [`card`], in one checksummed file.
 
 pub mod advisory;
+pub mod attention;
 pub mod base;
 pub mod bundle;
 pub mod calibration;
@@ -34,6 +35,6 @@ pub use error::{Error, Result};
 
 /// Changes whenever a change to this crate alters what the encoder computes, even in the last
 /// bits (kernels, pooling, windowing), so caches of encoder outputs are not reused across it.
-pub const NUMERICS_VERSION: u32 = 4;
+pub const NUMERICS_VERSION: u32 = 5;
 pub use model::{Score, Scorer, ScorerConfig, TextEncoder};
 pub use quantize::Precision;
