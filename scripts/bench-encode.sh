@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Encoder speed, side by side in one run: Cyborg's candle encoder (`cyborg bench encode`) and
-# PyTorch sentence-transformers, on the same 200 real essays (data/demo/train.csv), each cut to
-# its first 256 or 512 tokens, at batch 1 and 16. Makes its own Python environment
+# Encoder speed, side by side in one run: Cyborg's candle encoder (`cyborg bench encode`) at f32
+# and as it runs from an int8 bundle, and PyTorch sentence-transformers (fp32), on the same 200
+# real essays (data/demo/train.csv), each cut to its first 256 or 512 tokens, at batch 1 and 16. Makes its own Python environment
 # (scripts/python-venv.sh) the first time. Not part of the tests.
 #
 #   scripts/bench-encode.sh [N_TEXTS]
@@ -22,14 +22,17 @@ python3 - "$data" <<'PY'
 import json, os, sys
 candle = json.load(open("target/bench-encode-candle.json"))
 torch = json.load(open("target/bench-encode-torch.json"))
-print(f"{candle['results'][0]['texts']} essays from {sys.argv[1]}, each cut to its first window; "
-      f"{os.cpu_count()} cores. candle: {candle['threads']} threads; "
-      f"PyTorch {torch['torch']}: {torch['threads']} threads.\n")
-print("| max tokens | batch | mean tokens | candle texts/s | PyTorch texts/s | candle ms/text | PyTorch ms/text | PyTorch time ÷ candle time |")
+kernel = "as integers (AVX-512 VNNI)" if candle["integer_products"] else "as f32 (no VNNI here)"
+print(f"{torch['results'][0]['texts']} essays from {sys.argv[1]}, each cut to its first window; "
+      f"{os.cpu_count()} cores. candle: {candle['threads']} threads, int8 matrices multiplied "
+      f"{kernel}; PyTorch {torch['torch']} (fp32): {torch['threads']} threads.\n")
+print("| max tokens | batch | mean tokens | PyTorch ms/text | candle f32 ms/text | candle int8 ms/text "
+      "| PyTorch time ÷ f32 time | PyTorch time ÷ int8 time |")
 print("|---|---|---|---|---|---|---|---|")
-for c, t in zip(candle["results"], torch["results"]):
-    assert (c["max_tokens"], c["batch"]) == (t["max_tokens"], t["batch"])
-    print(f"| {c['max_tokens']} | {c['batch']} | {c['mean_tokens']:.0f} | {c['texts_per_second']:.1f} | "
-          f"{t['texts_per_second']:.1f} | {c['ms_per_text']:.1f} | {t['ms_per_text']:.1f} | "
-          f"{t['seconds'] / c['seconds']:.2f} |")
+ours = {(c["weights"], c["max_tokens"], c["batch"]): c for c in candle["results"]}
+for t in torch["results"]:
+    f32, int8 = (ours[(w, t["max_tokens"], t["batch"])] for w in ("f32", "int8"))
+    print(f"| {t['max_tokens']} | {t['batch']} | {f32['mean_tokens']:.0f} | {t['ms_per_text']:.1f} | "
+          f"{f32['ms_per_text']:.1f} | {int8['ms_per_text']:.1f} | "
+          f"{t['seconds'] / f32['seconds']:.2f} | {t['seconds'] / int8['seconds']:.2f} |")
 PY

@@ -6,7 +6,10 @@ For each prompt: train a student on NEA fold 0's training ids (f32, early stoppi
 development ids), store it again with `cyborg export --weights P` for every smaller
 precision, and score fold 0's test essays with each bundle.
 
-  scripts/bench-precision.py [--prompts 1,…,8] [--precisions f16,int8]
+  scripts/bench-precision.py [--prompts 1,…,8] [--precisions f16,int8,int8-products]
+
+int8-products is the int8 bundle scored with `cyborg score --int8-products` (integer matrix
+products where the CPU has AVX-512 VNNI).
 
 Works in --work (default target/bench-precision), where the bundles and scores stay: a rerun
 reuses them (delete them to measure a new build).
@@ -23,7 +26,7 @@ RANGES = {1: (2, 12), 2: (1, 6), 3: (0, 3), 4: (0, 3), 5: (0, 4), 6: (0, 4), 7: 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", default="1,2,3,4,5,6,7,8")
-    parser.add_argument("--precisions", default="f16,int8")
+    parser.add_argument("--precisions", default="f16,int8,int8-products")
     add_arguments(parser, "bench-precision")
     args = parser.parse_args()
     work, essays, test_ids = start(args)
@@ -34,16 +37,19 @@ def main():
                     if r["essay_set"] == str(prompt) and r["essay_id"] in test_ids]
         responses = work / f"set{prompt}-test.csv"
         write_responses(responses, ((r["essay_id"], r["essay"]) for r in held_out))
-        bundles = {p: work / f"set{prompt}-{p}.cyborg" for p in precisions}
+        # "int8-products": the int8 bundle scored with --int8-products.
+        weights = {p: p.removesuffix("-products") for p in precisions}
+        bundles = {p: work / f"set{prompt}-{w}.cyborg" for p, w in weights.items()}
         train_student(args.cyborg, prompt, bundles["f32"])
         scores = {}
         for p, bundle in bundles.items():
             if not bundle.exists():
-                run([args.cyborg, "export", bundles["f32"], "--weights", p, "--out", bundle])
+                run([args.cyborg, "export", bundles["f32"], "--weights", weights[p], "--out", bundle])
             scored = work / f"set{prompt}-{p}-scores.csv"
             if not scored.exists():
+                products = ["--int8-products"] if p.endswith("-products") else []
                 run([args.cyborg, "score", bundle, responses, "--text", "text", "--id", "id",
-                     "--out", scored, "--quiet"])
+                     "--out", scored, "--quiet", *products])
             scores[p] = read_scores(scored)
         human = [int(r["domain1_score"]) for r in held_out]
         reference = scores["f32"]

@@ -14,7 +14,7 @@ use crate::protocol::{
 };
 use cyborg_scorer::lexical::bucket_counts;
 use cyborg_scorer::model::PreparedText;
-use cyborg_scorer::{bundle, Scorer};
+use cyborg_scorer::{bundle, Products, Scorer};
 use futures_util::StreamExt;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -137,10 +137,11 @@ async fn load(
     let bytes = array.to_vec();
     let device = candle_core::Device::Cpu;
     let loaded =
-        Scorer::from_bundle_hashed(&bytes, name, &device, content_sha256).and_then(|scorer| {
-            let thresholds = scorer.thresholds()?.clone();
-            Ok((scorer, thresholds))
-        });
+        Scorer::from_bundle_hashed(&bytes, name, &device, content_sha256, Products::Restored)
+            .and_then(|scorer| {
+                let thresholds = scorer.thresholds()?.clone();
+                Ok((scorer, thresholds))
+            });
     let (scorer, thresholds) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => {

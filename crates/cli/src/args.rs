@@ -759,6 +759,12 @@ pub struct ScoreArgs {
     /// Write the scores here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Multiply an int8 bundle's matrices as 8-bit integers, each input rounded to 8 bits,
+    /// where the CPU has AVX-512 VNNI: faster than f32 (BENCHMARKS.md, "Encoder speed"), but
+    /// raw scores move by that rounding (levels rarely), so they no longer equal the f32
+    /// path's, other machines' or the browser's exactly. Other bundles and CPUs: no effect.
+    #[arg(long)]
+    pub int8_products: bool,
 }
 
 /// `cyborg serve`
@@ -901,6 +907,10 @@ pub struct BenchEncodeArgs {
     /// Base encoder folder [default: as for train].
     #[arg(long, value_name = "DIR")]
     pub base: Option<PathBuf>,
+    /// Precisions to run the encoder at, each as it runs from a bundle stored so (int8
+    /// matrices are multiplied as integers where the CPU has AVX-512 VNNI).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "f32,int8")]
+    pub weights: Vec<PrecisionArg>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,

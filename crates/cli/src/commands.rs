@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use cyborg_scorer::fairness::{Gate, SMALL_GROUP};
 use cyborg_scorer::metrics::Agreement;
 use cyborg_scorer::traits::Scale;
-use cyborg_scorer::Precision;
+use cyborg_scorer::{Precision, Products};
 use cyborg_trainer::data::{read_table, ReadSpec, Row};
 use cyborg_trainer::evaluate::CALIBRATION_FOLDS;
 use cyborg_trainer::format::{format_kappa, format_signed};
@@ -502,7 +502,12 @@ fn score(args: ScoreArgs, progress: &Progress) -> Result<()> {
     if let Some(out) = &args.out {
         check_outputs(&[out], &paths([&args.model, &args.file]))?;
     }
-    let scorer = load_bundle(&args.model)?;
+    let products = if args.int8_products {
+        Products::Integer
+    } else {
+        Products::Restored
+    };
+    let scorer = load_bundle(&args.model, products)?;
     let rows = match &args.text {
         Some(text) => {
             let spec = ReadSpec {
@@ -623,7 +628,7 @@ fn export(args: ExportArgs) -> Result<()> {
 }
 
 fn info(args: InfoArgs) -> Result<()> {
-    let scorer = load_bundle(&args.model)?;
+    let scorer = load_bundle(&args.model, Products::Restored)?;
     let card = scorer.card.as_ref().expect("bundles carry a card");
     let bytes = std::fs::metadata(&args.model)?.len();
     if args.json {
@@ -721,6 +726,7 @@ fn bench_encode(args: BenchEncodeArgs, progress: &Progress) -> Result<()> {
         text: args.text,
         texts: args.texts,
         base: args.base,
+        precisions: args.weights.into_iter().map(Precision::from).collect(),
     };
     let result = bench::encode(&request, progress)?;
     if args.json {

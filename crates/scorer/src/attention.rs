@@ -5,7 +5,9 @@
 //! left a core idle. Here one task per sequence and head reads its head's columns once, keeps
 //! its (seq × seq) weights in cache, and runs its four products through one tiled kernel.
 
-use crate::kernels::{cpu_candidate, exp, lane_fold, lane_sum, map_tasks, masked_softmax, values};
+use crate::kernels::{
+    cpu_candidate, exp, lane_fold, lane_sum, map_tasks, masked_softmax, multiply_add, values,
+};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Columns of a tile: two AVX-512 registers, eight simd128 ones.
@@ -83,7 +85,7 @@ impl Tiled {
                     for (acc_row, a_row) in acc.iter_mut().zip(a) {
                         let av = a_row[d];
                         for (c, &bv) in acc_row.iter_mut().zip(b) {
-                            *c += av * bv;
+                            *c = multiply_add(av, bv, *c);
                         }
                     }
                 }

@@ -6,12 +6,15 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor, D};
 
 use crate::config::{Architecture, BertConfig, HiddenAct};
 use crate::error::{Error, Result};
+use crate::int8::Int8Matrix;
 use crate::kernels;
+use crate::quantize::StoredInt8;
 
 /// Named tensors and where they came from, so a missing or misshapen tensor is reported by
 /// name and source.
@@ -41,6 +44,12 @@ impl Weights {
         }
     }
 
+    /// The matrix `name` as stored at int8, if it was and this CPU multiplies it so.
+    pub fn stored_int8(&self, name: &str) -> Result<Option<StoredInt8>> {
+        let full_name = format!("{}{name}", self.prefix);
+        StoredInt8::find(&self.tensors, &full_name, &self.source_name)
+    }
+
     /// The tensor `name` as f32, checked to have `shape`.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let full_name = format!("{}{name}", self.prefix);
@@ -68,24 +77,46 @@ impl Weights {
 pub struct Linear {
     weight: Tensor,
     bias: Tensor,
+    /// The weight's integers where it was stored at int8 and this CPU multiplies them.
+    int8: Option<Arc<Int8Matrix>>,
 }
 
 impl Linear {
     /// A layer with `weight` (outputs, inputs) and `bias` (outputs).
     pub fn new(weight: Tensor, bias: Tensor) -> Self {
-        Linear { weight, bias }
+        Linear {
+            weight,
+            bias,
+            int8: None,
+        }
     }
 
     /// Reads `{name}.weight` and `{name}.bias`.
     pub fn load(weights: &Weights, name: &str, inputs: usize, outputs: usize) -> Result<Self> {
+        let weight_name = format!("{name}.weight");
         Ok(Linear {
-            weight: weights.get(&format!("{name}.weight"), &[outputs, inputs])?,
+            weight: weights.get(&weight_name, &[outputs, inputs])?,
             bias: weights.get(&format!("{name}.bias"), &[outputs])?,
+            int8: weights
+                .stored_int8(&weight_name)?
+                .and_then(|stored| Int8Matrix::for_this_cpu(&stored))
+                .map(Arc::new),
         })
+    }
+
+    /// `forward(xs) + residual`, in one pass where the weight is multiplied as integers.
+    pub fn forward_plus(&self, xs: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        match self.integers_for(xs) {
+            Some(int8) => Ok(int8.product(xs, &self.bias, Some(residual))?),
+            None => Ok((self.forward(xs)? + residual)?),
+        }
     }
 
     /// Applies the layer to the last dimension of `xs`, whatever its rank.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if let Some(int8) = self.integers_for(xs) {
+            return Ok(int8.product(xs, &self.bias, None)?);
+        }
         // One large matrix product over all rows of the batch, rather than one per sequence.
         let mut shape = xs.dims().to_vec();
         let inputs = shape.pop().unwrap_or(1);
@@ -98,6 +129,14 @@ impl Linear {
         Ok(ys.reshape(shape)?)
     }
 
+    /// The integer form of the weight, where `xs` may take it: f32 on the CPU, and no gradient
+    /// to flow through it (the integer product has none).
+    fn integers_for(&self, xs: &Tensor) -> Option<&Arc<Int8Matrix>> {
+        self.int8
+            .as_ref()
+            .filter(|_| kernels::cpu_candidate(xs) && !xs.track_op())
+    }
+
     /// The weight and bias.
     pub fn parameters(&self) -> [&Tensor; 2] {
         [&self.weight, &self.bias]
@@ -105,10 +144,10 @@ impl Linear {
 
     /// A copy whose weight and bias are `f("{name}.weight", …)` and `f("{name}.bias", …)`.
     pub fn map_tensors(&self, name: &str, f: &mut TensorMap) -> Result<Self> {
-        Ok(Linear {
-            weight: f(&format!("{name}.weight"), &self.weight)?,
-            bias: f(&format!("{name}.bias"), &self.bias)?,
-        })
+        Ok(Linear::new(
+            f(&format!("{name}.weight"), &self.weight)?,
+            f(&format!("{name}.bias"), &self.bias)?,
+        ))
     }
 }
 
@@ -331,7 +370,7 @@ impl Layer {
         let attended = self.attention(hidden, mask_bias, position_bias)?;
         let attended = self
             .attention_norm
-            .forward(&(self.attention_output.forward(&attended)? + hidden)?)?;
+            .forward(&self.attention_output.forward_plus(&attended, hidden)?)?;
         let inner = self.intermediate.forward(&attended)?;
         let inner = match self.act {
             HiddenAct::Gelu => kernels::gelu(&inner)?,
@@ -339,7 +378,7 @@ impl Layer {
             HiddenAct::Relu => inner.relu()?,
         };
         self.output_norm
-            .forward(&(self.output.forward(&inner)? + attended)?)
+            .forward(&self.output.forward_plus(&inner, &attended)?)
     }
 
     fn attention(
@@ -348,14 +387,24 @@ impl Layer {
         mask_bias: &Tensor,
         position_bias: Option<&Tensor>,
     ) -> Result<Tensor> {
-        // One matrix product for the three projections: three times as many columns keep
-        // the cores busier than three products of a third of the size.
         let projections = [&self.query, &self.key, &self.value];
-        let joined = |part: usize| -> Result<Tensor> {
-            let parts: Vec<&Tensor> = projections.iter().map(|l| l.parameters()[part]).collect();
-            Ok(Tensor::cat(&parts, 0)?)
+        let qkv = if projections.iter().all(|p| p.integers_for(hidden).is_some()) {
+            // Each integer product scales its input by its own matrix's column scales.
+            let parts = projections
+                .iter()
+                .map(|p| p.forward(hidden))
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::cat(&parts, D::Minus1)?
+        } else {
+            // One matrix product for the three projections: three times as many columns
+            // keep the cores busier than three products of a third of the size.
+            let joined = |part: usize| -> Result<Tensor> {
+                let parts: Vec<&Tensor> =
+                    projections.iter().map(|l| l.parameters()[part]).collect();
+                Ok(Tensor::cat(&parts, 0)?)
+            };
+            Linear::new(joined(0)?, joined(1)?).forward(hidden)?
         };
-        let qkv = Linear::new(joined(0)?, joined(1)?).forward(hidden)?;
         Ok(crate::attention::attention(
             &qkv,
             mask_bias,
@@ -449,8 +498,8 @@ pub fn mask_bias(mask: &Tensor) -> Result<Tensor> {
 #[derive(Clone)]
 pub struct Encoder {
     config: BertConfig,
-    embeddings: std::sync::Arc<Embeddings>,
-    relative_bias: Option<std::sync::Arc<RelativeBias>>,
+    embeddings: Arc<Embeddings>,
+    relative_bias: Option<Arc<RelativeBias>>,
     layers: Vec<Layer>,
 }
 
@@ -466,7 +515,7 @@ impl Encoder {
         let relative_bias = config
             .relative_buckets()
             .map(|buckets| -> Result<_> {
-                Ok(std::sync::Arc::new(RelativeBias {
+                Ok(Arc::new(RelativeBias {
                     table: weights
                         .get(RELATIVE_BIAS_NAME, &[buckets, config.num_attention_heads])?,
                     buckets,
@@ -475,7 +524,7 @@ impl Encoder {
             .transpose()?;
         Ok(Encoder {
             config: config.clone(),
-            embeddings: std::sync::Arc::new(Embeddings::load(weights, config)?),
+            embeddings: Arc::new(Embeddings::load(weights, config)?),
             relative_bias,
             layers,
         })

@@ -11,19 +11,25 @@ use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, D,
 };
 
+/// `x` (|x| < 2²²) rounded to the nearest integer, ties to even. Adding 1.5·2²³ rounds, and
+/// leaves the integer in the low mantissa bits: no `round` or `floor` call (library calls on
+/// baseline x86-64 that stop vectorisation) and no saturating conversion (which vectorises
+/// badly).
+#[inline(always)]
+pub(crate) fn round_small(x: f32) -> i32 {
+    const ROUNDER: f32 = 12_582_912.0;
+    (x + ROUNDER).to_bits().wrapping_sub(ROUNDER.to_bits()) as i32
+}
+
 /// `e^x` to within about 2 ulp, as Cephes' `expf`: `2^n · p(r)` with `x = n·ln 2 + r`.
 /// Below -87 it is exactly 0, as a masked attention weight must be: a tiny non-zero value
 /// would breed subnormal numbers downstream, which x86 processors compute very slowly.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    // Adding 1.5·2²³ rounds to the nearest integer, which then sits in the low mantissa
-    // bits: no `floor` call (a library call on baseline x86-64 that stops vectorisation).
-    const ROUNDER: f32 = 12_582_912.0;
     let underflow = x < -87.0;
     let x = x.clamp(-87.0, 88.0);
-    let shifted = x * std::f32::consts::LOG2_E + ROUNDER;
-    let n = shifted - ROUNDER;
-    let n_bits = shifted.to_bits().wrapping_sub(ROUNDER.to_bits()) as i32;
+    let n_bits = round_small(x * std::f32::consts::LOG2_E);
+    let n = n_bits as f32;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let p = 1.987_569_1e-4;
     let p = p * r + 1.398_199_9e-3;
@@ -113,27 +119,50 @@ pub(crate) fn values<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> 
     }
 }
 
-/// Runs `f` compiled for AVX-512 where the processor has it. The native build targets
-/// baseline x86-64, whose 128-bit vectors would leave three quarters of each AVX-512 register
-/// idle in the loops below; `f` is inlined here and vectorised again for the wider registers.
-/// That holds only if every closure between here and the loops is `#[inline(always)]`: a
-/// closure compiled on its own keeps the baseline's 128-bit vectors.
+/// Runs `f` compiled for the widest vectors the processor has: AVX-512, else AVX2, each with
+/// fused multiply-add. The native build targets baseline x86-64, whose 128-bit vectors would
+/// leave most of each register idle in the loops below; `f` is inlined here and vectorised
+/// again for the wider registers. That holds only if every closure between here and the
+/// loops is `#[inline(always)]`: a closure compiled on its own keeps the baseline's vectors.
+/// [`multiply_add`] relies on the fused multiply-add of both tiers.
 #[inline(always)]
 pub(crate) fn with_wide_vectors<T>(f: impl FnOnce() -> T) -> T {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        fn wide<T>(f: impl FnOnce() -> T) -> T {
+        fn avx512<T>(f: impl FnOnce() -> T) -> T {
             f()
         }
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            // SAFETY: the processor was just found to have every feature `wide` enables.
-            return unsafe { wide(f) };
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<T>(f: impl FnOnce() -> T) -> T {
+            f()
+        }
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512vl") && has!("fma") {
+            // SAFETY: the processor was just found to have every feature `avx512` enables.
+            return unsafe { avx512(f) };
+        }
+        if has!("avx2") && has!("fma") {
+            // SAFETY: as above, for `avx2`.
+            return unsafe { avx2(f) };
         }
     }
     f()
+}
+
+/// `a · b + c`, in one rounding where [`with_wide_vectors`] found fused multiply-add (twice
+/// the products per cycle of a multiply and an add), in two elsewhere: without the
+/// instruction a fused one is a slow library call, and so is every one in wasm32.
+#[inline(always)]
+pub(crate) fn multiply_add(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        a.mul_add(b, c)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        a * b + c
+    }
 }
 
 /// Runs `task` for `0..count`, on every core natively, and returns the results in order.
@@ -158,7 +187,11 @@ pub(crate) fn map_tasks<T: Send>(count: usize, task: impl Fn(usize) -> T + Send 
 }
 
 /// Calls `f(first_row, chunk)` on chunks of whole rows of `out`, on every core natively.
-fn for_row_chunks(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
+pub(crate) fn for_row_chunks(
+    out: &mut [f32],
+    row_len: usize,
+    f: impl Fn(usize, &mut [f32]) + Send + Sync,
+) {
     let rows = out.len() / row_len.max(1);
     #[cfg(not(target_arch = "wasm32"))]
     {

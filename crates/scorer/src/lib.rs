@@ -22,6 +22,7 @@ pub mod error;
 pub mod fairness;
 pub mod features;
 pub mod head;
+pub mod int8;
 pub mod kernels;
 pub mod lexical;
 pub mod metrics;
@@ -36,5 +37,6 @@ pub use error::{Error, Result};
 /// Changes whenever a change to this crate alters what the encoder computes, even in the last
 /// bits (kernels, pooling, windowing), so caches of encoder outputs are not reused across it.
 pub const NUMERICS_VERSION: u32 = 5;
+pub use int8::Products;
 pub use model::{Score, Scorer, ScorerConfig, TextEncoder};
 pub use quantize::Precision;

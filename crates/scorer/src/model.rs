@@ -14,6 +14,7 @@ use crate::encoder::{mask_bias, masked_sum, Encoder, TokenBatch, Weights};
 use crate::error::{Error, Result};
 use crate::features::{text_features, FEATURE_COUNT};
 use crate::head::{Head, HeadConfig};
+use crate::int8::Products;
 use crate::metrics::{ScoreRange, Thresholds};
 use crate::quantize::{self, Precision};
 use crate::screen::{word_hashes, Screen, Vocabulary};
@@ -55,6 +56,31 @@ pub struct TextEncoder {
 }
 
 impl TextEncoder {
+    /// The encoder's tensors as a bundle stores them: matrices at `precision`, vectors f32.
+    fn stored_tensors(&self, precision: Precision) -> Result<Vec<(String, Tensor)>> {
+        let mut tensors = Vec::new();
+        for (name, tensor) in self.encoder.named_parameters() {
+            if tensor.rank() == 2 {
+                tensors.extend(precision.store_matrix(&name, tensor)?);
+            } else {
+                tensors.push((name, tensor.to_dtype(DType::F32)?));
+            }
+        }
+        Ok(tensors)
+    }
+
+    /// This encoder as it runs from a bundle stored at `precision`: its matrices rounded as
+    /// stored, an int8 bundle's multiplied as `products` says.
+    pub fn at_precision(&self, precision: Precision, products: Products) -> Result<TextEncoder> {
+        const SOURCE: &str = "the encoder";
+        let stored = self.stored_tensors(precision)?.into_iter().collect();
+        let weights = Weights::new(quantize::restore(stored, SOURCE, products)?, SOURCE);
+        Ok(TextEncoder {
+            encoder: Encoder::load(&weights, self.encoder.config())?,
+            ..self.clone()
+        })
+    }
+
     /// Tokenizes `text` and computes its surface features.
     pub fn prepare(&self, text: &str) -> Result<PreparedText> {
         let windows = self.tokenizer.windows(text)?;
@@ -545,14 +571,7 @@ impl Scorer {
     /// Serialises the scorer and `card` into bundle bytes, the encoder's matrices stored at
     /// `precision`; vectors and the head stay f32.
     pub fn to_bundle(&self, card: &ModelCard, precision: Precision) -> Result<Vec<u8>> {
-        let mut tensors: Vec<(String, Tensor)> = Vec::new();
-        for (name, tensor) in self.text_encoder.encoder.named_parameters() {
-            if tensor.rank() == 2 {
-                tensors.extend(precision.store_matrix(&name, tensor)?);
-            } else {
-                tensors.push((name, tensor.to_dtype(DType::F32)?));
-            }
-        }
+        let mut tensors = self.text_encoder.stored_tensors(precision)?;
         for (name, tensor) in self.head.named_parameters() {
             tensors.push((name, tensor.to_dtype(DType::F32)?));
         }
@@ -572,9 +591,15 @@ impl Scorer {
         Ok(sections.to_bytes())
     }
 
-    /// Loads a scorer from bundle bytes; `source_name` names the bundle in errors.
-    pub fn from_bundle(bytes: &[u8], source_name: &str, device: &Device) -> Result<Self> {
-        Self::from_bundle_hashed(bytes, source_name, device, None)
+    /// Loads a scorer from bundle bytes, an int8 bundle's matrices multiplied as `products`
+    /// says; `source_name` names the bundle in errors.
+    pub fn from_bundle(
+        bytes: &[u8],
+        source_name: &str,
+        device: &Device,
+        products: Products,
+    ) -> Result<Self> {
+        Self::from_bundle_hashed(bytes, source_name, device, None, products)
     }
 
     /// As [`Scorer::from_bundle`], with the bundle's content hashed by the caller (see
@@ -584,6 +609,7 @@ impl Scorer {
         source_name: &str,
         device: &Device,
         content_sha256: Option<[u8; 32]>,
+        products: Products,
     ) -> Result<Self> {
         let sections = Sections::from_bytes_hashed(bytes, source_name, content_sha256)?;
         let mut config =
@@ -604,7 +630,10 @@ impl Scorer {
             device,
         )?;
         let precision = Precision::of_stored(&tensors);
-        let weights = Weights::new(quantize::restore(tensors, source_name)?, source_name);
+        let weights = Weights::new(
+            quantize::restore(tensors, source_name, products)?,
+            source_name,
+        );
         let encoder = Encoder::load(&weights, &config.encoder)?;
         let head = Head::load(
             &weights,

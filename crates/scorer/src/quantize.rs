@@ -3,8 +3,9 @@
 //! Half of the encoder's weights are the word-embedding table, which is only looked up, and
 //! the rest are the layers' matrices; vectors (biases, layer norms) and the head are a tiny
 //! fraction and always stay f32. A matrix is turned back into f32 when the bundle loads, so
-//! every kernel, in the CLI and in the browser, runs unchanged: what shrinks is the download
-//! and the bundle's checksum work.
+//! every kernel, in the CLI and in the browser, can run unchanged; where the CPU has AVX-512
+//! VNNI, a layer's int8 matrix is also kept as stored and multiplied as integers
+//! ([`crate::int8`]).
 //!
 //! int8 stores `w[i][j] ≈ q[i][j] × group[i][j / g] × column[j]`, q in −127..=127 kept as the
 //! byte `q + 128`. The column scale is the square root of the column's largest magnitude: a few
@@ -19,10 +20,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::int8::Products;
 
 /// How a bundle stores its encoder's matrices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -198,75 +200,146 @@ impl Rounding {
 }
 
 /// `tensors` as stored in a bundle, with every int8 matrix turned back into one f32 tensor
-/// under its own name; `source_name` names the bundle in errors.
+/// under its own name; `source_name` names the bundle in errors. Where `products` asks for
+/// integer products and this CPU has them ([`crate::int8`]), the stored tensors are kept too.
 pub fn restore(
     mut tensors: HashMap<String, Tensor>,
     source_name: &str,
+    products: Products,
 ) -> Result<HashMap<String, Tensor>> {
     let names: Vec<String> = tensors
         .keys()
         .filter_map(|n| n.strip_suffix(INT8).map(str::to_string))
         .collect();
+    let keep_integers = products == Products::Integer && crate::int8::usable();
     for name in names {
-        let mut take = |suffix: &str| {
-            let full = format!("{name}{suffix}");
-            tensors.remove(&full).ok_or_else(|| {
-                Error::invalid(source_name, format!("has no tensor named \"{full}\""))
-            })
+        let Some(stored) = StoredInt8::find(&tensors, &name, source_name)? else {
+            continue;
         };
-        let values = take(INT8)?;
-        let groups = take(ROW_SCALES).or_else(|_| take(GROUP_SCALES))?;
-        let columns = take(COLUMN_SCALES)?;
-        let matrix = dequantize_int8(&values, &groups, &columns)
+        let matrix = stored
+            .to_f32()
             .map_err(|why| Error::invalid(source_name, format!("tensor \"{name}\": {why}")))?;
+        if !keep_integers {
+            for suffix in [INT8, ROW_SCALES, GROUP_SCALES, COLUMN_SCALES] {
+                tensors.remove(&format!("{name}{suffix}"));
+            }
+        }
         tensors.insert(name, matrix);
     }
     Ok(tensors)
 }
 
-/// The f32 matrix that `values` and its scales stand for, or why they do not fit together.
-fn dequantize_int8(
-    values: &Tensor,
-    group_scales: &Tensor,
-    column_scales: &Tensor,
-) -> std::result::Result<Tensor, String> {
-    let vector = |t: &Tensor| {
-        t.to_dtype(DType::F32)
-            .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+/// An int8 matrix (outputs × inputs) as a bundle stores it: `w[i][j] ≈ (bytes[i][j] − 128) ×
+/// group_scales[i][j / group] × column_scales[j]`.
+pub struct StoredInt8 {
+    /// Outputs (the matrix's rows).
+    pub outputs: usize,
+    /// Inputs (its columns).
+    pub inputs: usize,
+    /// Inputs per group of a row that share a scale; the last group may be shorter.
+    pub group: usize,
+    /// `q + 128` per value, row-major.
+    pub bytes: Vec<u8>,
+    /// Row-major (outputs × groups).
+    pub group_scales: Vec<f32>,
+    /// One per input.
+    pub column_scales: Vec<f32>,
+    device: Device,
+}
+
+impl StoredInt8 {
+    /// The int8 matrix stored as `name` in `tensors`, if it is stored at int8; `source_name`
+    /// names the bundle in errors.
+    pub fn find(
+        tensors: &HashMap<String, Tensor>,
+        name: &str,
+        source_name: &str,
+    ) -> Result<Option<StoredInt8>> {
+        let get = |suffix: &str| {
+            let full = format!("{name}{suffix}");
+            tensors.get(&full).ok_or_else(|| {
+                Error::invalid(source_name, format!("has no tensor named \"{full}\""))
+            })
+        };
+        let Ok(values) = get(INT8) else {
+            return Ok(None);
+        };
+        let groups = get(ROW_SCALES).or_else(|_| get(GROUP_SCALES))?;
+        let columns = get(COLUMN_SCALES)?;
+        StoredInt8::from_tensors(values, groups, columns)
+            .map(Some)
+            .map_err(|why| Error::invalid(source_name, format!("tensor \"{name}\": {why}")))
+    }
+
+    /// The matrix that `values` and its scales stand for, or why they do not fit together.
+    fn from_tensors(
+        values: &Tensor,
+        group_scales: &Tensor,
+        column_scales: &Tensor,
+    ) -> std::result::Result<StoredInt8, String> {
+        let vector = |t: &Tensor| {
+            t.to_dtype(DType::F32)
+                .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+                .map_err(|e| e.to_string())
+        };
+        let (rows, columns) = values
+            .dims2()
+            .map_err(|_| format!("its integers have shape {:?}, not a matrix", values.dims()))?;
+        if rows == 0 || columns == 0 {
+            return Err(format!(
+                "its integers have shape {rows}×{columns}, an empty matrix"
+            ));
+        }
+        let (group_scales, column_scales) = (vector(group_scales)?, vector(column_scales)?);
+        // Groups per row, and the values per group they imply: the whole row for one, else
+        // [`GROUP`] (the last group may be shorter). Not `columns / per_row`: 260 columns
+        // are groups of 128, 128 and 4, not of 87.
+        let per_row = group_scales.len() / rows;
+        let group = if per_row == 1 { columns } else { GROUP };
+        if per_row == 0
+            || group_scales.len() % rows != 0
+            || columns.div_ceil(group) != per_row
+            || column_scales.len() != columns
+        {
+            return Err(format!(
+                "{} group and {} column scales do not fit a {rows}×{columns} matrix",
+                group_scales.len(),
+                column_scales.len()
+            ));
+        }
+        let bytes = values
+            .to_dtype(DType::U8)
+            .and_then(|t| t.flatten_all()?.to_vec1::<u8>())
+            .map_err(|e| e.to_string())?;
+        Ok(StoredInt8 {
+            outputs: rows,
+            inputs: columns,
+            group,
+            bytes,
+            group_scales,
+            column_scales,
+            device: values.device().clone(),
+        })
+    }
+
+    /// Groups per row.
+    pub fn groups(&self) -> usize {
+        self.inputs.div_ceil(self.group)
+    }
+
+    /// The f32 matrix it stands for.
+    fn to_f32(&self) -> std::result::Result<Tensor, String> {
+        let mut restored = Vec::with_capacity(self.bytes.len());
+        for (row, scales) in self
+            .bytes
+            .chunks(self.inputs)
+            .zip(self.group_scales.chunks(self.groups()))
+        {
+            restore_row(row, self.group, scales, &self.column_scales, &mut restored);
+        }
+        Tensor::from_vec(restored, (self.outputs, self.inputs), &self.device)
             .map_err(|e| e.to_string())
-    };
-    let (rows, columns) = values
-        .dims2()
-        .map_err(|_| format!("its integers have shape {:?}, not a matrix", values.dims()))?;
-    if rows == 0 || columns == 0 {
-        return Err(format!(
-            "its integers have shape {rows}×{columns}, an empty matrix"
-        ));
     }
-    let (group_scales, column_scales) = (vector(group_scales)?, vector(column_scales)?);
-    // Groups per row, and the values per group they imply (the last group may be shorter).
-    let per_row = group_scales.len() / rows;
-    let group = columns.div_ceil(per_row.max(1));
-    if per_row == 0
-        || group_scales.len() % rows != 0
-        || columns.div_ceil(group) != per_row
-        || column_scales.len() != columns
-    {
-        return Err(format!(
-            "{} group and {} column scales do not fit a {rows}×{columns} matrix",
-            group_scales.len(),
-            column_scales.len()
-        ));
-    }
-    let bytes = values
-        .to_dtype(DType::U8)
-        .and_then(|t| t.flatten_all()?.to_vec1::<u8>())
-        .map_err(|e| e.to_string())?;
-    let mut restored = Vec::with_capacity(rows * columns);
-    for (row, scales) in bytes.chunks(columns).zip(group_scales.chunks(per_row)) {
-        restore_row(row, group, scales, &column_scales, &mut restored);
-    }
-    Tensor::from_vec(restored, (rows, columns), values.device()).map_err(|e| e.to_string())
 }
 
 /// Appends one row of a matrix to `out`. A function of its own, called once per row, because
@@ -321,7 +394,10 @@ mod tests {
     fn round_trip(precision: Precision, original: &Tensor) -> Tensor {
         let stored = stored(precision, "m", original);
         assert_eq!(Precision::of_stored(&stored), precision);
-        restore(stored, "test").unwrap().remove("m").unwrap()
+        restore(stored, "test", Products::Restored)
+            .unwrap()
+            .remove("m")
+            .unwrap()
     }
 
     #[test]
@@ -394,8 +470,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_row_whose_last_group_is_short_reads_back_with_its_own_scales() {
+        // 260 columns: groups of 128, 128 and 4 (read back as three groups of 87 until
+        // 2026-12-05, which put most values under another group's scale).
+        let original = matrix(4, 2 * GROUP + 4);
+        let values = original.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let restored = restored_values(stored(Precision::Int8, "m", &original), "m");
+        let worst = values
+            .iter()
+            .zip(&restored)
+            .map(|(v, b)| (v - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 0.05, "off by up to {worst}");
+    }
+
     fn restored_values(stored: HashMap<String, Tensor>, name: &str) -> Vec<f32> {
-        restore(stored, "test").unwrap()[name]
+        restore(stored, "test", Products::Restored).unwrap()[name]
             .flatten_all()
             .unwrap()
             .to_vec1::<f32>()
@@ -430,7 +521,7 @@ mod tests {
                 Tensor::from_vec(vec![1.0f32, 3.0], 2, cpu).unwrap(),
             ),
         ]);
-        let restored = restore(tensors, "old.cyborg").unwrap()["m"]
+        let restored = restore(tensors, "old.cyborg", Products::Restored).unwrap()["m"]
             .to_vec2::<f32>()
             .unwrap();
         assert_eq!(restored, [[0.5, -3.0], [0.0, 762.0]]);
@@ -454,7 +545,7 @@ mod tests {
             "layer.weight.int8_row_scales".into(),
             Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
         );
-        let error = restore(tensors.clone(), "b.cyborg")
+        let error = restore(tensors.clone(), "b.cyborg", Products::Restored)
             .unwrap_err()
             .to_string();
         assert!(
@@ -464,7 +555,9 @@ mod tests {
             "{error}"
         );
         tensors.remove("layer.weight.int8_column_scales");
-        let error = restore(tensors, "b.cyborg").unwrap_err().to_string();
+        let error = restore(tensors, "b.cyborg", Products::Restored)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("\"layer.weight.int8_column_scales\""),
             "{error}"
@@ -496,7 +589,9 @@ mod tests {
                     Tensor::ones(columns, DType::F32, cpu).unwrap(),
                 ),
             ]);
-            let error = restore(tensors, "b.cyborg").unwrap_err().to_string();
+            let error = restore(tensors, "b.cyborg", Products::Restored)
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(expect), "{error}");
         }
     }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::metrics::{agreement, checked_mean, ScoreRange};
+use cyborg_scorer::{Precision, Products, TextEncoder};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{StudentConfig, TeacherConfig};
@@ -21,6 +22,7 @@ use crate::teacher::{LabelledPool, Teacher};
 /// One speed measurement.
 #[derive(Serialize)]
 pub struct Speed {
+    weights: Precision,
     max_tokens: usize,
     batch: usize,
     texts: usize,
@@ -41,6 +43,8 @@ pub struct EncodeBenchRequest {
     pub texts: usize,
     /// The base encoder folder.
     pub base: Option<PathBuf>,
+    /// The precisions to run the encoder at, each as it runs from a bundle stored so.
+    pub precisions: Vec<Precision>,
 }
 
 /// Encoder speed at 256 and 512 tokens, batch 1 and 16.
@@ -50,6 +54,8 @@ pub struct EncodeBench {
     pub data: String,
     /// Threads the encoder ran on.
     pub threads: usize,
+    /// Whether int8 matrices were multiplied as integers (AVX-512 VNNI), not turned into f32.
+    pub integer_products: bool,
     /// One per length and batch size.
     pub results: Vec<Speed>,
 }
@@ -58,23 +64,31 @@ impl EncodeBench {
     /// The results as a Markdown table, with what was measured on what.
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "candle encoder ({} threads), {} texts from {}, each cut to its first window\n\
-             | max tokens | batch | mean tokens | texts/s | ms/text |\n|---|---|---|---|---|\n",
+            "candle encoder ({} threads), {} texts from {}, each cut to its first window; int8 \
+             matrices multiplied {}\n\
+             | weights | max tokens | batch | mean tokens | texts/s | ms/text |\n\
+             |---|---|---|---|---|---|\n",
             self.threads,
             self.results.first().map_or(0, |r| r.texts),
-            self.data
+            self.data,
+            if self.integer_products {
+                "as integers (AVX-512 VNNI)"
+            } else {
+                "as f32 (no AVX-512 VNNI here)"
+            },
         );
         for r in &self.results {
             out += &format!(
-                "| {} | {} | {:.0} | {:.1} | {:.1} |\n",
-                r.max_tokens, r.batch, r.mean_tokens, r.texts_per_second, r.ms_per_text
+                "| {} | {} | {} | {:.0} | {:.1} | {:.1} |\n",
+                r.weights, r.max_tokens, r.batch, r.mean_tokens, r.texts_per_second, r.ms_per_text
             );
         }
         out
     }
 }
 
-/// Encodes the texts at 256 and 512 tokens, one at a time and 16 at a time, and times it.
+/// Encodes the texts at every precision asked for, at 256 and 512 tokens, one at a time and 16
+/// at a time, and times it.
 pub fn encode(request: &EncodeBenchRequest, progress: &Progress) -> crate::Result<EncodeBench> {
     let spec = ReadSpec {
         text: request.text.clone(),
@@ -88,54 +102,79 @@ pub fn encode(request: &EncodeBenchRequest, progress: &Progress) -> crate::Resul
         .map(|r| r.text.as_str())
         .collect();
     let mut results = Vec::new();
-    for max_tokens in [256, 512] {
-        let student = StudentConfig {
-            base: request.base.clone(),
-            window_tokens: max_tokens,
-            max_windows: 1,
-            ..StudentConfig::default()
-        };
-        let base = load_base(&student, &Progress::silent())?;
-        let encoder = &base.text_encoder;
-        let prepared = texts
-            .iter()
-            .map(|t| encoder.prepare(t))
-            .collect::<cyborg_scorer::Result<Vec<_>>>()
-            .map_err(anyhow::Error::from)?;
-        let mean_tokens =
-            prepared.iter().map(|p| p.tokens()).sum::<usize>() as f64 / prepared.len() as f64;
-        encoder
-            .pooled(&prepared[..prepared.len().min(4)])
-            .map_err(anyhow::Error::from)?; // warm-up
-        for batch in [1, 16] {
-            let bar = progress.bar(
-                prepared.len() as u64,
-                &format!("{max_tokens} tokens, batch {batch}"),
-                "texts",
-            );
-            let start = Instant::now();
-            for chunk in prepared.chunks(batch) {
-                encoder.pooled(chunk).map_err(anyhow::Error::from)?;
-                bar.inc(chunk.len() as u64);
-            }
-            let seconds = start.elapsed().as_secs_f64();
-            bar.finish_and_clear();
-            results.push(Speed {
-                max_tokens,
-                batch,
-                texts: prepared.len(),
-                mean_tokens,
-                seconds,
-                texts_per_second: prepared.len() as f64 / seconds,
-                ms_per_text: 1000.0 * seconds / prepared.len() as f64,
-            });
+    for &weights in &request.precisions {
+        for max_tokens in [256, 512] {
+            let student = StudentConfig {
+                base: request.base.clone(),
+                window_tokens: max_tokens,
+                max_windows: 1,
+                ..StudentConfig::default()
+            };
+            let base = load_base(&student, &Progress::silent())?;
+            let encoder = base
+                .text_encoder
+                .at_precision(weights, Products::Integer)
+                .map_err(anyhow::Error::from)?;
+            results.extend(time_encoder(
+                &encoder, &texts, weights, max_tokens, progress,
+            )?);
         }
     }
     Ok(EncodeBench {
         data: request.data.display().to_string(),
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        integer_products: cyborg_scorer::int8::usable(),
         results,
     })
+}
+
+/// Times `encoder` on `texts`, one at a time and 16 at a time, longest first.
+fn time_encoder(
+    encoder: &TextEncoder,
+    texts: &[&str],
+    weights: Precision,
+    max_tokens: usize,
+    progress: &Progress,
+) -> crate::Result<Vec<Speed>> {
+    let mut prepared = texts
+        .iter()
+        .map(|t| encoder.prepare(t))
+        .collect::<cyborg_scorer::Result<Vec<_>>>()
+        .map_err(anyhow::Error::from)?;
+    // Longest first, so that a batch pads little: as `cyborg score` batches, and as
+    // sentence-transformers' `encode` does.
+    prepared.sort_by_key(|p| std::cmp::Reverse(p.tokens()));
+    let mean_tokens =
+        prepared.iter().map(|p| p.tokens()).sum::<usize>() as f64 / prepared.len() as f64;
+    encoder
+        .pooled(&prepared[..prepared.len().min(4)])
+        .map_err(anyhow::Error::from)?; // warm-up
+    let mut results = Vec::new();
+    for batch in [1, 16] {
+        let bar = progress.bar(
+            prepared.len() as u64,
+            &format!("{weights}, {max_tokens} tokens, batch {batch}"),
+            "texts",
+        );
+        let start = Instant::now();
+        for chunk in prepared.chunks(batch) {
+            encoder.pooled(chunk).map_err(anyhow::Error::from)?;
+            bar.inc(chunk.len() as u64);
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        results.push(Speed {
+            weights,
+            max_tokens,
+            batch,
+            texts: prepared.len(),
+            mean_tokens,
+            seconds,
+            texts_per_second: prepared.len() as f64 / seconds,
+            ms_per_text: 1000.0 * seconds / prepared.len() as f64,
+        });
+    }
+    Ok(results)
 }
 
 /// ASAP-AES score ranges per prompt, as used by NEA and the papers that follow it.

@@ -12,6 +12,7 @@ use cyborg_scorer::fairness::{
 };
 use cyborg_scorer::metrics::{agreement, mean, pearson, rmse, Agreement, ScoreRange};
 use cyborg_scorer::traits::{trait_result, TraitConfig, TraitResult};
+use cyborg_scorer::Products;
 use serde::Serialize;
 
 use crate::config::DataConfig;
@@ -421,7 +422,7 @@ pub fn evaluate(request: &EvalRequest, progress: &Progress) -> crate::Result<Eva
         .as_deref()
         .map(crate::experiment::read_learning_curve)
         .transpose()?;
-    let scorer = load_bundle(&request.model)?;
+    let scorer = load_bundle(&request.model, Products::Restored)?;
     let range = scorer.range().map_err(anyhow::Error::from)?;
     let mut spec = request.data.read_spec(true, "eval")?;
     spec.range = Some(range);
@@ -564,7 +565,7 @@ fn compare_models(
     progress: &Progress,
 ) -> Result<Comparison> {
     let (human, machine, range) = scored;
-    let scorer = load_bundle(other)?;
+    let scorer = load_bundle(other, Products::Restored)?;
     if scorer.range()? != range {
         return Err(input(format!(
             "{} scores {} but {} scores {range}: only models of one score range compare",

@@ -12,7 +12,7 @@ use cyborg_scorer::metrics::{agreement, Agreement, ScoreRange};
 use cyborg_scorer::model::{PreparedText, Reading};
 use cyborg_scorer::tokenize::WindowConfig;
 use cyborg_scorer::traits::{Scale, TraitConfig};
-use cyborg_scorer::Scorer;
+use cyborg_scorer::{Products, Scorer};
 
 use crate::cache::StateCache;
 use crate::config::StudentConfig;
@@ -53,14 +53,15 @@ pub fn base_dir(base: Option<&Path>) -> Result<PathBuf> {
         })
 }
 
-/// Loads a model bundle from `path`.
-pub fn load_bundle(path: &Path) -> Result<Scorer> {
+/// Loads a model bundle from `path`, an int8 bundle's matrices multiplied as `products` says.
+pub fn load_bundle(path: &Path, products: Products) -> Result<Scorer> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read the model {}", path.display()))?;
     Ok(Scorer::from_bundle(
         &bytes,
         &path.display().to_string(),
         &device()?,
+        products,
     )?)
 }
 

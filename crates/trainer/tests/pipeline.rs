@@ -101,9 +101,13 @@ fn a_student_trains_through_the_library_and_a_cancelled_run_writes_nothing() {
         .expect("training succeeds");
 
     // The bundle loads and its card agrees with the summary.
-    let scorer =
-        cyborg_scorer::Scorer::from_bundle(&outcome.bundle, "bundle", &candle_core::Device::Cpu)
-            .unwrap();
+    let scorer = cyborg_scorer::Scorer::from_bundle(
+        &outcome.bundle,
+        "bundle",
+        &candle_core::Device::Cpu,
+        cyborg_scorer::Products::Restored,
+    )
+    .unwrap();
     assert_eq!(
         scorer.range().unwrap().to_string(),
         outcome.summary.range.to_string()

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use cyborg_scorer::Precision;
+use cyborg_scorer::{Precision, Products};
 
 use crate::error::Result;
 use crate::student::load_bundle;
@@ -49,7 +49,7 @@ impl Exported {
 
 /// Reads `request.model` and stores the same model with its matrices at `request.weights`.
 pub fn export_bundle(request: &ExportRequest) -> Result<Exported> {
-    let scorer = load_bundle(&request.model)?;
+    let scorer = load_bundle(&request.model, Products::Restored)?;
     let card = scorer.card.as_ref().expect("a bundle carries a card");
     let bundle = scorer
         .to_bundle(card, request.weights)
