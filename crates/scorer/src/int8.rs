@@ -106,7 +106,7 @@ impl Int8Matrix {
         let (x, bias) = (x.contiguous()?, bias.contiguous()?);
         match residual {
             None => x.apply_op2_no_bwd(&bias, &Int8Product(self.clone())),
-            Some(r) => x.apply_op3_no_bwd(&bias, &r.contiguous()?, &Int8ProductPlus(self.clone())),
+            Some(r) => x.apply_op3_no_bwd(&bias, &r.contiguous()?, &Int8Product(self.clone())),
         }
     }
 }
@@ -190,12 +190,32 @@ fn output_shape(m: &Int8Matrix, x: &Layout, bias: &[f32]) -> Result<Shape> {
     Ok(Shape::from(dims))
 }
 
-/// `x · wᵀ + bias`.
+/// `x · wᵀ + bias`, and with a third input (a residual of the output's shape) `+ residual`:
+/// the sum a residual connection takes next, in the same pass.
 struct Int8Product(Arc<Int8Matrix>);
+
+impl Int8Product {
+    const NAME: &'static str = "cyborg-int8-product";
+
+    /// The product added to `start(output shape)`: zeros, or the residual.
+    fn run(
+        &self,
+        (x, x_layout): (&CpuStorage, &Layout),
+        (bias, bias_layout): (&CpuStorage, &Layout),
+        start: impl FnOnce(&Shape) -> Result<Vec<f32>>,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = values(x, x_layout, Self::NAME)?;
+        let bias = values(bias, bias_layout, Self::NAME)?;
+        let shape = output_shape(&self.0, x_layout, bias)?;
+        let mut y = start(&shape)?;
+        multiply_into(&self.0, x, bias, &mut y);
+        Ok((CpuStorage::F32(y), shape))
+    }
+}
 
 impl CustomOp2 for Int8Product {
     fn name(&self) -> &'static str {
-        "cyborg-int8-product"
+        Self::NAME
     }
 
     fn cpu_fwd(
@@ -205,20 +225,15 @@ impl CustomOp2 for Int8Product {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, bias) = (values(s1, l1, self.name())?, values(s2, l2, self.name())?);
-        let shape = output_shape(&self.0, l1, bias)?;
-        let mut y = vec![0f32; shape.elem_count()];
-        multiply_into(&self.0, x, bias, &mut y);
-        Ok((CpuStorage::F32(y), shape))
+        self.run((s1, l1), (s2, l2), |shape| {
+            Ok(vec![0f32; shape.elem_count()])
+        })
     }
 }
 
-/// `x · wᵀ + bias + residual`: the sum a residual connection takes next, in the same pass.
-struct Int8ProductPlus(Arc<Int8Matrix>);
-
-impl CustomOp3 for Int8ProductPlus {
+impl CustomOp3 for Int8Product {
     fn name(&self) -> &'static str {
-        "cyborg-int8-product-plus"
+        Self::NAME
     }
 
     fn cpu_fwd(
@@ -230,18 +245,12 @@ impl CustomOp3 for Int8ProductPlus {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, bias) = (values(s1, l1, self.name())?, values(s2, l2, self.name())?);
-        let shape = output_shape(&self.0, l1, bias)?;
-        if l3.dims() != shape.dims() {
-            bail!(
-                "{}: residual {:?}, output {shape:?}",
-                self.name(),
-                l3.dims()
-            );
-        }
-        let mut y = values(s3, l3, self.name())?.to_vec();
-        multiply_into(&self.0, x, bias, &mut y);
-        Ok((CpuStorage::F32(y), shape))
+        self.run((s1, l1), (s2, l2), |shape| {
+            if l3.dims() != shape.dims() {
+                bail!("{}: residual {:?}, output {shape:?}", Self::NAME, l3.dims());
+            }
+            Ok(values(s3, l3, Self::NAME)?.to_vec())
+        })
     }
 }
 
