@@ -343,13 +343,8 @@ pub fn attention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::largest_difference;
     use candle_core::{DType, Device, Var};
-
-    fn largest_difference(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>())
-            .unwrap()
-    }
 
     /// The fused attention and its gradient agree with candle's operations (the path MPNet's
     /// position bias takes, here with a bias of zeros), with padding in one sequence and a

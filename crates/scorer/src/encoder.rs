@@ -14,6 +14,8 @@ use crate::config::{Architecture, BertConfig, HiddenAct};
 use crate::error::{Error, Result};
 use crate::int8::Int8Matrix;
 use crate::kernels;
+use crate::packed::{self, F32Matrix};
+use crate::products::{self, PackedMatrix};
 use crate::quantize::StoredInt8;
 
 /// Named tensors and where they came from, so a missing or misshapen tensor is reported by
@@ -77,8 +79,10 @@ impl Weights {
 pub struct Linear {
     weight: Tensor,
     bias: Tensor,
-    /// The weight's integers where it was stored at int8 and this CPU multiplies them.
-    int8: Option<Arc<Int8Matrix>>,
+    /// The weight packed once for this CPU's inference kernels ([`crate::products`]): an int8
+    /// bundle's integers where they are multiplied as stored, else f32 where the layer is
+    /// used as loaded ([`Linear::packed`]).
+    packed: Option<Arc<dyn PackedMatrix>>,
 }
 
 impl Linear {
@@ -87,7 +91,7 @@ impl Linear {
         Linear {
             weight,
             bias,
-            int8: None,
+            packed: None,
         }
     }
 
@@ -97,25 +101,38 @@ impl Linear {
         Ok(Linear {
             weight: weights.get(&weight_name, &[outputs, inputs])?,
             bias: weights.get(&format!("{name}.bias"), &[outputs])?,
-            int8: weights
+            packed: weights
                 .stored_int8(&weight_name)?
                 .and_then(|stored| Int8Matrix::for_this_cpu(&stored))
-                .map(Arc::new),
+                .map(|m| Arc::new(m) as Arc<dyn PackedMatrix>),
         })
     }
 
-    /// `forward(xs) + residual`, in one pass where the weight is multiplied as integers.
+    /// This layer with its f32 weight also packed for the CPU's f32 kernel, where the CPU has
+    /// one and nothing is packed yet: for layers that are run, not trained (it costs a second
+    /// copy of the weight).
+    pub fn packed(mut self) -> Result<Self> {
+        if self.packed.is_none() && packed::usable() && kernels::cpu_candidate(&self.weight) {
+            let (outputs, inputs) = self.weight.dims2()?;
+            let values = self.weight.flatten_all()?.to_vec1::<f32>()?;
+            self.packed = F32Matrix::for_this_cpu(&values, outputs, inputs)
+                .map(|m| Arc::new(m) as Arc<dyn PackedMatrix>);
+        }
+        Ok(self)
+    }
+
+    /// `forward(xs) + residual`, in one pass where the weight is packed.
     pub fn forward_plus(&self, xs: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        match self.integers_for(xs) {
-            Some(int8) => Ok(int8.product(xs, &self.bias, Some(residual))?),
+        match self.packed_for(xs) {
+            Some(m) => Ok(products::product(m, xs, &self.bias, Some(residual))?),
             None => Ok((self.forward(xs)? + residual)?),
         }
     }
 
     /// Applies the layer to the last dimension of `xs`, whatever its rank.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        if let Some(int8) = self.integers_for(xs) {
-            return Ok(int8.product(xs, &self.bias, None)?);
+        if let Some(m) = self.packed_for(xs) {
+            return Ok(products::product(m, xs, &self.bias, None)?);
         }
         // One large matrix product over all rows of the batch, rather than one per sequence.
         let mut shape = xs.dims().to_vec();
@@ -129,12 +146,15 @@ impl Linear {
         Ok(ys.reshape(shape)?)
     }
 
-    /// The integer form of the weight, where `xs` may take it: f32 on the CPU, and no gradient
-    /// to flow through it (the integer product has none).
-    fn integers_for(&self, xs: &Tensor) -> Option<&Arc<Int8Matrix>> {
-        self.int8
-            .as_ref()
-            .filter(|_| kernels::cpu_candidate(xs) && !xs.track_op())
+    /// The packed weight, where `xs` may take it: f32 on the CPU, and no gradient to flow
+    /// through the product (the packed product has none).
+    fn packed_for(&self, xs: &Tensor) -> Option<&Arc<dyn PackedMatrix>> {
+        self.packed.as_ref().filter(|_| {
+            kernels::cpu_candidate(xs)
+                && !xs.track_op()
+                && !self.weight.track_op()
+                && !self.bias.track_op()
+        })
     }
 
     /// The weight and bias.
@@ -318,6 +338,16 @@ fn layer_parts(architecture: Architecture) -> [&'static str; 8] {
     ]
 }
 
+/// `projections` as one layer whose outputs are theirs side by side: one matrix product for
+/// the three keeps the cores busier than three products of a third of the size.
+fn joined(projections: &[&Linear]) -> Result<Linear> {
+    let part = |part: usize| -> Result<Tensor> {
+        let parts: Vec<&Tensor> = projections.iter().map(|l| l.parameters()[part]).collect();
+        Ok(Tensor::cat(&parts, 0)?)
+    };
+    Ok(Linear::new(part(0)?, part(1)?))
+}
+
 /// One transformer layer: multi-head self-attention, then a feed-forward block, each with a
 /// residual connection and layer normalisation (post-norm, as in BERT and MPNet).
 #[derive(Clone)]
@@ -325,6 +355,9 @@ pub struct Layer {
     query: Linear,
     key: Linear,
     value: Linear,
+    /// The three projections as one matrix, joined and packed once, where the layer is run as
+    /// loaded and none of them is multiplied as stored integers.
+    joined_projections: Option<Linear>,
     attention_output: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
@@ -344,14 +377,22 @@ impl Layer {
             config.intermediate_size,
             config.layer_norm_eps,
         );
+        let [query, key, value] = [0, 1, 2].map(|part| Linear::load(weights, &name(part), h, h));
+        let (query, key, value) = (query?, key?, value?);
+        let joined_projections = if [&query, &key, &value].iter().all(|p| p.packed.is_none()) {
+            Some(joined(&[&query, &key, &value])?.packed()?)
+        } else {
+            None
+        };
         Ok(Layer {
-            query: Linear::load(weights, &name(0), h, h)?,
-            key: Linear::load(weights, &name(1), h, h)?,
-            value: Linear::load(weights, &name(2), h, h)?,
-            attention_output: Linear::load(weights, &name(3), h, h)?,
+            query,
+            key,
+            value,
+            joined_projections,
+            attention_output: Linear::load(weights, &name(3), h, h)?.packed()?,
             attention_norm: LayerNorm::load(weights, &name(4), h, eps)?,
-            intermediate: Linear::load(weights, &name(5), h, i)?,
-            output: Linear::load(weights, &name(6), i, h)?,
+            intermediate: Linear::load(weights, &name(5), h, i)?.packed()?,
+            output: Linear::load(weights, &name(6), i, h)?.packed()?,
             output_norm: LayerNorm::load(weights, &name(7), h, eps)?,
             heads: config.num_attention_heads,
             act: config.hidden_act,
@@ -388,22 +429,18 @@ impl Layer {
         position_bias: Option<&Tensor>,
     ) -> Result<Tensor> {
         let projections = [&self.query, &self.key, &self.value];
-        let qkv = if projections.iter().all(|p| p.integers_for(hidden).is_some()) {
+        let qkv = match &self.joined_projections {
+            Some(joined) => joined.forward(hidden)?,
             // Each integer product scales its input by its own matrix's column scales.
-            let parts = projections
-                .iter()
-                .map(|p| p.forward(hidden))
-                .collect::<Result<Vec<_>>>()?;
-            Tensor::cat(&parts, D::Minus1)?
-        } else {
-            // One matrix product for the three projections: three times as many columns
-            // keep the cores busier than three products of a third of the size.
-            let joined = |part: usize| -> Result<Tensor> {
-                let parts: Vec<&Tensor> =
-                    projections.iter().map(|l| l.parameters()[part]).collect();
-                Ok(Tensor::cat(&parts, 0)?)
-            };
-            Linear::new(joined(0)?, joined(1)?).forward(hidden)?
+            None if projections.iter().all(|p| p.packed_for(hidden).is_some()) => {
+                let parts = projections
+                    .iter()
+                    .map(|p| p.forward(hidden))
+                    .collect::<Result<Vec<_>>>()?;
+                Tensor::cat(&parts, D::Minus1)?
+            }
+            // Joined on every call while training: the gradients flow to each projection.
+            None => joined(&projections)?.forward(hidden)?,
         };
         Ok(crate::attention::attention(
             &qkv,
@@ -444,6 +481,7 @@ impl Layer {
             query: self.query.map_tensors(&name(0), f)?,
             key: self.key.map_tensors(&name(1), f)?,
             value: self.value.map_tensors(&name(2), f)?,
+            joined_projections: None,
             attention_output: self.attention_output.map_tensors(&name(3), f)?,
             attention_norm: self.attention_norm.map_tensors(&name(4), f)?,
             intermediate: self.intermediate.map_tensors(&name(5), f)?,

@@ -16,11 +16,8 @@
 // The kernels are x86-64's; elsewhere `usable` is false and no `Int8Matrix` is ever built.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_variables))]
 
-use std::sync::Arc;
-
-use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-
-use crate::kernels::{cpu_candidate, for_row_chunks, lane_fold, round_small, values};
+use crate::kernels::{lane_fold, round_small, with_wide_vectors};
+use crate::products::PackedMatrix;
 use crate::quantize::StoredInt8;
 
 /// How an int8 bundle's layer matrices are multiplied.
@@ -42,7 +39,7 @@ const TILE_OUTPUTS: usize = 2 * BLOCK;
 /// Input rows per tile: with two blocks, eight integer and eight float accumulators.
 const TILE_ROWS: usize = 4;
 
-/// A stored int8 matrix packed for [`Int8Matrix::product`].
+/// A stored int8 matrix packed for [`PackedMatrix::multiply_rows`].
 pub struct Int8Matrix {
     outputs: usize,
     inputs: usize,
@@ -92,21 +89,23 @@ impl Int8Matrix {
             column_scales: stored.column_scales.clone(),
         }
     }
+}
 
-    /// `x · wᵀ + bias (+ residual)` for `x` (…, inputs), on the CPU.
-    pub fn product(
-        self: &Arc<Self>,
-        x: &Tensor,
-        bias: &Tensor,
-        residual: Option<&Tensor>,
-    ) -> Result<Tensor> {
-        if !cpu_candidate(x) || !cpu_candidate(bias) {
-            bail!("cyborg-int8-product: needs f32 tensors on the CPU");
-        }
-        let (x, bias) = (x.contiguous()?, bias.contiguous()?);
-        match residual {
-            None => x.apply_op2_no_bwd(&bias, &Int8Product(self.clone())),
-            Some(r) => x.apply_op3_no_bwd(&bias, &r.contiguous()?, &Int8Product(self.clone())),
+impl PackedMatrix for Int8Matrix {
+    fn shape(&self) -> (usize, usize) {
+        (self.outputs, self.inputs)
+    }
+
+    /// Each input row rounded to integers ([`Activations::quantize`]), then multiplied.
+    fn multiply_rows(&self, x: &[f32], bias: &[f32], out: &mut [f32]) {
+        let acts = with_wide_vectors(
+            #[inline(always)]
+            || Activations::quantize(x, self),
+        );
+        // SAFETY: an `Int8Matrix` is built only where the CPU has VNNI (`for_this_cpu`).
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            rows_vnni(self, &acts, bias, out)
         }
     }
 }
@@ -154,103 +153,6 @@ impl Activations {
             }
         }
         out
-    }
-}
-
-/// `x · wᵀ + bias`, added to `y` (rows × outputs).
-fn multiply_into(m: &Int8Matrix, x: &[f32], bias: &[f32], y: &mut [f32]) {
-    for_row_chunks(
-        y,
-        m.outputs,
-        #[inline(always)]
-        |first, out| {
-            let rows = out.len() / m.outputs;
-            let acts = Activations::quantize(&x[first * m.inputs..][..rows * m.inputs], m);
-            // SAFETY: an `Int8Matrix` is built only where the CPU has VNNI (`for_this_cpu`).
-            #[cfg(target_arch = "x86_64")]
-            unsafe {
-                rows_vnni(m, &acts, bias, out)
-            }
-        },
-    );
-}
-
-/// The output shape for input `x`, or why `x` and `bias` do not fit `m`.
-fn output_shape(m: &Int8Matrix, x: &Layout, bias: &[f32]) -> Result<Shape> {
-    let mut dims = x.dims().to_vec();
-    if dims.last() != Some(&m.inputs) || bias.len() != m.outputs {
-        bail!(
-            "cyborg-int8-product: input {dims:?} and bias of {} do not fit a {}×{} matrix",
-            bias.len(),
-            m.outputs,
-            m.inputs
-        );
-    }
-    *dims.last_mut().expect("an input dimension") = m.outputs;
-    Ok(Shape::from(dims))
-}
-
-/// `x · wᵀ + bias`, and with a third input (a residual of the output's shape) `+ residual`:
-/// the sum a residual connection takes next, in the same pass.
-struct Int8Product(Arc<Int8Matrix>);
-
-impl Int8Product {
-    const NAME: &'static str = "cyborg-int8-product";
-
-    /// The product added to `start(output shape)`: zeros, or the residual.
-    fn run(
-        &self,
-        (x, x_layout): (&CpuStorage, &Layout),
-        (bias, bias_layout): (&CpuStorage, &Layout),
-        start: impl FnOnce(&Shape) -> Result<Vec<f32>>,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = values(x, x_layout, Self::NAME)?;
-        let bias = values(bias, bias_layout, Self::NAME)?;
-        let shape = output_shape(&self.0, x_layout, bias)?;
-        let mut y = start(&shape)?;
-        multiply_into(&self.0, x, bias, &mut y);
-        Ok((CpuStorage::F32(y), shape))
-    }
-}
-
-impl CustomOp2 for Int8Product {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.run((s1, l1), (s2, l2), |shape| {
-            Ok(vec![0f32; shape.elem_count()])
-        })
-    }
-}
-
-impl CustomOp3 for Int8Product {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.run((s1, l1), (s2, l2), |shape| {
-            if l3.dims() != shape.dims() {
-                bail!("{}: residual {:?}, output {shape:?}", Self::NAME, l3.dims());
-            }
-            Ok(values(s3, l3, Self::NAME)?.to_vec())
-        })
     }
 }
 
@@ -343,9 +245,11 @@ unsafe fn tile_vnni<const ROWS: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::products::product;
     use crate::quantize::{restore, Precision};
-    use candle_core::Device;
+    use candle_core::{Device, Tensor};
     use std::collections::HashMap;
+    use std::sync::Arc;
 
     /// A random matrix with one large input column (as BERT's hidden states have), stored at
     /// int8 as a bundle stores it, and the f32 matrix it is read back as.
@@ -382,20 +286,20 @@ mod tests {
         // 260 inputs: two groups of 128 and a short one of 4; 7 rows: a tile of 4 and 3 single.
         let (outputs, inputs, rows) = (64, 260, 7);
         let (stored, w) = stored(outputs, inputs);
-        let m = Arc::new(Int8Matrix::for_this_cpu(&stored).expect("packs"));
+        let m: Arc<dyn PackedMatrix> = Arc::new(Int8Matrix::for_this_cpu(&stored).expect("packs"));
         let x = Tensor::randn(0f32, 1.0, (rows, inputs), &dev).unwrap();
         let bias = Tensor::randn(0f32, 1.0, outputs, &dev).unwrap();
-        let product = m.product(&x, &bias, None).unwrap();
+        let plain = product(&m, &x, &bias, None).unwrap();
         // A residual is added in the same pass, exactly as adding it after.
         let residual = Tensor::randn(0f32, 1.0, (rows, outputs), &dev).unwrap();
         assert_eq!(
-            m.product(&x, &bias, Some(&residual))
+            product(&m, &x, &bias, Some(&residual))
                 .unwrap()
                 .to_vec2::<f32>()
                 .unwrap(),
-            (&product + &residual).unwrap().to_vec2::<f32>().unwrap()
+            (&plain + &residual).unwrap().to_vec2::<f32>().unwrap()
         );
-        let got = product.to_vec2::<f32>().unwrap();
+        let got = plain.to_vec2::<f32>().unwrap();
         let want = x
             .matmul(&w.t().unwrap())
             .unwrap()

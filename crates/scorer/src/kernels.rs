@@ -247,6 +247,15 @@ fn sum_over_rows(
     }
 }
 
+/// The largest absolute difference between two tensors of one shape: how the kernels' tests
+/// compare them with candle's operations.
+#[cfg(test)]
+pub(crate) fn largest_difference(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>())
+        .unwrap()
+}
+
 pub(crate) fn cpu_candidate(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
 }
@@ -715,15 +724,7 @@ mod tests {
     }
 
     fn close(a: &Tensor, b: &Tensor, tolerance: f32) {
-        let diff = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap();
-        let diff = diff.to_scalar::<f32>().unwrap();
+        let diff = largest_difference(a, b);
         assert!(diff < tolerance, "differ by {diff}");
     }
 

@@ -27,6 +27,8 @@ pub mod kernels;
 pub mod lexical;
 pub mod metrics;
 pub mod model;
+pub mod packed;
+pub mod products;
 pub mod quantize;
 pub mod screen;
 pub mod tokenize;
@@ -36,7 +38,7 @@ pub use error::{Error, Result};
 
 /// Changes whenever a change to this crate alters what the encoder computes, even in the last
 /// bits (kernels, pooling, windowing), so caches of encoder outputs are not reused across it.
-pub const NUMERICS_VERSION: u32 = 5;
+pub const NUMERICS_VERSION: u32 = 6;
 pub use int8::Products;
 pub use model::{Score, Scorer, ScorerConfig, TextEncoder};
 pub use quantize::Precision;
