@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Storage, Tensor, D};
 
 use crate::config::{Architecture, BertConfig, HiddenAct};
 use crate::error::{Error, Result};
@@ -114,9 +114,14 @@ impl Linear {
     pub fn packed(mut self) -> Result<Self> {
         if self.packed.is_none() && packed::usable() && kernels::cpu_candidate(&self.weight) {
             let (outputs, inputs) = self.weight.dims2()?;
-            let values = self.weight.flatten_all()?.to_vec1::<f32>()?;
-            self.packed = F32Matrix::for_this_cpu(&values, outputs, inputs)
-                .map(|m| Arc::new(m) as Arc<dyn PackedMatrix>);
+            // Read in place: a copy of every matrix would cost the browser's first score time.
+            let weight = self.weight.contiguous()?;
+            let (storage, layout) = weight.storage_and_layout();
+            if let Storage::Cpu(values) = &*storage {
+                let values = kernels::values(values, layout, "cyborg-pack")?;
+                self.packed = F32Matrix::for_this_cpu(values, outputs, inputs)
+                    .map(|m| Arc::new(m) as Arc<dyn PackedMatrix>);
+            }
         }
         Ok(self)
     }

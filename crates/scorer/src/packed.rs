@@ -164,11 +164,12 @@ impl F32Matrix {
     pub fn for_this_cpu(weight: &[f32], outputs: usize, inputs: usize) -> Option<F32Matrix> {
         let fits = outputs > 0 && outputs.is_multiple_of(TILE_OUTPUTS) && inputs > 0;
         (usable() && fits && weight.len() == outputs * inputs).then(|| {
-            let mut packed = Vec::with_capacity(weight.len());
-            for tile in 0..outputs / TILE_OUTPUTS {
-                for k in 0..inputs {
-                    let tile_outputs = tile * TILE_OUTPUTS..(tile + 1) * TILE_OUTPUTS;
-                    packed.extend(tile_outputs.map(|o| weight[o * inputs + k]));
+            // Row by row: read in order, each write a tile's width after the one before.
+            let mut packed = vec![0f32; weight.len()];
+            for (o, row) in weight.chunks_exact(inputs).enumerate() {
+                let first = o / TILE_OUTPUTS * TILE_OUTPUTS * inputs + o % TILE_OUTPUTS;
+                for (k, &w) in row.iter().enumerate() {
+                    packed[first + k * TILE_OUTPUTS] = w;
                 }
             }
             F32Matrix {
