@@ -102,15 +102,16 @@ pub fn encode(request: &EncodeBenchRequest, progress: &Progress) -> crate::Resul
         .map(|r| r.text.as_str())
         .collect();
     let mut results = Vec::new();
-    for &weights in &request.precisions {
-        for max_tokens in [256, 512] {
-            let student = StudentConfig {
-                base: request.base.clone(),
-                window_tokens: max_tokens,
-                max_windows: 1,
-                ..StudentConfig::default()
-            };
-            let base = load_base(&student, &Progress::silent())?;
+    for max_tokens in [256, 512] {
+        let student = StudentConfig {
+            base: request.base.clone(),
+            window_tokens: max_tokens,
+            max_windows: 1,
+            ..StudentConfig::default()
+        };
+        // Read once per window length; each precision is made from it in memory.
+        let base = load_base(&student, &Progress::silent())?;
+        for &weights in &request.precisions {
             let encoder = base
                 .text_encoder
                 .at_precision(weights, Products::Integer)
