@@ -42,17 +42,31 @@ print("| max tokens | batch | mean tokens | PyTorch ms/text | candle f32 ms/text
 print("|---|---|---|---|---|---|---|---|")
 
 
-def ratio(values):
-    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+def by_row(run):
+    """A run's results keyed by (weights, max tokens, batch); PyTorch's weights are fp32."""
+    return {(r.get("weights", "fp32"), r["max_tokens"], r["batch"]): r for r in run["results"]}
 
 
-for i, t in enumerate(torch[0]["results"]):
+candle_rows = [by_row(run) for run in candle]
+torch_rows = [by_row(run) for run in torch]
+
+
+def median_ms(weights, key):
+    rows = candle_rows if weights != "fp32" else torch_rows
+    return statistics.median(run[(weights, *key)]["ms_per_text"] for run in rows)
+
+
+def speed_up(weights, key):
+    """PyTorch's time over candle's at `weights`, each round's own: median (range)."""
+    ratios = [t[("fp32", *key)]["seconds"] / c[(weights, *key)]["seconds"]
+              for t, c in zip(torch_rows, candle_rows)]
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
+for t in torch[0]["results"]:
     key = (t["max_tokens"], t["batch"])
-    ours = [{(c["weights"], c["max_tokens"], c["batch"]): c for c in run["results"]} for run in candle]
-    pytorch = [run["results"][i] for run in torch]
-    f32, int8 = ([o[(w, *key)] for o in ours] for w in ("f32", "int8"))
-    ms = lambda rows: statistics.median(r["ms_per_text"] for r in rows)
-    print(f"| {key[0]} | {key[1]} | {f32[0]['mean_tokens']:.0f} | {ms(pytorch):.1f} | {ms(f32):.1f} | "
-          f"{ms(int8):.1f} | {ratio([p['seconds'] / c['seconds'] for p, c in zip(pytorch, f32)])} | "
-          f"{ratio([p['seconds'] / c['seconds'] for p, c in zip(pytorch, int8)])} |")
+    mean_tokens = candle_rows[0][("f32", *key)]["mean_tokens"]
+    print(f"| {key[0]} | {key[1]} | {mean_tokens:.0f} | {median_ms('fp32', key):.1f} | "
+          f"{median_ms('f32', key):.1f} | {median_ms('int8', key):.1f} | "
+          f"{speed_up('f32', key)} | {speed_up('int8', key)} |")
 PY
