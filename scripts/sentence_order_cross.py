@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Can an encoder fine-tuned on sentences read together tell an essay from its shuffle?
+
+Issue 19, section 5: the cross-encoder of sentence order that scripts/sentence_order_probe.py
+names as what might reach 90%.
+
+all-MiniLM-L6-v2 fine-tuned, whole, as a classifier: a window of consecutive sentences of a
+training essay (up to --window tokens) is "written", the same window's sentences shuffled are
+"shuffled", a fresh shuffle every epoch. An essay's statistic is the classifier's mean log-odds
+of "written" over the windows that cover it, so a shuffled essay should score low. The limit is
+the development essays' 1%, 2% or 5% tail, as the screen's limits are; each cell gives test
+essays flagged as written / the same essays shuffled (whole, then cut into windows) caught.
+Essays of fewer than three sentences are left out, as in the probe.
+
+With --frozen 4 --window 256 only the top two layers learn, on windows as long as the scorer's:
+the shape a screen could take inside the student, sharing its frozen layers' output.
+
+  scripts/sentence_order_cross.py [--prompts 7,1,3] [--epochs 5]   # ~2 min an epoch a prompt
+"""
+
+import argparse
+import random
+import sys
+
+import numpy as np
+import torch
+from asap_fold import ROOT, add_arguments, ids, start
+from sentence_order_probe import TAILS, sentences
+from transformers import AutoModel, AutoTokenizer
+
+
+class OrderClassifier(torch.nn.Module):
+    """The encoder, mean pooled, and one logit: written (positive) or shuffled."""
+
+    def __init__(self, folder, frozen):
+        super().__init__()
+        self.encoder = AutoModel.from_pretrained(folder)
+        self.logit = torch.nn.Linear(self.encoder.config.hidden_size, 1)
+        # Frozen lower layers are the student's own: the scorer could share their output.
+        if frozen:
+            for part in [self.encoder.embeddings, *self.encoder.encoder.layer[:frozen]]:
+                part.requires_grad_(False)
+
+    def forward(self, batch):
+        states = self.encoder(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = (states * mask).sum(1) / mask.sum(1)
+        return self.logit(pooled).squeeze(-1)
+
+
+def windows(parts, tokenizer, limit):
+    """The essay's sentences cut into runs of consecutive sentences of at most `limit` tokens."""
+    runs, run, used = [], [], 0
+    for part in parts:
+        n = len(tokenizer.tokenize(part))
+        if run and used + n > limit:
+            runs.append(run)
+            run, used = [], 0
+        run.append(part)
+        used += n
+    return runs + [run] if run else runs
+
+
+def shuffled(parts, rng):
+    order = list(range(len(parts)))
+    while len(parts) > 1 and order == sorted(order):
+        rng.shuffle(order)
+    return [parts[i] for i in order]
+
+
+def encode(tokenizer, texts, limit):
+    return tokenizer(texts, truncation=True, max_length=limit + 2, padding=True,
+                     return_tensors="pt")
+
+
+def train(model, tokenizer, essays, args, rng):
+    """Each epoch: one window of 3+ sentences of every training essay, as written and shuffled
+    (a window drawn afresh each epoch, to keep an epoch within minutes on two cores)."""
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(trained, lr=args.lr, weight_decay=0.01)
+    model.train()
+    for epoch in range(args.epochs):
+        examples = []
+        for runs in essays:
+            run = rng.choice(runs)
+            examples += [(" ".join(run), 1.0), (" ".join(shuffled(run, rng)), 0.0)]
+        rng.shuffle(examples)
+        total = 0.0
+        for start_at in range(0, len(examples), args.batch):
+            chunk = examples[start_at:start_at + args.batch]
+            logits = model(encode(tokenizer, [t for t, _ in chunk], args.window))
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, torch.tensor([y for _, y in chunk]))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(chunk)
+        print(f"epoch {epoch + 1}: {len(examples)} windows, loss "
+              f"{total / len(examples):.4f}", file=sys.stderr, flush=True)
+
+
+@torch.no_grad()
+def statistic(model, tokenizer, parts, limit):
+    """Mean log-odds of "written" over the essay's windows (the last may be short)."""
+    texts = [" ".join(run) for run in windows(parts, tokenizer, limit)]
+    return model(encode(tokenizer, texts, limit)).mean().item()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--prompts", default="7,1,3")
+    parser.add_argument("--window", type=int, default=128, help="tokens per window")
+    parser.add_argument("--frozen", type=int, default=0,
+                        help="lower layers (and the embeddings) left as they are; 0 tunes all")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=3e-5)
+    parser.add_argument("--seed", type=int, default=19)
+    add_arguments(parser, "sentence-order")
+    args = parser.parse_args()
+    work, essays, test_ids = start(args)
+    train_ids, dev_ids = set(ids("train_ids.txt")), set(ids("dev_ids.txt"))
+    folder = str(ROOT / "models" / "all-MiniLM-L6-v2")
+    print("| prompt | test essays | " + " | ".join(
+        f"{t:.0%} tail: flagged / caught" for t in TAILS) + " |")
+    print("|---|---|" + "---|" * len(TAILS), flush=True)
+    for prompt in args.prompts.split(","):
+        torch.manual_seed(args.seed)
+        rng, shuffle = random.Random(args.seed), random.Random(args.seed)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = OrderClassifier(folder, args.frozen)
+        split = {i: sentences(r["essay"]) for i, r in essays.items() if r["essay_set"] == prompt}
+        split = {i: parts for i, parts in split.items() if len(parts) >= 3}
+        training = [[run for run in windows(p, tokenizer, args.window) if len(run) >= 3]
+                    for i, p in split.items() if i in train_ids]
+        train(model, tokenizer, [runs for runs in training if runs], args, rng)
+        model.eval()
+        dev = [statistic(model, tokenizer, p, args.window)
+               for i, p in split.items() if i in dev_ids]
+        genuine, caught = [], []
+        for essay_id, parts in split.items():
+            if essay_id in test_ids:
+                order = list(range(len(parts)))
+                shuffle.shuffle(order)
+                genuine.append(statistic(model, tokenizer, parts, args.window))
+                caught.append(statistic(model, tokenizer, [parts[i] for i in order], args.window))
+        limits = sorted(dev)
+        cells = []
+        for tail in TAILS:
+            limit = limits[int(tail * len(limits))]
+            cells.append(f"{np.mean(np.array(genuine) < limit):.1%} / "
+                         f"{np.mean(np.array(caught) < limit):.1%}")
+        print(f"| {prompt} | {len(genuine)} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
