@@ -22,11 +22,12 @@ import argparse
 import random
 import sys
 
-import numpy as np
 import torch
 from asap_fold import ROOT, add_arguments, ids, start
-from sentence_order_probe import TAILS, sentences
+from sentence_order_probe import TAIL_HEADER, TAILS, sentences, tail_cells
 from transformers import AutoModel, AutoTokenizer
+
+BASE = str(ROOT / "models" / "all-MiniLM-L6-v2")
 
 
 class OrderClassifier(torch.nn.Module):
@@ -106,51 +107,48 @@ def statistic(model, tokenizer, parts, limit):
     return model(encode(tokenizer, texts, limit)).mean().item()
 
 
+def measure(prompt, essays, folds, tokenizer, args):
+    """The prompt's classifier trained on its training essays; its table row's cells."""
+    train_ids, dev_ids, test_ids = folds
+    torch.manual_seed(args.seed)
+    rng, shuffle = random.Random(args.seed), random.Random(args.seed)
+    model = OrderClassifier(BASE, args.frozen)
+    split = {i: sentences(r["essay"]) for i, r in essays.items() if r["essay_set"] == prompt}
+    split = {i: parts for i, parts in split.items() if len(parts) >= 3}
+    training = [[run for run in windows(p, tokenizer, args.window) if len(run) >= 3]
+                for i, p in split.items() if i in train_ids]
+    train(model, tokenizer, [runs for runs in training if runs], args, rng)
+    model.eval()
+    dev = [statistic(model, tokenizer, p, args.window) for i, p in split.items() if i in dev_ids]
+    genuine, caught = [], []
+    for essay_id, parts in split.items():
+        if essay_id in test_ids:
+            order = list(range(len(parts)))
+            shuffle.shuffle(order)
+            genuine.append(statistic(model, tokenizer, parts, args.window))
+            caught.append(statistic(model, tokenizer, [parts[i] for i in order], args.window))
+    return f"{len(genuine)} | {tail_cells(dev, genuine, caught)}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", default="7,1,3")
     parser.add_argument("--window", type=int, default=128, help="tokens per window")
     parser.add_argument("--frozen", type=int, default=0,
                         help="lower layers (and the embeddings) left as they are; 0 tunes all")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-5)
     parser.add_argument("--seed", type=int, default=19)
     add_arguments(parser, "sentence-order")
     args = parser.parse_args()
-    work, essays, test_ids = start(args)
-    train_ids, dev_ids = set(ids("train_ids.txt")), set(ids("dev_ids.txt"))
-    folder = str(ROOT / "models" / "all-MiniLM-L6-v2")
-    print("| prompt | test essays | " + " | ".join(
-        f"{t:.0%} tail: flagged / caught" for t in TAILS) + " |")
+    _, essays, test_ids = start(args)
+    folds = (set(ids("train_ids.txt")), set(ids("dev_ids.txt")), test_ids)
+    tokenizer = AutoTokenizer.from_pretrained(BASE)
+    print(f"| prompt | test essays | {TAIL_HEADER} |")
     print("|---|---|" + "---|" * len(TAILS), flush=True)
     for prompt in args.prompts.split(","):
-        torch.manual_seed(args.seed)
-        rng, shuffle = random.Random(args.seed), random.Random(args.seed)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = OrderClassifier(folder, args.frozen)
-        split = {i: sentences(r["essay"]) for i, r in essays.items() if r["essay_set"] == prompt}
-        split = {i: parts for i, parts in split.items() if len(parts) >= 3}
-        training = [[run for run in windows(p, tokenizer, args.window) if len(run) >= 3]
-                    for i, p in split.items() if i in train_ids]
-        train(model, tokenizer, [runs for runs in training if runs], args, rng)
-        model.eval()
-        dev = [statistic(model, tokenizer, p, args.window)
-               for i, p in split.items() if i in dev_ids]
-        genuine, caught = [], []
-        for essay_id, parts in split.items():
-            if essay_id in test_ids:
-                order = list(range(len(parts)))
-                shuffle.shuffle(order)
-                genuine.append(statistic(model, tokenizer, parts, args.window))
-                caught.append(statistic(model, tokenizer, [parts[i] for i in order], args.window))
-        limits = sorted(dev)
-        cells = []
-        for tail in TAILS:
-            limit = limits[int(tail * len(limits))]
-            cells.append(f"{np.mean(np.array(genuine) < limit):.1%} / "
-                         f"{np.mean(np.array(caught) < limit):.1%}")
-        print(f"| {prompt} | {len(genuine)} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {prompt} | {measure(prompt, essays, folds, tokenizer, args)} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,22 @@ def signals(vectors, pair, position, rng):
     }
 
 
+TAIL_HEADER = " | ".join(f"{t:.0%} tail: flagged / caught" for t in TAILS)
+
+
+def tail_cells(dev, genuine, shuffled):
+    """Per tail of the development essays' statistics (low = out of order), the share of test
+    essays below it as written / when shuffled, as table cells."""
+    limits = sorted(dev)
+    cells = []
+    for tail in TAILS:
+        limit = limits[int(tail * len(limits))]
+        flagged = np.mean(np.array(genuine) < limit)
+        caught = np.mean(np.array(shuffled) < limit)
+        cells.append(f"{flagged:.1%} / {caught:.1%}")
+    return " | ".join(cells)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", default="3,1,7")
@@ -111,8 +127,7 @@ def main():
     args = parser.parse_args()
     work, essays, test_ids = start(args)
     train_ids, dev_ids = set(ids("train_ids.txt")), set(ids("dev_ids.txt"))
-    print("| prompt | signal | test essays | " + " | ".join(
-        f"{t:.0%} tail: flagged / caught" for t in TAILS) + " |")
+    print(f"| prompt | signal | test essays | {TAIL_HEADER} |")
     print("|---|---|---|" + "---|" * len(TAILS))
     for prompt in args.prompts.split(","):
         rng, shuffle = np.random.default_rng(args.seed), random.Random(args.seed)
@@ -128,14 +143,8 @@ def main():
                 shuffle.shuffle(order)
                 shuffled.append(signals(vectors[order], pair, position, rng))
         for name in ("pair", "position", "cosine"):
-            limits = sorted(s[name] for s in dev)
-            cells = []
-            for tail in TAILS:
-                limit = limits[int(tail * len(limits))]
-                flagged = np.mean([s[name] < limit for s in genuine])
-                caught = np.mean([s[name] < limit for s in shuffled])
-                cells.append(f"{flagged:.1%} / {caught:.1%}")
-            print(f"| {prompt} | {name} | {len(genuine)} | " + " | ".join(cells) + " |", flush=True)
+            cells = tail_cells(*([s[name] for s in group] for group in (dev, genuine, shuffled)))
+            print(f"| {prompt} | {name} | {len(genuine)} | {cells} |", flush=True)
 
 
 if __name__ == "__main__":
