@@ -9,7 +9,9 @@ precision, and score fold 0's test essays with each bundle.
   scripts/bench-precision.py [--prompts 1,…,8] [--precisions f16,int8,int8-products]
 
 int8-products is the int8 bundle scored with `cyborg score --int8-products` (integer matrix
-products where the CPU has AVX-512 VNNI).
+products where the CPU has AVX-512 VNNI); int8-browser, the int8 bundle scored by the app's
+scoring worker in headless Chromium with its integer products (`benches/browser/score.mjs`;
+needs `trunk build --release` and `npm ci` in benches/browser first).
 
 Works in --work (default target/bench-precision), where the bundles and scores stay: a rerun
 reuses them (delete them to measure a new build).
@@ -37,8 +39,8 @@ def main():
                     if r["essay_set"] == str(prompt) and r["essay_id"] in test_ids]
         responses = work / f"set{prompt}-test.csv"
         write_responses(responses, ((r["essay_id"], r["essay"]) for r in held_out))
-        # "int8-products": the int8 bundle scored with --int8-products.
-        weights = {p: p.removesuffix("-products") for p in precisions}
+        # "int8-products" and "int8-browser": the int8 bundle, multiplied as integers.
+        weights = {p: p.split("-")[0] for p in precisions}
         bundles = {p: work / f"set{prompt}-{w}.cyborg" for p, w in weights.items()}
         train_student(args.cyborg, prompt, bundles["f32"])
         scores = {}
@@ -46,7 +48,10 @@ def main():
             if not bundle.exists():
                 run([args.cyborg, "export", bundles["f32"], "--weights", weights[p], "--out", bundle])
             scored = work / f"set{prompt}-{p}-scores.csv"
-            if not scored.exists():
+            if not scored.exists() and p.endswith("-browser"):
+                run(["node", "benches/browser/score.mjs", "dist", bundle, responses, scored,
+                     "--int8-products"])
+            elif not scored.exists():
                 products = ["--int8-products"] if p.endswith("-products") else []
                 run([args.cyborg, "score", bundle, responses, "--text", "text", "--id", "id",
                      "--out", scored, "--quiet", *products])

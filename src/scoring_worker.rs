@@ -9,12 +9,12 @@ use std::rc::Rc;
 
 use crate::backend::{now_ms, Backends};
 use crate::protocol::{
-    Backend, BuildInfo, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse,
+    BuildInfo, LoadOptions, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse,
     UNMATCHED,
 };
 use cyborg_scorer::lexical::bucket_counts;
 use cyborg_scorer::model::PreparedText;
-use cyborg_scorer::{bundle, Products, Scorer};
+use cyborg_scorer::{bundle, Precision, Products, Scorer};
 use futures_util::StreamExt;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -68,16 +68,9 @@ async fn handle(event: &MessageEvent, model: &RefCell<Option<Model>>) -> Reply {
     // The model is taken out while a request runs, so no borrow is held across an await.
     let mut current = model.borrow_mut().take();
     let body = match (request.body, &mut current) {
-        (
-            RequestBody::Load {
-                name,
-                backend,
-                lose_webgpu_after,
-            },
-            _,
-        ) => {
+        (RequestBody::Load { name, options }, _) => {
             let bytes = js_sys::Uint8Array::new(&parts.get(1));
-            let (body, loaded) = load(&name, &bytes, backend, lose_webgpu_after).await;
+            let (body, loaded) = load(&name, &bytes, &options).await;
             if loaded.is_some() {
                 current = loaded;
             }
@@ -129,19 +122,21 @@ async fn browser_sha256(bundle: &js_sys::Uint8Array) -> Option<[u8; 32]> {
 async fn load(
     name: &str,
     array: &js_sys::Uint8Array,
-    backend: Option<Backend>,
-    lose_webgpu_after: Option<u32>,
+    options: &LoadOptions,
 ) -> (ReplyBody, Option<Model>) {
     let started = now_ms();
     let content_sha256 = browser_sha256(array).await;
     let bytes = array.to_vec();
     let device = candle_core::Device::Cpu;
-    let loaded =
-        Scorer::from_bundle_hashed(&bytes, name, &device, content_sha256, Products::Restored)
-            .and_then(|scorer| {
-                let thresholds = scorer.thresholds()?.clone();
-                Ok((scorer, thresholds))
-            });
+    let products = match options.int8_products {
+        true => Products::Integer,
+        false => Products::Restored,
+    };
+    let loaded = Scorer::from_bundle_hashed(&bytes, name, &device, content_sha256, products)
+        .and_then(|scorer| {
+            let thresholds = scorer.thresholds()?.clone();
+            Ok((scorer, thresholds))
+        });
     let (scorer, thresholds) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => {
@@ -149,7 +144,10 @@ async fn load(
             return (ReplyBody::Failed { message }, None);
         }
     };
-    let backends = Backends::choose(&scorer, backend, lose_webgpu_after).await;
+    let backends = Backends::choose(&scorer, options.backend, options.lose_webgpu_after).await;
+    let int8_products = products == Products::Integer
+        && scorer.precision == Precision::Int8
+        && cyborg_scorer::int8::usable();
     let loaded = LoadedModel {
         name: name.to_string(),
         bytes: bytes.len() as u64,
@@ -159,6 +157,7 @@ async fn load(
         score_columns: scorer.score_columns(),
         load_ms: now_ms() - started,
         backend: backends.report().clone(),
+        int8_products,
     };
     let body = ReplyBody::Loaded(Box::new(loaded));
     (body, Some(Model { scorer, backends }))

@@ -215,6 +215,8 @@ for (const [i, file] of wanted("app") ? bundlePaths.entries() : []) {
 
 const encode = wanted("encode") && {
   cyborg: await timePage("/bench/cyborg.html", { url: bundleUrl(0) }),
+  // The second bundle (the int8 export), its matrices multiplied as its stored integers.
+  cyborgInt8: bundlePaths.length > 1 && (await timePage("/bench/cyborg.html", { url: bundleUrl(1), int8Products: true })),
   transformers: await timePage("/bench/transformers.html", { model: modelName }),
   // transformers.js's default on wasm: 8-bit weights (prepare.py's model_quantized.onnx).
   transformersQ8: await timePage("/bench/transformers.html", { model: modelName, dtype: "q8" }),
@@ -256,12 +258,15 @@ fs.writeFileSync(outPath, JSON.stringify(report, null, 2));
 const mb = (b) => `${(b / 1e6).toFixed(1)} MB`;
 console.log(`Headless Chromium ${report.chromium}, ${report.cores} cores; ${texts["256"].length} essays (data/demo/train.csv) cut to 256 and 512 tokens; one thread each. Cold: the first pass straight after loading; warm: a second pass.\n`);
 if (encode) {
-  console.log("| tokens | Cyborg ms/essay (mean / median) | transformers.js fp32 ms/essay (mean / median) | transformers.js q8 ms/essay (mean / median) | fp32 time ÷ Cyborg time | q8 time ÷ Cyborg time |");
-  console.log("|---|---|---|---|---|---|");
+  const int8 = encode.cyborgInt8;
+  if (int8 && !int8.loaded.int8Products) throw new Error("the int8 bundle was not multiplied as integers");
+  console.log(`| tokens | Cyborg ms/essay (mean / median) | ${int8 ? "Cyborg int8, integer products | " : ""}transformers.js fp32 ms/essay (mean / median) | transformers.js q8 ms/essay (mean / median) | fp32 time ÷ Cyborg time | q8 time ÷ Cyborg time |${int8 ? " q8 time ÷ Cyborg int8 time |" : ""}`);
+  console.log(`|---|---|---|---|---|---|${int8 ? "---|---|" : ""}`);
   for (const [key, label] of [["cold256", "256, cold"], ["256", "256, warm"], ["512", "512, warm"]]) {
     const [c, t, q] = [encode.cyborg, encode.transformers, encode.transformersQ8].map((r) => r.results[key]);
     const cell = (r) => `${r.mean.toFixed(0)} / ${r.median.toFixed(0)}`;
-    console.log(`| ${label} | ${cell(c)} | ${cell(t)} | ${cell(q)} | ${(t.mean / c.mean).toFixed(2)} | ${(q.mean / c.mean).toFixed(2)} |`);
+    const i = int8 && int8.results[key];
+    console.log(`| ${label} | ${cell(c)} | ${i ? `${cell(i)} | ` : ""}${cell(t)} | ${cell(q)} | ${(t.mean / c.mean).toFixed(2)} | ${(q.mean / c.mean).toFixed(2)} |${i ? ` ${(q.mean / i.mean).toFixed(2)} |` : ""}`);
   }
 }
 if (apps.length) {

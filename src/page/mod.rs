@@ -14,7 +14,9 @@ mod worker;
 
 use std::rc::Rc;
 
-use cyborg_web::protocol::{Backend, BackendReport, BuildInfo, LoadedModel, ScoredResponse};
+use cyborg_web::protocol::{
+    Backend, BackendReport, BuildInfo, LoadOptions, LoadedModel, ScoredResponse,
+};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -229,22 +231,15 @@ impl AppState {
             Ok(worker) => worker,
             Err(error) => return self.status.set(Status::Failed(error)),
         };
-        let backend = match query_parameter("backend")
-            .map(|b| Backend::parse(&b))
-            .transpose()
-        {
-            Ok(backend) => backend,
+        let options = match link_load_options() {
+            Ok(options) => options,
             Err(error) => return self.status.set(Status::Failed(error)),
         };
-        let lose_webgpu_after = query_parameter("lose_webgpu_after").and_then(|n| n.parse().ok());
         let bytes_for_worker = match cached {
             Cached::KeepAs(_) => bytes.slice(0, bytes.length()),
             Cached::Already(_) => bytes.clone(),
         };
-        match worker
-            .load(name, bytes_for_worker, backend, lose_webgpu_after)
-            .await
-        {
+        match worker.load(name, bytes_for_worker, options).await {
             Ok(model) => {
                 let mut note = format!("Ready: {} loaded in {:.0} ms.", model.name, model.load_ms);
                 let key = match cached {
@@ -344,6 +339,19 @@ fn absolute_url(url: &str) -> Option<String> {
 }
 
 /// A query parameter of the page's address.
+/// How the link asks the worker to run a model: `?backend=wasm|webgpu`, `?int8_products=0`
+/// (an int8 bundle multiplied as the f32 matrices it stands for, exactly as `cyborg score`
+/// does, rather than as its integers), and `?lose_webgpu_after=N` (tests only).
+pub(crate) fn link_load_options() -> Result<LoadOptions, String> {
+    Ok(LoadOptions {
+        backend: query_parameter("backend")
+            .map(|b| Backend::parse(&b))
+            .transpose()?,
+        lose_webgpu_after: query_parameter("lose_webgpu_after").and_then(|n| n.parse().ok()),
+        int8_products: query_parameter("int8_products").is_none_or(|v| v != "0"),
+    })
+}
+
 fn query_parameter(name: &str) -> Option<String> {
     let search = web_sys::window()?.location().search().ok()?;
     web_sys::UrlSearchParams::new_with_str(&search)

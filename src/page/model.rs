@@ -93,6 +93,12 @@ fn ModelCard(model: LoadedModel) -> impl IntoView {
                 <dd>{card.base_model.name} " (" {card.training.tune} ")"</dd>
                 <dt>"Weights"</dt>
                 <dd data-testid="model-precision">{model.precision.name()}</dd>
+                {model.int8_products.then(|| view! {
+                    <dd data-testid="model-int8-products">
+                        "multiplied as its integers, inputs rounded to 16 bits (int8_products=0 in \
+                         the link multiplies as cyborg score does)"
+                    </dd>
+                })}
                 <dt>"Runs on"</dt>
                 <dd data-testid="model-backend">{model.backend.single.name()}</dd>
                 <dt>"Development QWK"</dt>

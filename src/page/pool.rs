@@ -4,10 +4,10 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use cyborg_web::protocol::Backend;
+use cyborg_web::protocol::{Backend, LoadOptions};
 
-use super::store;
 use super::worker::WorkerClient;
+use super::{link_load_options, store};
 
 /// At most this many workers beside the main one: each holds its own copy of the model.
 const MAX_HELPERS: usize = 3;
@@ -19,7 +19,8 @@ pub struct Helper {
 }
 
 impl Helper {
-    /// Loads the model kept in this browser's cache under `key`, unless it already has it.
+    /// Loads the model kept in this browser's cache under `key`, unless it already has it: on
+    /// WebAssembly, otherwise as the link asks.
     pub async fn ready(&self, key: &str) -> Result<(), String> {
         if self.loaded.get() {
             return Ok(());
@@ -27,9 +28,12 @@ impl Helper {
         let bytes = store::cached(key)
             .await
             .ok_or_else(|| format!("{key} is no longer in this browser's cache"))?;
-        self.client
-            .load(key, bytes, Some(Backend::Wasm), None)
-            .await?;
+        let options = LoadOptions {
+            backend: Some(Backend::Wasm),
+            lose_webgpu_after: None,
+            ..link_load_options()?
+        };
+        self.client.load(key, bytes, options).await?;
         self.loaded.set(true);
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use cyborg_web::protocol::{
-    Backend, BuildInfo, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse,
+    BuildInfo, LoadOptions, LoadedModel, Reply, ReplyBody, Request, RequestBody, ScoredResponse,
 };
 use futures_channel::oneshot;
 use wasm_bindgen::prelude::*;
@@ -105,21 +105,19 @@ impl WorkerClient {
         })
     }
 
-    /// Loads a bundle in the worker; its bytes are moved there, not copied. `backend` forces
-    /// the encoder's backend (`None`: the faster); `lose_webgpu_after` injects a GPU fault.
+    /// Loads a bundle in the worker, run as `options` say; its bytes are moved there, not
+    /// copied.
     pub async fn load(
         &self,
         name: &str,
         bytes: js_sys::Uint8Array,
-        backend: Option<Backend>,
-        lose_webgpu_after: Option<u32>,
+        options: LoadOptions,
     ) -> Result<LoadedModel, String> {
         let reply = self
             .call(
                 RequestBody::Load {
                     name: name.to_string(),
-                    backend,
-                    lose_webgpu_after,
+                    options,
                 },
                 Some(bytes),
             )

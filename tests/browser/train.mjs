@@ -83,7 +83,8 @@ try {
   for (const essay of essays.slice(0, 3)) {
     const { score, raw } = await typeAndScore(reader, essay.full_text, TIMEOUT);
     const expected = cli.get(essay.essay_id);
-    check(expected && Number(expected.score) === score && Math.abs(Number(expected.raw_score) - raw) <= 1e-4,
+    // An int8 bundle: the page multiplies its integers, inputs rounded to 16 bits (app.mjs).
+    check(expected && Number(expected.score) === score && Math.abs(Number(expected.raw_score) - raw) <= 2e-3,
       `essay ${essay.essay_id} scored from the share link: ${score} (raw ${raw}) = cyborg score ${expected?.score} (raw ${expected?.raw_score})`);
   }
   await reader.screenshot({ path: path.join(artifacts, "train-shared.png"), fullPage: true });

@@ -30,11 +30,12 @@ function answer(body) {
 }
 
 // `backend`: "Wasm" or "WebGpu" forces one; null lets the worker choose, as the app does.
-window.load = async ({ url, backend = null }) => {
+// `int8Products`: an int8 bundle's matrices multiplied as its stored integers.
+window.load = async ({ url, backend = null, int8Products = false }) => {
   const build = await ready;
   const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-  const loaded = answer(await call({ Load: { name: url, backend } }, bytes));
-  return { build, loadMs: loaded.load_ms, backend: loaded.backend };
+  const loaded = answer(await call({ Load: { name: url, backend, int8_products: int8Products } }, bytes));
+  return { build, loadMs: loaded.load_ms, backend: loaded.backend, int8Products: loaded.int8_products };
 };
 
 window.timeEach = async (texts) => {
@@ -57,4 +58,14 @@ window.timeBatch = async (texts, group) => {
     }
   }
   return (performance.now() - start) / texts.length;
+};
+
+// Each text's level and raw score, scored one at a time.
+window.scoreEach = async (texts) => {
+  const scores = [];
+  for (const text of texts) {
+    const { score } = answer(await call({ Score: { text } }));
+    scores.push({ level: score.score, raw: score.raw });
+  }
+  return scores;
 };

@@ -6,7 +6,8 @@
 //! its (seq × seq) weights in cache, and runs its four products through one tiled kernel.
 
 use crate::kernels::{
-    cpu_candidate, exp, lane_fold, lane_sum, map_tasks, masked_softmax, multiply_add, values,
+    cpu_candidate, exp, lane_fold, lane_sum, larger, map_tasks, masked_softmax, multiply_add,
+    values,
 };
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
@@ -141,7 +142,7 @@ impl Head {
         for i in 0..weights.rows {
             let row = weights.row_mut(i);
             row.iter_mut().zip(mask).for_each(|(r, &m)| *r += m);
-            let max = lane_fold([&*row], f32::NEG_INFINITY, |[v]| v, f32::max);
+            let max = lane_fold([&*row], f32::NEG_INFINITY, |[v]| v, larger);
             row.iter_mut().for_each(|r| *r = exp(*r - max));
             let inv = 1.0 / lane_sum([&*row], |[v]| v);
             row.iter_mut().for_each(|r| *r *= inv);
