@@ -144,9 +144,7 @@ impl Activations {
         // SAFETY: `at` is a whole word within `ints` (the kernels' rows and words are).
         unsafe { std::ptr::read_unaligned(self.ints.as_ptr().add(at).cast::<i32>()) }
     }
-}
 
-impl Activations {
     /// `x`'s rows times the column scales, each group of [`Int8Matrix::group`] inputs rounded
     /// to `−levels..=levels` with a scale of its own: one scale per row would let a few large
     /// hidden dimensions coarsen all the rest (at 8 bits, 7 of the 150 demo essays changed
