@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip1 >&2
-RUSTFLAGS="-C target-feature=+simd128" cargo build --release --target wasm32-wasip1 \
+cargo build --release --target wasm32-wasip1 \
   --manifest-path benches/wasm-dot/Cargo.toml --target-dir target/wasm-dot >&2
 (cd benches/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit \
   --no-fund --loglevel=error >&2)
