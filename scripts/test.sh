@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (Debian's chromium and shellcheck, scripts/setup.sh, the npm
 # packages in tests/browser) and runs them all: shellcheck on every script, formatting, lints
-# (native and wasm32), every Rust test, the scorer's tests again in wasm32 under Node, and the
-# browser app built by Trunk and checked end to end in headless Chromium. Tests that need
-# ../shared/data (real corpora) skip with a printed reason when it is absent, unless
-# CYBORG_REQUIRE_DATA is set.
+# (native and wasm32), every Rust test, and the browser app built by Trunk and checked end to end
+# in headless Chromium. Tests that need ../shared/data (real corpora) skip with a printed reason
+# when it is absent, unless CYBORG_REQUIRE_DATA is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -37,15 +36,6 @@ cargo clippy --locked -p cyborg-web --target wasm32-unknown-unknown --all-target
 
 step "cargo test"
 cargo test --locked --release --workspace
-
-# The scorer as the browser runs it: its own tests built for wasm32 (WASI, with simd128) and run
-# by Node, so the kernels written for wasm32 are checked one by one, not only through the
-# browser checks' whole scores. One thread: WASI has none to spare. Piped: with its standard
-# output a file, Node 20 crashed on exit (SIGSEGV) after the encoder tests had all passed.
-step "cargo test, the scorer in wasm32 (WASI, under Node)"
-rustup target add wasm32-wasip1
-CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $PWD/tests/wasi.mjs" \
-  cargo test --locked --release -p cyborg-scorer --target wasm32-wasip1 -- --test-threads=1 | cat
 
 # Builds the app with Trunk and drives it in headless Chromium.
 scripts/web-test.sh

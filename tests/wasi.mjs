@@ -1,4 +1,4 @@
-// Cargo's runner for wasm32-wasip1 (scripts/test.sh): runs a test binary built for WASI under
+// Cargo's runner for wasm32-wasip1 (scripts/test-wasm.sh): runs a test binary built for WASI under
 // Node, whose V8 is the browser's engine, so the scorer's own tests check the kernels written
 // for wasm32 (simd128) as the app runs them. The whole file system is visible (tests read
 // models and fixtures by absolute path) and the environment is passed through (CYBORG_REQUIRE_*).
