@@ -14,8 +14,11 @@ Essays of fewer than three sentences are left out, as in the probe.
 
 With --frozen 4 --window 256 only the top two layers learn, on windows as long as the scorer's:
 the shape a screen could take inside the student, sharing its frozen layers' output.
+With --train-prompts 1,...,8 one classifier learns from every listed prompt's training essays
+and is measured on each of --prompts: a screen of order that no bundle would need to carry.
 
   scripts/sentence_order_cross.py [--prompts 7,1,3] [--epochs 5]   # ~2 min an epoch a prompt
+  scripts/sentence_order_cross.py --train-prompts 1,2,3,4,5,6,7,8 --epochs 3   # ~15 min an epoch
 """
 
 import argparse
@@ -107,18 +110,27 @@ def statistic(model, tokenizer, parts, limit):
     return model(encode(tokenizer, texts, limit)).mean().item()
 
 
-def measure(prompt, essays, folds, tokenizer, args):
-    """The prompt's classifier trained on its training essays; its table row's cells."""
-    train_ids, dev_ids, test_ids = folds
+def split_essays(essays, prompts):
+    """The sentences of the prompts' essays of three sentences or more, by id."""
+    split = {i: sentences(r["essay"]) for i, r in essays.items() if r["essay_set"] in prompts}
+    return {i: parts for i, parts in split.items() if len(parts) >= 3}
+
+
+def trained(prompts, essays, train_ids, tokenizer, args):
+    """A classifier trained on the prompts' training essays."""
     torch.manual_seed(args.seed)
-    rng, shuffle = random.Random(args.seed), random.Random(args.seed)
     model = OrderClassifier(BASE, args.frozen)
-    split = {i: sentences(r["essay"]) for i, r in essays.items() if r["essay_set"] == prompt}
-    split = {i: parts for i, parts in split.items() if len(parts) >= 3}
     training = [[run for run in windows(p, tokenizer, args.window) if len(run) >= 3]
-                for i, p in split.items() if i in train_ids]
-    train(model, tokenizer, [runs for runs in training if runs], args, rng)
-    model.eval()
+                for i, p in split_essays(essays, prompts).items() if i in train_ids]
+    train(model, tokenizer, [runs for runs in training if runs], args, random.Random(args.seed))
+    return model.eval()
+
+
+def measure(model, prompt, essays, folds, tokenizer, args):
+    """The classifier's table row's cells for the prompt."""
+    _, dev_ids, test_ids = folds
+    shuffle = random.Random(args.seed)
+    split = split_essays(essays, {prompt})
     dev = [statistic(model, tokenizer, p, args.window) for i, p in split.items() if i in dev_ids]
     genuine, caught = [], []
     for essay_id, parts in split.items():
@@ -133,6 +145,9 @@ def measure(prompt, essays, folds, tokenizer, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", default="7,1,3")
+    parser.add_argument("--train-prompts", default=None,
+                        help="one classifier for every prompt, trained on these prompts' essays "
+                             "(default: one per prompt, on its own)")
     parser.add_argument("--window", type=int, default=128, help="tokens per window")
     parser.add_argument("--frozen", type=int, default=0,
                         help="lower layers (and the embeddings) left as they are; 0 tunes all")
@@ -147,8 +162,13 @@ def main():
     tokenizer = AutoTokenizer.from_pretrained(BASE)
     print(f"| prompt | test essays | {TAIL_HEADER} |")
     print("|---|---|" + "---|" * len(TAILS), flush=True)
+    shared = None
+    if args.train_prompts:
+        shared = trained(set(args.train_prompts.split(",")), essays, folds[0], tokenizer, args)
     for prompt in args.prompts.split(","):
-        print(f"| {prompt} | {measure(prompt, essays, folds, tokenizer, args)} |", flush=True)
+        model = shared or trained({prompt}, essays, folds[0], tokenizer, args)
+        print(f"| {prompt} | {measure(model, prompt, essays, folds, tokenizer, args)} |",
+              flush=True)
 
 
 if __name__ == "__main__":
