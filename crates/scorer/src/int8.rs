@@ -541,8 +541,8 @@ mod tests {
     }
 
     /// The integer product is the f32 product with the stored weights to within what rounding
-    /// each group of an input row (to 8 bits natively, 16 in wasm32) can change: |Δy[i]| ≤ Σ_k (s[k] / 2) Σ_{j in k}
-    /// |w[i][j] / column[j]|.
+    /// each group of an input row (to 8 bits natively, 16 in wasm32) can change:
+    /// |Δy[i]| ≤ Σ_k (s[k] / 2) Σ_{j in k} |w[i][j] / column[j]|.
     #[test]
     fn integer_product_is_the_f32_product_to_within_the_input_rounding() {
         if !usable() {
