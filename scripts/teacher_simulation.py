@@ -136,8 +136,8 @@ class Probe:
                 raw = self._scale(cross @ dual)
                 cuts, quality = fit_cuts(raw, dev_human, lo, hi)
                 if best is None or quality > best[0]:
-                    best = (quality, dual, multipliers, cuts)
-        self.dev_qwk, self.dual, self.multipliers, self.cuts = best
+                    best = (quality, dual, multipliers, cuts, penalty)
+        self.dev_qwk, self.dual, self.multipliers, self.cuts, self.penalty = best
 
     def _cross(self, blocks, multipliers):
         return [

@@ -517,7 +517,7 @@ fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
     assert_eq!(card["data"]["train_rows"], train_rows);
     assert_eq!(card["base_model"]["name"], "all-MiniLM-L6-v2");
     assert_eq!(card["training"]["tune"], "top:1");
-    assert_eq!(card["training"]["cut_points"], "qwk");
+    assert_eq!(card["training"]["cut_points"], "pooled");
 
     let bytes = std::fs::read(&model).unwrap();
     let truncated = dir.path().join("truncated.cyborg");

@@ -166,7 +166,7 @@ const CASES: &[Case] = &[
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --weight-decay=-1", "--weight-decay must be a finite number, zero or more, not -1"),
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --warmup 1.5", "--warmup must be a share of the steps from 0 to 1, not 1.5"),
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --warmup NaN", "--warmup must be a share of the steps from 0 to 1, not NaN"),
-    case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --cut-points median", "\"median\" is not qwk or shares"),
+    case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --cut-points median", "\"median\" is not qwk, shares or pooled"),
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --batch-size 0", "--batch-size must be at least 1, not 0"),
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --max-windows 0", "--max-windows must be at least 1, not 0"),
     case("train {d}/good.csv --text full_text --score score --out {d}/new.cyborg --teacher-members 0 --human-fraction 0.5", "--teacher-members must be at least 1, not 0"),

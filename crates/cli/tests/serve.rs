@@ -478,7 +478,7 @@ fn writes_need_the_token_and_bad_requests_are_refused_without_writing_outside() 
         ),
         (
             json!({"dataset": dataset, "text": "text", "score": "score", "cut_points": "median"}),
-            "cut_points: \"median\" is not qwk or shares",
+            "cut_points: \"median\" is not qwk, shares or pooled",
         ),
         (
             json!({"dataset": dataset, "text": "text", "score": "score", "lexical_buckets": 1_000_000_000}),

@@ -82,8 +82,9 @@ pub struct TrainingSummary {
     /// Random seed.
     pub seed: u64,
     /// How the cut points from raw score to level were fitted: `qwk` (development QWK at
-    /// its highest, the only way before format 3's `shares`) or `shares` (the human levels'
-    /// shares).
+    /// its highest, the only way before format 3's `shares`), `shares` (the human levels'
+    /// shares) or `pooled` (QWK at its highest over the development responses and, for a
+    /// probe, the training responses' held-out scores).
     #[serde(default = "qwk_cut_points")]
     pub cut_points: String,
     /// Wall-clock seconds, encoding included.

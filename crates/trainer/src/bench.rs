@@ -629,7 +629,7 @@ fn markdown(
     let folds: Vec<String> = args.folds.iter().map(usize::to_string).collect();
     let mut out = format!(
         "ASAP-AES NEA fold{} {}, test QWK per prompt; student: {} on {}, seed {}{}; \
-         thresholds fitted on dev. Wall time {:.1} min on {} threads{}.\n\n",
+         cut points `{}`. Wall time {:.1} min on {} threads{}.\n\n",
         if folds.len() > 1 { "s" } else { "" },
         folds.join(", "),
         args.student.tune,
@@ -651,6 +651,7 @@ fn markdown(
                         .to_string())
             ),
         },
+        args.student.cut_points,
         seconds / 60.0,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         if reused > 0 {

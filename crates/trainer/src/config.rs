@@ -57,7 +57,7 @@ impl Tune {
     }
 }
 
-/// How a levelled score's cut points (raw score to level) are fitted on development data.
+/// How a levelled score's cut points (raw score to level) are fitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CutPoints {
     /// The cut points that maximise development QWK.
@@ -65,17 +65,23 @@ pub enum CutPoints {
     /// The cut points that give the development responses' raw scores the human levels'
     /// shares over the training and development rows together (distribution matching).
     Shares,
+    /// The cut points that maximise QWK over the development responses and the training
+    /// responses together, each training response scored by the linear probe fitted without
+    /// it (leave-one-out), so that four times as many responses place them. Only a probe on
+    /// the frozen encoder has such scores; for a fine-tuned student this is [`Self::Qwk`].
+    Pooled,
 }
 
 impl CutPoints {
     /// Every way, as `--cut-points` names them.
-    pub const ALL: [CutPoints; 2] = [CutPoints::Qwk, CutPoints::Shares];
+    pub const ALL: [CutPoints; 3] = [CutPoints::Qwk, CutPoints::Shares, CutPoints::Pooled];
 
     /// Its name, as `--cut-points` takes it.
     pub fn name(self) -> &'static str {
         match self {
             CutPoints::Qwk => "qwk",
             CutPoints::Shares => "shares",
+            CutPoints::Pooled => "pooled",
         }
     }
 }
@@ -87,7 +93,7 @@ impl std::str::FromStr for CutPoints {
         CutPoints::ALL
             .into_iter()
             .find(|c| c.name() == s)
-            .ok_or_else(|| format!("\"{s}\" is not qwk or shares"))
+            .ok_or_else(|| format!("\"{s}\" is not qwk, shares or pooled"))
     }
 }
 
@@ -222,7 +228,7 @@ impl Default for StudentConfig {
             warmup: 0.1,
             head_hidden: 0,
             lexical_buckets: 0,
-            cut_points: CutPoints::Qwk,
+            cut_points: CutPoints::Pooled,
             window_tokens: 256,
             max_windows: 16,
             seed: 1,

@@ -272,6 +272,18 @@ impl Student {
     }
 }
 
+/// The linear probe of every trait, as [`Session::probe`] chose it.
+struct ProbeFit {
+    /// The mean development quality over traits.
+    quality: f64,
+    /// One fit per trait.
+    fits: Vec<LinearFit>,
+    /// When asked for, per trait, each training response's raw score by the fit made
+    /// without it ([`RidgeProblem::leave_one_out`]); none where the fit has a lexical block,
+    /// whose dual fit is not left out row by row here.
+    held_out: Vec<Option<Vec<f64>>>,
+}
+
 /// What every stage of training shares: the data, the frozen layers' outputs, and how
 /// development raw scores are judged.
 struct Session<'a> {
@@ -301,6 +313,14 @@ impl Session<'_> {
             .iter()
             .map(|e| e.targets[t].round() as i64)
             .collect()
+    }
+
+    /// Trait `t`'s levels of the development responses, then of the training ones (a
+    /// teacher's label rounded to the nearest level).
+    fn levels_with_training(&self, t: usize) -> Vec<i64> {
+        let mut levels = self.dev_levels(t);
+        levels.extend(self.train.iter().map(|e| e.targets[t].round() as i64));
+        levels
     }
 
     /// Development agreement of trait `t`'s raw scores `raw` cut by `thresholds`.
@@ -357,8 +377,8 @@ impl Session<'_> {
     /// scores on the head inputs (and, with a lexical block, jointly on the word buckets), the
     /// penalties chosen by the trait's development quality. Without a block, or where the
     /// block does not help on development data, a trait's bucket weights stay empty.
-    /// Returns the mean quality and the fits.
-    fn probe(&self, encoder: &Encoder) -> Result<(f64, Vec<LinearFit>)> {
+    /// With `leave_out`, also each training response's held-out raw score.
+    fn probe(&self, encoder: &Encoder, leave_out: bool) -> Result<ProbeFit> {
         let train_inputs = self.head_inputs(encoder, self.train, self.train_states)?;
         let dev_inputs = self.head_inputs(encoder, self.dev, self.dev_states)?;
         let weights: Vec<f64> = self.train.iter().map(|e| e.weight).collect();
@@ -383,16 +403,21 @@ impl Session<'_> {
         };
         let mut qualities = Vec::with_capacity(self.traits.len());
         let mut fits = Vec::with_capacity(self.traits.len());
+        let mut held_out = Vec::with_capacity(self.traits.len());
         for (t, (config, problem)) in self.traits.iter().zip(&problems).enumerate() {
-            let mut best: Option<(Option<f64>, LinearFit)> = None;
+            // The quality, the fit and, for a plain ridge fit, its penalty and multipliers.
+            type Choice = (Option<f64>, LinearFit, Option<(f64, Vec<f64>)>);
+            let mut best: Option<Choice> = None;
             for feature_share in PROBE_FEATURE_SHARES {
                 let multiplier: Vec<f64> = (0..columns)
                     .map(|j| if j < embedding { 1.0 } else { feature_share })
                     .collect();
                 for lambda in PROBE_PENALTIES {
-                    let plain = std::iter::once(problem.solve(lambda, &multiplier));
-                    let joint = joints.iter().map(|j| j.solve(problem, lambda, &multiplier));
-                    for fit in plain.chain(joint) {
+                    let plain = std::iter::once((problem.solve(lambda, &multiplier), true));
+                    let joint = joints
+                        .iter()
+                        .map(|j| (j.solve(problem, lambda, &multiplier), false));
+                    for (fit, is_plain) in plain.chain(joint) {
                         let raw: Vec<f64> = dev_inputs
                             .iter()
                             .zip(&self.dev_vectors)
@@ -402,17 +427,29 @@ impl Session<'_> {
                         let better = |b: &Option<f64>| {
                             quality.unwrap_or(f64::NEG_INFINITY) > b.unwrap_or(f64::NEG_INFINITY)
                         };
-                        if best.as_ref().is_none_or(|(b, _)| better(b)) {
-                            best = Some((quality, fit));
+                        if best.as_ref().is_none_or(|(b, _, _)| better(b)) {
+                            let penalty = is_plain.then(|| (lambda, multiplier.clone()));
+                            best = Some((quality, fit, penalty));
                         }
                     }
                 }
             }
-            let (quality, fit) = best.expect("penalties to try");
+            let (quality, fit, penalty) = best.expect("penalties to try");
             qualities.push(quality);
             fits.push(fit);
+            held_out.push(penalty.filter(|_| leave_out).map(|(lambda, multiplier)| {
+                problem
+                    .leave_one_out(&train_inputs, lambda, &multiplier)
+                    .into_iter()
+                    .map(|value| config.scale.denormalise(value))
+                    .collect()
+            }));
         }
-        Ok((Self::mean_quality(&qualities), fits))
+        Ok(ProbeFit {
+            quality: Self::mean_quality(&qualities),
+            fits,
+            held_out,
+        })
     }
 
     /// The student's raw scores for the development responses, per trait: `raw[t][i]`.
@@ -491,12 +528,19 @@ pub fn train(
 
     let head_config = head_config(train, settings.head_hidden, buckets);
     let mut rng = StdRng::seed_from_u64(settings.seed);
-    let (probe_qwk, probe) = session.probe(&base.text_encoder.encoder)?;
+    let probe = session.probe(&base.text_encoder.encoder, true)?;
     let quality = quality_name(traits);
     progress.note(&format!(
-        "linear probe on the frozen encoder: {quality} {probe_qwk:.4}"
+        "linear probe on the frozen encoder: {quality} {:.4}",
+        probe.quality
     ));
-    let student = Student::new(&base.text_encoder, frozen, &head_config, &probe, &mut rng)?;
+    let student = Student::new(
+        &base.text_encoder,
+        frozen,
+        &head_config,
+        &probe.fits,
+        &mut rng,
+    )?;
     let linear_head = settings.head_hidden == 0;
     let mut optimizers = Optimizers::new(&student, settings, train.len())?;
 
@@ -509,7 +553,7 @@ pub fn train(
     let probe_score = if settings.fine_tuned_only && max_epochs > 0 {
         f64::NEG_INFINITY
     } else {
-        probe_qwk
+        probe.quality
     };
     let mut best: (f64, usize, Vec<Tensor>) = (probe_score, 0, student.snapshot()?);
     let mut order: Vec<usize> = (0..train.len()).collect();
@@ -557,8 +601,31 @@ pub fn train(
     }
     let (_, best_epoch, snapshot) = best;
     student.restore(&snapshot)?;
+    // Held-out scores are the kept student's only if it is the probe: a fine-tuned encoder
+    // has seen the training responses' scores, and would score them as close to their
+    // targets as its training brought them.
+    let held_out = if best_epoch == 0 && linear_head {
+        probe.held_out
+    } else {
+        vec![None; traits.len()]
+    };
+    let levelled = traits.iter().any(|t| t.scale.thresholds().is_some());
+    if settings.cut_points == CutPoints::Pooled && levelled {
+        progress.note(&if held_out.iter().any(Option::is_some) {
+            format!(
+                "cut points fitted on {} development and {} training responses, each training \
+                 response scored by the probe fitted without it",
+                dev.len(),
+                train.len()
+            )
+        } else {
+            "cut points fitted on the development responses alone: the kept student is not the \
+             plain linear probe, so it has no held-out scores of the training responses"
+                .into()
+        });
+    }
     let (fitted_traits, dev_quality, dev_fitted, dev_rounding) =
-        session.fit_thresholds(&student, settings.cut_points)?;
+        session.fit_thresholds(&student, settings.cut_points, &held_out)?;
     let mut scorer = student.into_scorer(fitted_traits)?;
     let readings = read_in_groups(&scorer, &all_texts, &states, frozen, "screening", progress)?;
     let words: Vec<&[u32]> = all_texts.iter().map(|t| t.words.as_slice()).collect();
@@ -767,9 +834,9 @@ impl Session<'_> {
     /// to the changed encoder (and judged as refitted); a hidden layer is judged as trained.
     fn judge_epoch(&self, student: &Student, head_config: &HeadConfig) -> Result<Option<f64>> {
         let quality = if head_config.hidden == 0 {
-            let (qwk, refit) = self.probe(&student.encoder.encoder)?;
-            student.set_linear_head(&refit, head_config)?;
-            qwk
+            let refit = self.probe(&student.encoder.encoder, false)?;
+            student.set_linear_head(&refit.fits, head_config)?;
+            refit.quality
         } else {
             Self::mean_quality(&self.dev_qualities(&self.dev_raw(student)?))
         };
@@ -777,12 +844,14 @@ impl Session<'_> {
     }
 
     /// The kept student's development results, with each levelled trait's thresholds fitted
-    /// on its development raw scores as `cut_points` says.
+    /// on its development raw scores as `cut_points` says (`held_out`: the training
+    /// responses' held-out raw scores per trait, where the head gave them).
     #[allow(clippy::type_complexity)]
     fn fit_thresholds(
         &self,
         student: &Student,
         cut_points: CutPoints,
+        held_out: &[Option<Vec<f64>>],
     ) -> Result<(
         Vec<TraitConfig>,
         Vec<Option<f64>>,
@@ -797,10 +866,16 @@ impl Session<'_> {
                 let range = thresholds.range;
                 *thresholds = match cut_points {
                     CutPoints::Qwk => Thresholds::fit(&raw[t], &self.dev_levels(t), range),
+                    CutPoints::Pooled => match &held_out[t] {
+                        Some(train_raw) => {
+                            let mut pooled = raw[t].clone();
+                            pooled.extend(train_raw);
+                            Thresholds::fit(&pooled, &self.levels_with_training(t), range)
+                        }
+                        None => Thresholds::fit(&raw[t], &self.dev_levels(t), range),
+                    },
                     CutPoints::Shares => {
-                        let mut human = self.dev_levels(t);
-                        human.extend(self.train.iter().map(|e| e.targets[t].round() as i64));
-                        distribution_matching(&raw[t], &human, range)
+                        distribution_matching(&raw[t], &self.levels_with_training(t), range)
                     }
                 };
             }

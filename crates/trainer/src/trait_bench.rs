@@ -351,7 +351,7 @@ fn markdown(
     let multi = &results[0];
     let mut out = format!(
         "{}. {} train, {} dev, {} test responses. Every student: {} on all-MiniLM-L6-v2, seed \
-         {}, thresholds fitted on dev. Wall time {:.1} min.\n\n\
+         {}, cut points `{}`. Wall time {:.1} min.\n\n\
          | target | scale | one student per trait: QWK | RMSE | one student of all traits: QWK | RMSE |\n\
          |---|---|---|---|---|---|\n",
         corpus.description,
@@ -360,6 +360,7 @@ fn markdown(
         corpus.test.len(),
         args.student.tune,
         args.student.seed,
+        args.student.cut_points,
         seconds / 60.0
     );
     let qwk = |t: &TraitResult| t.levels.as_ref().and_then(|a| a.qwk);

@@ -65,6 +65,10 @@ pub struct RidgeProblem {
     z: Vec<f64>,
     /// Each row's square root of its weight times (y - ȳ).
     y: Vec<f64>,
+    /// The targets as given.
+    targets: Vec<f64>,
+    /// The rows' weights as given.
+    weights: Vec<f64>,
 }
 
 impl RidgeProblem {
@@ -148,6 +152,8 @@ impl RidgeProblem {
             rows: total,
             z: all_z,
             y: all_y,
+            targets: y.to_vec(),
+            weights: w.to_vec(),
         }
     }
 
@@ -176,13 +182,52 @@ impl RidgeProblem {
     /// The fit minimising `‖y - ŷ‖² + lambda · n · Σ multiplier[j] · w[j]²` (standardised
     /// weights), expressed on the raw columns.
     pub fn solve(&self, lambda: f64, multiplier: &[f64]) -> LinearFit {
+        let standardised = self.factor(lambda, multiplier).solve(&self.rhs);
+        self.raw_fit(&standardised, Vec::new(), 0.0)
+    }
+
+    /// `ZᵀZ + lambda · n · diag(multiplier)`, factored.
+    fn factor(&self, lambda: f64, multiplier: &[f64]) -> Cholesky {
         let columns = self.rhs.len();
         let mut system = self.gram.clone();
         for j in 0..columns {
             system[j * columns + j] += lambda * self.rows * multiplier[j];
         }
-        let standardised = solve_positive_definite(system, &self.rhs, columns);
-        self.raw_fit(&standardised, Vec::new(), 0.0)
+        Cholesky::factor(system, columns)
+    }
+
+    /// Each row's prediction by the fit of [`RidgeProblem::solve`] at the same penalty made
+    /// without that row: an honest score for every training row, as development rows have.
+    /// `x` holds the rows the problem was prepared from. No refitting is needed: the row's
+    /// residual `e` becomes `e / (1 − h)`, where its leverage `h = zᵀ (ZᵀZ + penalty)⁻¹ z +
+    /// w / Σw` (the last term for the intercept). Exact for the penalised fit; the columns'
+    /// standardisation keeps every row's share.
+    pub fn leave_one_out(&self, x: &[Vec<f32>], lambda: f64, multiplier: &[f64]) -> Vec<f64> {
+        let columns = self.rhs.len();
+        let factor = self.factor(lambda, multiplier);
+        let fit = self.raw_fit(&factor.solve(&self.rhs), Vec::new(), 0.0);
+        let rows = self.targets.len();
+        // Zᵀ, so that one solve gives (ZᵀZ + penalty)⁻¹ z for every row at once.
+        let mut transposed = vec![0f64; columns * rows];
+        for (i, z) in self.z.chunks_exact(columns).enumerate() {
+            for (a, &value) in z.iter().enumerate() {
+                transposed[a * rows + i] = value;
+            }
+        }
+        let solved = factor.solve_many(&transposed, rows);
+        (0..rows)
+            .map(|i| {
+                let z = &self.z[i * columns..(i + 1) * columns];
+                let leverage = z
+                    .iter()
+                    .enumerate()
+                    .map(|(a, value)| value * solved[a * rows + i])
+                    .sum::<f64>()
+                    + self.weights[i] / self.rows;
+                let residual = self.targets[i] - fit.predict(&x[i]);
+                self.targets[i] - residual / (1.0 - leverage).max(1e-9)
+            })
+            .collect()
     }
 }
 
@@ -351,6 +396,71 @@ mod weight_tests {
             assert!((a - b).abs() < 1e-9, "{weighted:?} vs {repeated:?}");
         }
         assert!((weighted.intercept - repeated.intercept).abs() < 1e-9);
+    }
+}
+
+#[cfg(test)]
+mod leave_one_out_tests {
+    use super::*;
+
+    fn sample() -> (Vec<Vec<f32>>, Vec<f64>, Vec<f64>) {
+        let x: Vec<Vec<f32>> = (0..30)
+            .map(|i| vec![i as f32, ((i * 7) % 5) as f32, ((i * 3) % 11) as f32])
+            .collect();
+        let y: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, r)| 0.5 * r[0] as f64 - r[1] as f64 + ((i * 13) % 7) as f64)
+            .collect();
+        let weights: Vec<f64> = (0..30)
+            .map(|i| match i {
+                4 => 0.0,
+                i if i % 5 == 0 => 2.0,
+                _ => 1.0,
+            })
+            .collect();
+        (x, y, weights)
+    }
+
+    #[test]
+    fn least_squares_left_out_is_a_refit_without_the_row() {
+        // With no penalty the standardisation does not matter, so a refit without the row
+        // (its weight 0) must give exactly the same prediction.
+        let (x, y, weights) = sample();
+        let lambda = 1e-12;
+        let held_out =
+            RidgeProblem::weighted(&x, &y, &weights).leave_one_out(&x, lambda, &[1.0; 3]);
+        for i in 0..x.len() {
+            let mut without = weights.clone();
+            without[i] = 0.0;
+            let refit = RidgeProblem::weighted(&x, &y, &without).solve(lambda, &[1.0; 3]);
+            let expected = refit.predict(&x[i]);
+            assert!(
+                (held_out[i] - expected).abs() < 1e-6,
+                "row {i}: {} vs {expected}",
+                held_out[i]
+            );
+        }
+    }
+
+    #[test]
+    fn penalised_rows_left_out_are_predicted_worse_except_one_that_weighs_nothing() {
+        let (x, y, weights) = sample();
+        let problem = RidgeProblem::weighted(&x, &y, &weights);
+        let fit = problem.solve(0.05, &[1.0; 3]);
+        let held_out = problem.leave_one_out(&x, 0.05, &[1.0; 3]);
+        for i in 0..x.len() {
+            let (inside, outside) = (y[i] - fit.predict(&x[i]), y[i] - held_out[i]);
+            if weights[i] == 0.0 {
+                assert!((inside - outside).abs() < 1e-12, "row {i}");
+            } else {
+                assert!(
+                    outside.abs() > inside.abs(),
+                    "row {i}: {outside} vs {inside}"
+                );
+                assert_eq!(outside.signum(), inside.signum(), "row {i}");
+            }
+        }
     }
 }
 
