@@ -52,7 +52,8 @@ pub enum Command {
     ///
     /// The student is a small BERT encoder (all-MiniLM-L6-v2 by default) that reads the whole
     /// response in 256-token windows, plus length features, with a regression head; its
-    /// thresholds from raw score to level are fitted on development data.
+    /// thresholds from raw score to level are fitted on development data (and, for a linear
+    /// probe, on the training responses' held-out scores too: --cut-points).
     ///
     /// Without --train-ids/--dev-ids, a seeded, score-stratified 20% of the rows (--dev-fraction)
     /// is held out for early stopping and threshold fitting.

@@ -413,6 +413,20 @@ fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
     assert!((14..=18).contains(&dev_rows), "{dev_rows}");
     assert_eq!(summary["history"].as_array().unwrap().len(), 1);
     assert!(stderr(&first).contains("0 of 80 responses from the cache"));
+    // The default cut points use the training responses' held-out scores only when the
+    // student kept is the probe on the frozen encoder.
+    let pooled =
+        format!("cut points fitted on {dev_rows} development and {train_rows} training responses");
+    let alone = "cut points fitted on the development responses alone";
+    let said = stderr(&first);
+    match summary["best_epoch"].as_u64().unwrap() {
+        0 => assert!(said.contains(&pooled) && !said.contains(alone), "{said}"),
+        _ => assert!(said.contains(alone) && !said.contains(&pooled), "{said}"),
+    }
+    let probe_only = run(train_args("head"));
+    let said = stderr(&probe_only);
+    assert!(probe_only.status.success(), "{said}");
+    assert!(said.contains(&pooled) && !said.contains(alone), "{said}");
     // The same data again: the frozen layers come from the cache.
     let second = run(train_args("top:1"));
     assert!(second.status.success(), "{}", stderr(&second));

@@ -351,7 +351,8 @@ pub fn traits_note(mcrmse: Option<f64>) -> String {
 
 const CALIBRATION_NOTE: &str = "Each method fitted on four fifths of these responses' raw \
      scores and human scores and applied to the fifth left out, in turn; the bundle's own \
-     thresholds (above) were fitted on its development data.";
+     thresholds (above) were fitted on its development data (with `pooled` cut points, and \
+     the probe kept, also on its training responses' held-out scores).";
 
 /// The overall SMD in both of RSMTool's forms, in words.
 pub fn smd_text(smd: Option<f64>, smd_human_sd: Option<f64>) -> String {
