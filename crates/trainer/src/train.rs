@@ -478,7 +478,7 @@ impl Session<'_> {
 
 /// Trains a student of `traits` on `train`, stopping early on `dev`, starting from `base`.
 /// The traits' scales say how targets are normalised; a levelled trait's thresholds are fitted
-/// here on `dev`.
+/// here on `dev` (and, by `settings.cut_points`, on `train`'s held-out scores too).
 ///
 /// The head starts as the linear probe on the frozen encoder (epoch 0). Each epoch then trains
 /// the top layers and the head by AdamW on squared error (summed over traits, each on its 0-1

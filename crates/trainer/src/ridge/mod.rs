@@ -200,8 +200,8 @@ impl RidgeProblem {
     /// without that row: an honest score for every training row, as development rows have.
     /// `x` holds the rows the problem was prepared from. No refitting is needed: the row's
     /// residual `e` becomes `e / (1 − h)`, where its leverage `h = zᵀ (ZᵀZ + penalty)⁻¹ z +
-    /// w / Σw` (the last term for the intercept). Exact for the penalised fit; the columns'
-    /// standardisation keeps every row's share.
+    /// w / Σw` (the last term for the intercept). Exact for the penalised fit with the columns
+    /// standardised as here, over every row (the one left out included).
     pub fn leave_one_out(&self, x: &[Vec<f32>], lambda: f64, multiplier: &[f64]) -> Vec<f64> {
         let columns = self.rhs.len();
         let factor = self.factor(lambda, multiplier);
