@@ -528,7 +528,8 @@ pub fn train(
 
     let head_config = head_config(train, settings.head_hidden, buckets);
     let mut rng = StdRng::seed_from_u64(settings.seed);
-    let probe = session.probe(&base.text_encoder.encoder, true)?;
+    let pooled = settings.cut_points == CutPoints::Pooled;
+    let probe = session.probe(&base.text_encoder.encoder, pooled)?;
     let quality = quality_name(traits);
     progress.note(&format!(
         "linear probe on the frozen encoder: {quality} {:.4}",
@@ -610,7 +611,7 @@ pub fn train(
         vec![None; traits.len()]
     };
     let levelled = traits.iter().any(|t| t.scale.thresholds().is_some());
-    if settings.cut_points == CutPoints::Pooled && levelled {
+    if pooled && levelled {
         progress.note(&if held_out.iter().any(Option::is_some) {
             format!(
                 "cut points fitted on {} development and {} training responses, each training \
