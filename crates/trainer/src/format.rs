@@ -5,6 +5,11 @@ pub fn format_kappa(kappa: Option<f64>) -> String {
     kappa.map_or_else(|| "undefined".into(), |k| format!("{k:.3}"))
 }
 
+/// A development quality as training notes show it, to four decimals, or `undefined`.
+pub fn format_quality(quality: Option<f64>) -> String {
+    quality.map_or_else(|| "undefined".into(), |q| format!("{q:.4}"))
+}
+
 /// A difference to three decimals with its sign, or `undefined`.
 pub fn format_signed(value: Option<f64>) -> String {
     value.map_or_else(|| "undefined".into(), |v| format!("{v:+.3}"))

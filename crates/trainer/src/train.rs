@@ -26,6 +26,7 @@ use serde::Serialize;
 use crate::cache::StateCache;
 use crate::config::{CutPoints, Tune};
 use crate::error::input;
+use crate::format::format_quality;
 use crate::progress::{Event, Progress};
 use crate::ridge::lexical::{JointDesign, LexicalDesign, WORD_PENALTIES};
 use crate::ridge::{LinearFit, RidgeProblem};
@@ -480,11 +481,11 @@ impl Session<'_> {
 /// The traits' scales say how targets are normalised; a levelled trait's thresholds are fitted
 /// here on `dev` (and, by `settings.cut_points`, on `train`'s held-out scores too).
 ///
-/// The head starts as the linear probe on the frozen encoder (epoch 0). Each epoch then trains
-/// the top layers and the head by AdamW on squared error (summed over traits, each on its 0-1
-/// scale); after it, a linear head is refitted in closed form to the new features, and the
-/// epoch is judged by development QWK, averaged over traits. The best epoch — possibly the
-/// probe itself — is kept.
+/// A linear head starts as the linear probe on the frozen encoder (epoch 0); a hidden head
+/// starts from seeded random weights. Each epoch then trains the top layers and the head by
+/// AdamW on squared error (summed over traits, each on its 0-1 scale); after it, a linear head
+/// is refitted in closed form to the new features, and the epoch is judged by development QWK,
+/// averaged over traits. The best epoch — possibly the start itself — is kept.
 pub fn train(
     base: &BaseModel,
     train: &[Example],
@@ -551,12 +552,21 @@ pub fn train(
     } else {
         settings.max_epochs
     };
-    let probe_score = if settings.fine_tuned_only && max_epochs > 0 {
+    // Epoch 0 is the student as it starts. With a linear head that is the probe; a hidden
+    // head starts from random weights, so it is judged by its own development scores.
+    let start_quality = if settings.fine_tuned_only && max_epochs > 0 {
         f64::NEG_INFINITY
-    } else {
+    } else if linear_head {
         probe.quality
+    } else {
+        let start = session.judge_epoch(&student, &head_config)?;
+        progress.note(&format!(
+            "the hidden head's random start: {quality} {}",
+            format_quality(start)
+        ));
+        start.unwrap_or(f64::NEG_INFINITY)
     };
-    let mut best: (f64, usize, Vec<Tensor>) = (probe_score, 0, student.snapshot()?);
+    let mut best: (f64, usize, Vec<Tensor>) = (start_quality, 0, student.snapshot()?);
     let mut order: Vec<usize> = (0..train.len()).collect();
     for epoch in 1..=max_epochs {
         let epoch_start = Instant::now();
@@ -576,7 +586,7 @@ pub fn train(
         progress.note(&format!(
             "epoch {epoch}: train loss {:.5}, {quality} {}, {:.0}s",
             log.train_loss,
-            dev_qwk.map_or("undefined".into(), |q| format!("{q:.4}")),
+            format_quality(dev_qwk),
             log.seconds
         ));
         progress.report(Event::Epoch {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use cyborg_trainer::config::Tune;
+use cyborg_trainer::config::{CutPoints, Tune};
 use cyborg_trainer::{
     train_bundle, CancelToken, DataConfig, Error, Event, Observer, Progress, StudentConfig,
     TrainRequest,
@@ -234,4 +234,40 @@ fn errors_say_whose_fault_they_are() {
         panic!("no score column trained")
     };
     assert!(matches!(error, Error::Input(_)), "{error}");
+}
+
+#[test]
+fn the_student_kept_is_the_best_one_judged() {
+    let Some(base) = base_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = demo_essays(dir.path(), 120);
+    // A hidden head starts from random weights, not from the linear probe, so the student
+    // it starts as must be judged as itself: an epoch better than that start is kept even
+    // when the probe (which this student never was) would have judged better.
+    let mut hidden = request(file, base, None);
+    hidden.student = StudentConfig {
+        tune: Tune::Head,
+        head_hidden: 16,
+        head_lr: 3e-3,
+        epochs: 3,
+        patience: 3,
+        cut_points: CutPoints::Qwk,
+        ..hidden.student
+    };
+    let outcome = train_bundle(&hidden, &Progress::silent()).expect("training succeeds");
+    let summary = &outcome.summary;
+    let kept = summary.dev.qwk.expect("a development QWK");
+    for log in &summary.history {
+        let judged = log.dev_qwk.expect("each epoch judged");
+        assert!(
+            kept >= judged - 1e-9,
+            "kept epoch {} with dev QWK {kept:.4}, but epoch {} was judged {judged:.4}",
+            summary.best_epoch,
+            log.epoch
+        );
+    }
+    if summary.best_epoch > 0 {
+        let judged = summary.history[summary.best_epoch - 1].dev_qwk.unwrap();
+        assert!((kept - judged).abs() < 1e-9, "{kept} vs {judged}");
+    }
 }

@@ -79,7 +79,7 @@ pub struct TrainSummary {
     pub dev_rounding: Agreement,
     /// Each further trait's development result.
     pub dev_traits: Vec<TraitQuality>,
-    /// The epoch kept (0: the linear probe).
+    /// The epoch kept (0: the head as it started, the linear probe for a linear head).
     pub best_epoch: usize,
     /// Every epoch run.
     pub history: Vec<EpochLog>,
