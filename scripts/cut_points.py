@@ -20,11 +20,24 @@ on the development rows (`qwk`), on them and the training rows' leave-one-out sc
 both, and on the test rows themselves (a ceiling, not a rule).
 
   scripts/cut_points.py probe [--folds 0,…,4] [--human 0.1]
+
+`cells` gives `pooled`'s five-fold result without retraining the fine-tuned students. Where a
+student trained with `qwk` kept its probe, `pooled` changes only its cut points, and the probe
+alone (`bench asap --tune head`) is the same fit in seconds. A cell kept the probe where its
+development QWK is the probe's; there the `pooled` probe's test QWK is the `pooled` student's,
+elsewhere the `qwk` student's is. `--built` names cells trained with `pooled` itself, which it
+must then reproduce.
+
+  scripts/cut_points.py cells --students benches/asap-cells/asap-5fold \
+      --probe-qwk benches/asap-cells/asap-5fold-probe-qwk \
+      --probe-pooled benches/asap-cells/asap-5fold-probe-pooled \
+      --built benches/asap-cells/asap-5fold-pooled
 """
 
 import argparse
 import bisect
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -249,16 +262,58 @@ def probe_table(results):
           + " |")
 
 
+def read_cells(folder):
+    """`bench asap` cells at 100% human: {(fold, prompt): result}."""
+    cells = {}
+    for path in Path(folder).glob("*.json"):
+        for r in json.loads(path.read_text())["results"]:
+            if r["arm"] == "student" and r["human_fraction"] == 1.0:
+                cells[(r["fold"], r["prompt"])] = r
+    return cells
+
+
+def pooled_cells(args):
+    students, probe_qwk, probe_pooled = (read_cells(f) for f in
+                                         (args.students, args.probe_qwk, args.probe_pooled))
+    built = read_cells(args.built) if args.built else {}
+    pooled = {}
+    for key, student in sorted(students.items()):
+        kept_probe = abs(student["dev_qwk"] - probe_qwk[key]["dev_qwk"]) < 1e-9
+        pooled[key] = probe_pooled[key]["test_qwk"] if kept_probe else student["test_qwk"]
+        if key in built and abs(built[key]["test_qwk"] - pooled[key]) > 1e-9:
+            sys.exit(f"fold {key[0]} prompt {key[1]}: trained with pooled {built[key]['test_qwk']:.4f},"
+                     f" derived {pooled[key]:.4f}")
+        student["kept_probe"] = kept_probe
+    print(f"{len(built)} cells trained with `pooled` reproduced", file=sys.stderr)
+    print("| prompt | folds that kept the probe | `qwk` | `pooled` | change | probe alone, `qwk` |"
+          " probe alone, `pooled` |\n|---|---|---|---|---|---|---|")
+    for prompt in sorted({p for _, p in students}) + [None]:
+        keys = [k for k in students if prompt is None or k[1] == prompt]
+        mean = lambda values: np.mean([values[k] for k in keys])
+        trained = mean({k: students[k]["test_qwk"] for k in keys})
+        derived = mean(pooled)
+        probes = [mean({k: cells[k]["test_qwk"] for k in keys}) for cells in (probe_qwk, probe_pooled)]
+        spread = lambda values: f" ± {np.std([values[k] for k in keys], ddof=1):.3f}"
+        print(f"| {prompt or '**mean**'} | {sum(students[k]['kept_probe'] for k in keys)} |"
+              f" {trained:.4f}{spread({k: students[k]['test_qwk'] for k in keys}) if prompt else ''} |"
+              f" {derived:.4f}{spread(pooled) if prompt else ''} | {derived - trained:+.4f} |"
+              f" {probes[0]:.4f} | {probes[1]:.4f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("corpus", choices=["sas", "asap", "probe"])
+    parser.add_argument("corpus", choices=["sas", "asap", "probe", "cells"])
     parser.add_argument("--sets", default="1,2,3,4,5,6,7,8,9,10")
     parser.add_argument("--prompts", default="1,2,3,4,5,6,7,8")
     parser.add_argument("--folds", default="0,1,2,3,4", help="NEA folds (probe only)")
     parser.add_argument("--human", type=float, default=1.0,
                         help="share of each fold's training rows kept (probe only)")
+    for flag in ("--students", "--probe-qwk", "--probe-pooled", "--built"):
+        parser.add_argument(flag, help="a folder of bench asap cells (cells only)")
     parser.add_argument("--cyborg", default=str(ROOT / "target" / "release" / "cyborg"))
     args = parser.parse_args()
+    if args.corpus == "cells":
+        return pooled_cells(args)
     if args.corpus == "probe":
         results = []
         for result in probe_study(args):
