@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (Debian's chromium and shellcheck, scripts/setup.sh, the npm
 # packages in tests/browser) and runs them all: shellcheck on every script, formatting, lints
-# (native and wasm32), every Rust test, and the browser app built by Trunk and checked end to end
+# (native and wasm32), every Rust test (the scorer's natively and as wasm32), and the browser app built by Trunk and checked end to end
 # in headless Chromium. Tests that need ../shared/data (real corpora) skip with a printed reason
 # when it is absent, unless CYBORG_REQUIRE_DATA is set.
 set -euo pipefail
@@ -36,6 +36,10 @@ cargo clippy --locked -p cyborg-web --target wasm32-unknown-unknown --all-target
 
 step "cargo test"
 cargo test --locked --release --workspace
+
+# The scorer's tests once more as wasm32 (simd128) under Node: the browser's kernels and encoder.
+step "cargo test, scorer as wasm32"
+scripts/test-wasm.sh
 
 # Builds the app with Trunk and drives it in headless Chromium.
 scripts/web-test.sh
