@@ -24,9 +24,9 @@ both, and on the test rows themselves (a ceiling, not a rule).
 `cells` gives `pooled`'s five-fold result without retraining the fine-tuned students. Where a
 student trained with `qwk` kept its probe, `pooled` changes only its cut points, and the probe
 alone (`bench asap --tune head`) is the same fit in seconds. A cell kept the probe where its
-development QWK is the probe's; there the `pooled` probe's test QWK is the `pooled` student's,
-elsewhere the `qwk` student's is. `--built` names cells trained with `pooled` itself, which it
-must then reproduce.
+development QWK is the probe's (or, in cells that record it, its kept epoch is 0); there the
+`pooled` probe's test QWK is the `pooled` student's, elsewhere the `qwk` student's is.
+`--built` names cells trained with `pooled` itself, which it must then reproduce.
 
   scripts/cut_points.py cells --students benches/asap-cells/asap-5fold \
       --probe-qwk benches/asap-cells/asap-5fold-probe-qwk \
@@ -278,7 +278,8 @@ def pooled_cells(args):
     built = read_cells(args.built) if args.built else {}
     pooled = {}
     for key, student in sorted(students.items()):
-        kept_probe = abs(student["dev_qwk"] - probe_qwk[key]["dev_qwk"]) < 1e-9
+        kept_probe = (student["kept_epoch"] == 0 if "kept_epoch" in student  # cells since 2026-12-06
+                      else abs(student["dev_qwk"] - probe_qwk[key]["dev_qwk"]) < 1e-9)
         pooled[key] = probe_pooled[key]["test_qwk"] if kept_probe else student["test_qwk"]
         if key in built and abs(built[key]["test_qwk"] - pooled[key]) > 1e-9:
             sys.exit(f"fold {key[0]} prompt {key[1]}: trained with pooled {built[key]['test_qwk']:.4f},"

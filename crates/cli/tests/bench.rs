@@ -88,6 +88,8 @@ fn bench_asap_runs_several_folds_and_resumes_from_its_cells() {
     assert!(rows
         .iter()
         .all(|r| r["test_rows"] == 12 && r["train_rows"] == 36));
+    // A linear head on the frozen encoder runs no epochs: each cell kept its probe, epoch 0.
+    assert!(rows.iter().all(|r| r["kept_epoch"] == 0), "{rows:?}");
     let qwks: Vec<f64> = rows
         .iter()
         .map(|r| r["test_qwk"].as_f64().unwrap())

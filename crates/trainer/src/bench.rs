@@ -252,6 +252,10 @@ pub struct AsapResult {
     test_rows: usize,
     test_qwk: Option<f64>,
     dev_qwk: Option<f64>,
+    /// A student's kept epoch (0: the head as it started, the probe for a linear head); none
+    /// for the teacher, and in cells written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kept_epoch: Option<usize>,
     seconds: f64,
 }
 
@@ -449,6 +453,7 @@ struct Measured {
     teacher_rows: usize,
     test_qwk: Option<f64>,
     dev_qwk: Option<f64>,
+    kept_epoch: Option<usize>,
     seconds: f64,
 }
 
@@ -482,12 +487,14 @@ impl Cell<'_> {
         };
         let results = measured.into_iter().map(|m| {
             progress.note(&format!(
-                "fold {}, prompt {}, {}: test QWK {} (dev {}), {:.0}s",
+                "fold {}, prompt {}, {}: test QWK {} (dev {}{}), {:.0}s",
                 self.fold,
                 self.prompt,
                 m.arm.heading(self.fraction),
                 format_kappa(m.test_qwk),
                 format_kappa(m.dev_qwk),
+                m.kept_epoch
+                    .map_or(String::new(), |e| format!("; kept epoch {e}")),
                 m.seconds
             ));
             AsapResult {
@@ -501,6 +508,7 @@ impl Cell<'_> {
                 test_rows: rows.test.len(),
                 test_qwk: m.test_qwk,
                 dev_qwk: m.dev_qwk,
+                kept_epoch: m.kept_epoch,
                 seconds: m.seconds,
             }
         });
@@ -530,6 +538,7 @@ impl Cell<'_> {
             teacher_rows,
             test_qwk: evaluate_fitted(base, &outcome, &rows.test, progress)?.qwk,
             dev_qwk: outcome.trained.dev_qwk(),
+            kept_epoch: Some(outcome.trained.best_epoch),
             seconds: start.elapsed().as_secs_f64(),
         })
     }
@@ -559,6 +568,7 @@ impl Cell<'_> {
                 teacher_rows: 0,
                 test_qwk: evaluate_fitted(base, first, &rows.test, progress)?.qwk,
                 dev_qwk: first.trained.dev_qwk(),
+                kept_epoch: Some(first.trained.best_epoch),
                 seconds: first.seconds,
             },
             None => self.student(Arm::Student, &TrainingRow::human(&rows.human), 0, rows)?,
@@ -578,6 +588,7 @@ impl Cell<'_> {
                 teacher_rows: 0,
                 test_qwk: agreement(&test_human, &test_levels, self.range).qwk,
                 dev_qwk: labelled.dev_qwk,
+                kept_epoch: None,
                 seconds: labelled.fit_seconds + labelled.label_seconds,
             },
             with_pool,
