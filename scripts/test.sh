@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (Debian's chromium and shellcheck, scripts/setup.sh, the npm
 # packages in tests/browser) and runs them all: shellcheck on every script, formatting, lints
-# (native and wasm32), every Rust test (the scorer's natively and as wasm32), and the browser app built by Trunk and checked end to end
-# in headless Chromium. Tests that need ../shared/data (real corpora) skip with a printed reason
-# when it is absent, unless CYBORG_REQUIRE_DATA is set.
+# (native and wasm32), every Rust test (the scorer's natively and again as wasm32), and the
+# browser app built by Trunk and checked end to end in headless Chromium. Tests that need
+# ../shared/data (real corpora) skip with a printed reason when it is absent, unless
+# CYBORG_REQUIRE_DATA is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh

@@ -251,6 +251,8 @@ fn the_student_kept_is_the_best_one_judged() {
         head_lr: 3e-3,
         epochs: 3,
         patience: 3,
+        // Development cut points alone: the kept student's development QWK is then the very
+        // measure its epoch was judged by.
         cut_points: CutPoints::Qwk,
         ..hidden.student
     };
