@@ -276,29 +276,28 @@ def pooled_cells(args):
     students, probe_qwk, probe_pooled = (read_cells(f) for f in
                                          (args.students, args.probe_qwk, args.probe_pooled))
     built = read_cells(args.built) if args.built else {}
-    pooled = {}
-    for key, student in sorted(students.items()):
-        kept_probe = (student["kept_epoch"] == 0 if "kept_epoch" in student  # cells since 2026-12-06
-                      else abs(student["dev_qwk"] - probe_qwk[key]["dev_qwk"]) < 1e-9)
-        pooled[key] = probe_pooled[key]["test_qwk"] if kept_probe else student["test_qwk"]
-        if key in built and abs(built[key]["test_qwk"] - pooled[key]) > 1e-9:
-            sys.exit(f"fold {key[0]} prompt {key[1]}: trained with pooled {built[key]['test_qwk']:.4f},"
+    kept_probe = {key for key, student in students.items()
+                  if (student["kept_epoch"] == 0 if "kept_epoch" in student  # cells since 2026-12-06
+                      else abs(student["dev_qwk"] - probe_qwk[key]["dev_qwk"]) < 1e-9)}
+    test = lambda cells: {key: cell["test_qwk"] for key, cell in cells.items()}
+    trained = test(students)
+    pooled = {key: test(probe_pooled)[key] if key in kept_probe else qwk
+              for key, qwk in trained.items()}
+    for key, cell in built.items():
+        if abs(cell["test_qwk"] - pooled[key]) > 1e-9:
+            sys.exit(f"fold {key[0]} prompt {key[1]}: trained with pooled {cell['test_qwk']:.4f},"
                      f" derived {pooled[key]:.4f}")
-        student["kept_probe"] = kept_probe
     print(f"{len(built)} cells trained with `pooled` reproduced", file=sys.stderr)
-    print("| prompt | folds that kept the probe | `qwk` | `pooled` | change | probe alone, `qwk` |"
+    columns = [trained, pooled, test(probe_qwk), test(probe_pooled)]
+    print("| prompt | cells that kept the probe | `qwk` | `pooled` | change | probe alone, `qwk` |"
           " probe alone, `pooled` |\n|---|---|---|---|---|---|---|")
     for prompt in sorted({p for _, p in students}) + [None]:
         keys = [k for k in students if prompt is None or k[1] == prompt]
-        mean = lambda values: np.mean([values[k] for k in keys])
-        trained = mean({k: students[k]["test_qwk"] for k in keys})
-        derived = mean(pooled)
-        probes = [mean({k: cells[k]["test_qwk"] for k in keys}) for cells in (probe_qwk, probe_pooled)]
-        spread = lambda values: f" ± {np.std([values[k] for k in keys], ddof=1):.3f}"
-        print(f"| {prompt or '**mean**'} | {sum(students[k]['kept_probe'] for k in keys)} |"
-              f" {trained:.4f}{spread({k: students[k]['test_qwk'] for k in keys}) if prompt else ''} |"
-              f" {derived:.4f}{spread(pooled) if prompt else ''} | {derived - trained:+.4f} |"
-              f" {probes[0]:.4f} | {probes[1]:.4f} |")
+        means = [np.mean([values[k] for k in keys]) for values in columns]
+        spread = lambda values: f" ± {np.std([values[k] for k in keys], ddof=1):.3f}" if prompt else ""
+        print(f"| {prompt or '**mean**'} | {len(kept_probe.intersection(keys))} |"
+              f" {means[0]:.4f}{spread(trained)} | {means[1]:.4f}{spread(pooled)} |"
+              f" {means[1] - means[0]:+.4f} | {means[2]:.4f} | {means[3]:.4f} |")
 
 
 def main():

@@ -530,7 +530,9 @@ pub fn train(
     let head_config = head_config(train, settings.head_hidden, buckets);
     let mut rng = StdRng::seed_from_u64(settings.seed);
     let pooled = settings.cut_points == CutPoints::Pooled;
-    let probe = session.probe(&base.text_encoder.encoder, pooled)?;
+    let linear_head = settings.head_hidden == 0;
+    // Only a linear head can be the probe, and so have held-out training scores.
+    let probe = session.probe(&base.text_encoder.encoder, pooled && linear_head)?;
     let quality = quality_name(traits);
     progress.note(&format!(
         "linear probe on the frozen encoder: {quality} {:.4}",
@@ -543,7 +545,6 @@ pub fn train(
         &probe.fits,
         &mut rng,
     )?;
-    let linear_head = settings.head_hidden == 0;
     let mut optimizers = Optimizers::new(&student, settings, train.len())?;
 
     let mut history = Vec::new();
