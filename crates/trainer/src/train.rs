@@ -509,33 +509,24 @@ pub fn train(
     let encode_seconds = encode_start.elapsed().as_secs_f64();
     let (train_states, dev_states) = states.split_at(train.len());
     let lexical = lexical_design(train, settings.lexical_buckets, progress);
-    let buckets = lexical.as_ref().map_or(0, LexicalDesign::buckets);
-    let session = Session {
+    let session = Session::new(
         train,
         dev,
-        train_states,
-        dev_states,
+        (train_states, dev_states),
         traits,
         frozen,
         lexical,
-        dev_vectors: dev
-            .iter()
-            .map(|e| match buckets {
-                0 => Vec::new(),
-                _ => lexical_vector(&e.prepared.words, buckets),
-            })
-            .collect(),
-    };
+    );
 
-    let head_config = head_config(train, settings.head_hidden, buckets);
+    let head_config = head_config(train, settings.head_hidden, session.buckets());
     let mut rng = StdRng::seed_from_u64(settings.seed);
-    let pooled = settings.cut_points == CutPoints::Pooled;
     let linear_head = settings.head_hidden == 0;
     // Only a linear head can be the probe, and so have held-out training scores.
-    let probe = session.probe(&base.text_encoder.encoder, pooled && linear_head)?;
-    let quality = quality_name(traits);
+    let leave_out = settings.cut_points == CutPoints::Pooled && linear_head;
+    let probe = session.probe(&base.text_encoder.encoder, leave_out)?;
     progress.note(&format!(
-        "linear probe on the frozen encoder: {quality} {:.4}",
+        "linear probe on the frozen encoder: {} {:.4}",
+        quality_name(traits),
         probe.quality
     ));
     let student = Student::new(
@@ -545,74 +536,14 @@ pub fn train(
         &probe.fits,
         &mut rng,
     )?;
-    let mut optimizers = Optimizers::new(&student, settings, train.len())?;
-
-    let mut history = Vec::new();
-    let max_epochs = if frozen == layers && linear_head {
-        0 // A linear head on a frozen encoder: the probe is already its least-squares fit.
-    } else {
-        settings.max_epochs
-    };
-    // Epoch 0 is the student as it starts. With a linear head that is the probe; a hidden
-    // head starts from random weights, so it is judged by its own development scores.
-    let start_quality = if settings.fine_tuned_only && max_epochs > 0 {
-        f64::NEG_INFINITY
-    } else if linear_head {
-        probe.quality
-    } else {
-        let start = session.judge_epoch(&student, &head_config)?;
-        progress.note(&format!(
-            "the hidden head's random start: {quality} {}",
-            format_quality(start)
-        ));
-        start.unwrap_or(f64::NEG_INFINITY)
-    };
-    let mut best: (f64, usize, Vec<Tensor>) = (start_quality, 0, student.snapshot()?);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    for epoch in 1..=max_epochs {
-        let epoch_start = Instant::now();
-        order.shuffle(&mut rng);
-        let name = format!(
-            "epoch {epoch}/{} ({} trains)",
-            settings.max_epochs, settings.tune
-        );
-        let train_loss = session.run_epoch(&student, &mut optimizers, &order, &name, progress)?;
-        let dev_qwk = session.judge_epoch(&student, &head_config)?;
-        let log = EpochLog {
-            epoch,
-            train_loss,
-            dev_qwk,
-            seconds: epoch_start.elapsed().as_secs_f64(),
-        };
-        progress.note(&format!(
-            "epoch {epoch}: train loss {:.5}, {quality} {}, {:.0}s",
-            log.train_loss,
-            format_quality(dev_qwk),
-            log.seconds
-        ));
-        progress.report(Event::Epoch {
-            epoch,
-            of: max_epochs,
-            train_loss: log.train_loss,
-            dev_measure: dev_qwk,
-        });
-        history.push(log);
-        if dev_qwk.unwrap_or(f64::NEG_INFINITY) > best.0 {
-            best = (
-                dev_qwk.unwrap_or(f64::NEG_INFINITY),
-                epoch,
-                student.snapshot()?,
-            );
-        } else if epoch - best.1 >= settings.patience {
-            progress.note(&format!(
-                "no better {quality} for {} epochs: stopping early",
-                epoch - best.1
-            ));
-            break;
-        }
-    }
-    let (_, best_epoch, snapshot) = best;
-    student.restore(&snapshot)?;
+    let (history, best_epoch) = session.fine_tune(
+        &student,
+        &head_config,
+        probe.quality,
+        settings,
+        &mut rng,
+        progress,
+    )?;
     // Held-out scores are the kept student's only if it is the probe: a fine-tuned encoder
     // has seen the training responses' scores, and would score them as close to their
     // targets as its training brought them.
@@ -621,20 +552,8 @@ pub fn train(
     } else {
         vec![None; traits.len()]
     };
-    let levelled = traits.iter().any(|t| t.scale.thresholds().is_some());
-    if pooled && levelled {
-        progress.note(&if held_out.iter().any(Option::is_some) {
-            format!(
-                "cut points fitted on {} development and {} training responses, each training \
-                 response scored by the probe fitted without it",
-                dev.len(),
-                train.len()
-            )
-        } else {
-            "cut points fitted on the development responses alone: the kept student is not the \
-             plain linear probe, so it has no held-out scores of the training responses"
-                .into()
-        });
+    if settings.cut_points == CutPoints::Pooled {
+        session.note_pooled_cut_points(&held_out, progress);
     }
     let (fitted_traits, dev_quality, dev_fitted, dev_rounding) =
         session.fit_thresholds(&student, settings.cut_points, &held_out)?;
@@ -651,6 +570,159 @@ pub fn train(
         dev_quality,
         encode_seconds,
     })
+}
+
+impl<'a> Session<'a> {
+    /// A session over `train` and `dev` and their frozen layers' outputs (`states`: the
+    /// training responses', then the development ones').
+    fn new(
+        train: &'a [Example],
+        dev: &'a [Example],
+        states: (&'a [Vec<Tensor>], &'a [Vec<Tensor>]),
+        traits: &'a [TraitConfig],
+        frozen: usize,
+        lexical: Option<LexicalDesign>,
+    ) -> Self {
+        let buckets = lexical.as_ref().map_or(0, LexicalDesign::buckets);
+        let dev_vectors = dev
+            .iter()
+            .map(|e| match buckets {
+                0 => Vec::new(),
+                _ => lexical_vector(&e.prepared.words, buckets),
+            })
+            .collect();
+        Session {
+            train,
+            dev,
+            train_states: states.0,
+            dev_states: states.1,
+            traits,
+            frozen,
+            lexical,
+            dev_vectors,
+        }
+    }
+
+    /// The head's lexical buckets (0 without a block).
+    fn buckets(&self) -> usize {
+        self.lexical.as_ref().map_or(0, LexicalDesign::buckets)
+    }
+}
+
+impl Session<'_> {
+    /// Trains `student` epoch by epoch from its start (judged `probe_quality` if its head is
+    /// the linear probe), stops early by `settings.patience`, and leaves it as the best epoch
+    /// judged: the epochs' logs and the epoch kept (0: the start).
+    fn fine_tune(
+        &self,
+        student: &Student,
+        head_config: &HeadConfig,
+        probe_quality: f64,
+        settings: &TrainSettings,
+        rng: &mut StdRng,
+        progress: &Progress,
+    ) -> Result<(Vec<EpochLog>, usize)> {
+        let quality = quality_name(self.traits);
+        let layers = student.encoder.encoder.layers().len();
+        let max_epochs = if self.frozen == layers && head_config.hidden == 0 {
+            0 // A linear head on a frozen encoder: the probe is already its least-squares fit.
+        } else {
+            settings.max_epochs
+        };
+        let mut optimizers = Optimizers::new(student, settings, self.train.len())?;
+        let start_quality = if settings.fine_tuned_only && max_epochs > 0 {
+            f64::NEG_INFINITY
+        } else {
+            self.start_quality(student, head_config, probe_quality, progress)?
+        };
+        let mut best: (f64, usize, Vec<Tensor>) = (start_quality, 0, student.snapshot()?);
+        let mut history = Vec::new();
+        let mut order: Vec<usize> = (0..self.train.len()).collect();
+        for epoch in 1..=max_epochs {
+            let epoch_start = Instant::now();
+            order.shuffle(rng);
+            let name = format!(
+                "epoch {epoch}/{} ({} trains)",
+                settings.max_epochs, settings.tune
+            );
+            let train_loss = self.run_epoch(student, &mut optimizers, &order, &name, progress)?;
+            let dev_qwk = self.judge_epoch(student, head_config)?;
+            let log = EpochLog {
+                epoch,
+                train_loss,
+                dev_qwk,
+                seconds: epoch_start.elapsed().as_secs_f64(),
+            };
+            progress.note(&format!(
+                "epoch {epoch}: train loss {:.5}, {quality} {}, {:.0}s",
+                log.train_loss,
+                format_quality(dev_qwk),
+                log.seconds
+            ));
+            progress.report(Event::Epoch {
+                epoch,
+                of: max_epochs,
+                train_loss: log.train_loss,
+                dev_measure: dev_qwk,
+            });
+            history.push(log);
+            let judged = dev_qwk.unwrap_or(f64::NEG_INFINITY);
+            if judged > best.0 {
+                best = (judged, epoch, student.snapshot()?);
+            } else if epoch - best.1 >= settings.patience {
+                progress.note(&format!(
+                    "no better {quality} for {} epochs: stopping early",
+                    epoch - best.1
+                ));
+                break;
+            }
+        }
+        let (_, best_epoch, snapshot) = best;
+        student.restore(&snapshot)?;
+        Ok((history, best_epoch))
+    }
+
+    /// How epoch 0, the student as it starts, is judged. With a linear head that is the
+    /// probe; a hidden head starts from random weights, so it is judged by its own
+    /// development scores.
+    fn start_quality(
+        &self,
+        student: &Student,
+        head_config: &HeadConfig,
+        probe_quality: f64,
+        progress: &Progress,
+    ) -> Result<f64> {
+        if head_config.hidden == 0 {
+            return Ok(probe_quality);
+        }
+        let start = self.judge_epoch(student, head_config)?;
+        progress.note(&format!(
+            "the hidden head's random start: {} {}",
+            quality_name(self.traits),
+            format_quality(start)
+        ));
+        Ok(start.unwrap_or(f64::NEG_INFINITY))
+    }
+
+    /// Says where `pooled` cut points come from: the training responses too where the kept
+    /// student gave them `held_out` scores, else the development responses alone.
+    fn note_pooled_cut_points(&self, held_out: &[Option<Vec<f64>>], progress: &Progress) {
+        if !self.traits.iter().any(|t| t.scale.thresholds().is_some()) {
+            return;
+        }
+        progress.note(&if held_out.iter().any(Option::is_some) {
+            format!(
+                "cut points fitted on {} development and {} training responses, each training \
+                 response scored by the probe fitted without it",
+                self.dev.len(),
+                self.train.len()
+            )
+        } else {
+            "cut points fitted on the development responses alone: the kept student is not the \
+             plain linear probe, so it has no held-out scores of the training responses"
+                .into()
+        });
+    }
 }
 
 /// How `scorer` reads `texts` from their windows' states after the first `frozen` layers

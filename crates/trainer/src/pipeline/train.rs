@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use cyborg_scorer::base::BaseModel;
 use cyborg_scorer::card::{DataSummary, DevMetrics, ModelCard, TrainingSummary, TraitQuality};
 use cyborg_scorer::fairness::{self, gates};
 use cyborg_scorer::metrics::{Agreement, ScoreRange};
@@ -123,39 +124,16 @@ pub fn train_bundle(request: &TrainRequest, progress: &Progress) -> Result<Train
         }
     ));
     let base = load_base(&request.student, progress)?;
-    let labelled = if with_teacher {
-        let labelled = LabelledPool::fit_and_label(
-            Some(&base),
-            &split.human,
-            &split.dev,
-            &pool,
-            split.range,
-            &request.teacher,
-            &request.student,
-            progress,
-        )?;
-        if let Some(path) = &request.labels_out {
-            write_atomically(path, &labelled.to_csv(&split.human)?)?;
-        }
-        Some(labelled)
-    } else {
-        None
+    let labelled = match with_teacher {
+        true => Some(label_pool(request, &base, &split, &pool, progress)?),
+        false => None,
     };
-    let mut training_rows = match &labelled {
-        Some(l) => l.training_rows(&split.human, request.teacher.weight),
-        None => TrainingRow::human_with_traits(&split.human),
-    };
-    if let Some(file) = &from_file {
-        training_rows.extend(TrainingRow::labelled(
-            file.labelled.iter().map(|(row, target)| (row, *target)),
-            request.teacher.weight,
-        ));
-    }
-    let teacher = match (&labelled, &from_file) {
-        (Some(l), _) => Some(l.teacher.describe()),
-        (None, Some(file)) if !file.teachers.is_empty() => Some(file.teachers.join("; ")),
-        _ => None,
-    };
+    let (training_rows, teacher) = student_rows(
+        &split,
+        labelled.as_ref(),
+        from_file.as_ref(),
+        request.teacher.weight,
+    );
     let score_column = request.data.score.clone().unwrap_or_default();
     let traits = trait_configs(
         &score_column,
@@ -179,29 +157,91 @@ pub fn train_bundle(request: &TrainRequest, progress: &Progress) -> Result<Train
         .scorer
         .to_bundle(&card, request.weights)
         .map_err(anyhow::Error::from)?;
-    let trained = outcome.trained;
-    let summary = TrainSummary {
-        range: split.range,
-        train_rows: split.human.len(),
-        teacher_rows,
-        dev_rows: split.dev.len(),
-        dev: card.dev_metrics.fitted_thresholds.clone(),
-        dev_rounding: card.dev_metrics.rounding.clone(),
-        dev_traits: card.dev_metrics.traits.clone(),
-        best_epoch: trained.best_epoch,
-        history: trained.history,
-        settings: outcome.settings,
-        encode_seconds: trained.encode_seconds,
-        seconds: outcome.seconds,
-        teacher: labelled.as_ref().map(LabelledPool::summary),
-    };
     Ok(TrainOutcome {
         bundle,
+        summary: TrainSummary::new(&split, teacher_rows, &card, outcome, labelled.as_ref()),
         card,
-        summary,
         teacher_line: labelled.as_ref().map(LabelledPool::summary_line),
         dev_ids: split.dev.iter().map(|r| r.id.clone()).collect(),
     })
+}
+
+/// The local or LLM teacher fitted on the split's human rows and its labels of `pool`,
+/// written to `--labels-out` at once so that they survive a later failure.
+fn label_pool(
+    request: &TrainRequest,
+    base: &BaseModel,
+    split: &Split,
+    pool: &[&Row],
+    progress: &Progress,
+) -> anyhow::Result<LabelledPool> {
+    let labelled = LabelledPool::fit_and_label(
+        Some(base),
+        &split.human,
+        &split.dev,
+        pool,
+        split.range,
+        &request.teacher,
+        &request.student,
+        progress,
+    )?;
+    if let Some(path) = &request.labels_out {
+        write_atomically(path, &labelled.to_csv(&split.human)?)?;
+    }
+    Ok(labelled)
+}
+
+/// The student's training rows (the human ones, then the teacher's or the provenance
+/// file's labelled ones at `weight`) and a description of who labelled them.
+fn student_rows<'a>(
+    split: &'a Split,
+    labelled: Option<&'a LabelledPool>,
+    from_file: Option<&'a LabelsFile>,
+    weight: f64,
+) -> (Vec<TrainingRow<'a>>, Option<String>) {
+    let mut rows = match labelled {
+        Some(l) => l.training_rows(&split.human, weight),
+        None => TrainingRow::human_with_traits(&split.human),
+    };
+    if let Some(file) = from_file {
+        rows.extend(TrainingRow::labelled(
+            file.labelled.iter().map(|(row, target)| (row, *target)),
+            weight,
+        ));
+    }
+    let teacher = match (labelled, from_file) {
+        (Some(l), _) => Some(l.teacher.describe()),
+        (None, Some(file)) if !file.teachers.is_empty() => Some(file.teachers.join("; ")),
+        _ => None,
+    };
+    (rows, teacher)
+}
+
+impl TrainSummary {
+    fn new(
+        split: &Split,
+        teacher_rows: usize,
+        card: &ModelCard,
+        outcome: FitOutcome,
+        labelled: Option<&LabelledPool>,
+    ) -> Self {
+        let trained = outcome.trained;
+        TrainSummary {
+            range: split.range,
+            train_rows: split.human.len(),
+            teacher_rows,
+            dev_rows: split.dev.len(),
+            dev: card.dev_metrics.fitted_thresholds.clone(),
+            dev_rounding: card.dev_metrics.rounding.clone(),
+            dev_traits: card.dev_metrics.traits.clone(),
+            best_epoch: trained.best_epoch,
+            history: trained.history,
+            settings: outcome.settings,
+            encode_seconds: trained.encode_seconds,
+            seconds: outcome.seconds,
+            teacher: labelled.map(LabelledPool::summary),
+        }
+    }
 }
 
 /// The human-scored table to split and, with `from_labels`, the provenance file's other rows.
