@@ -49,89 +49,41 @@ pub(super) fn parse_delimited(
         if !more {
             break;
         }
-        let span_start = skip_line_breaks(bytes, start);
-        let span = &bytes[span_start..reader.position().byte() as usize];
-        let line = lines.line_at(span_start);
-        let quotes = if quoting {
-            QuoteScan::of(span, delimiter)
-        } else {
-            QuoteScan::default()
-        };
-        let quote_at = |offset: usize| line + count_line_breaks(&span[..offset]);
-        let last_line = quote_at(span.trim_ascii_end().len());
-        if let Some((offset, column)) = quotes.unclosed {
-            return Err(at(
-                quote_at(offset),
-                Some(column),
-                format!(
-                    "a quote opened here is never closed: it runs to the end of the file, \
-                     line {last_line}, swallowing every row on the way; close it (a quote inside \
-                     a quoted field is written twice), or use --no-quoting if quotes are \
-                     ordinary text here"
-                ),
-            ));
+        let end = reader.position().byte() as usize;
+        let found = RecordSpan::new(bytes, start..end, &mut lines, delimiter, quoting);
+        let located = |(line, column, message): Located| at(line, Some(column), message);
+        if let Some(problem) = found.unclosed_quote() {
+            return Err(located(problem));
         }
         let fields: Vec<Field> = record.iter().map(field_text).collect();
         if header.is_empty() {
             header = header_names(&fields)
-                .map_err(|(column, message)| at(line, Some(column), message))?;
+                .map_err(|(column, message)| at(found.line, Some(column), message))?;
             continue;
         }
         if fields.len() == 1 && matches!(&fields[0], Field::Text(f) if f.trim().is_empty()) {
             continue; // a blank line
         }
-        if let Some((offset, column)) = quotes.multiline {
-            let rows = row_like_lines(span, delimiter, &record, header.len());
-            if rows.len() >= 2 {
-                return Err(at(
-                    quote_at(offset),
-                    Some(column),
-                    format!(
-                        "a quote opened here joins lines {line} to {last_line} into one field, \
-                         though lines {} look like rows of their own: close the quote (a quote \
-                         inside a quoted field is written twice), or use --no-quoting if quotes \
-                         are ordinary text here",
-                        list_lines(rows.iter().map(|r| line + r)),
-                    ),
-                ));
-            }
-        }
-        if quoting && delimiter == b'\t' {
-            // Only quoting can put a tab inside a TSV field, and a quote that is really text
-            // makes the reader swallow the following rows into one field.
-            if let Some(column) = record.iter().position(|f| f.contains(&b'\t')) {
-                return Err(at(
-                    line,
-                    Some(column + 1),
-                    "a quoted field holds a tab, so quotes have probably joined several rows \
-                     into one; if quotes are ordinary text in this file (as in ASAP-AES), use \
-                     --no-quoting"
-                        .into(),
-                ));
-            }
+        let joined = found.joined_rows(&record, header.len(), delimiter);
+        let tab = (quoting && delimiter == b'\t')
+            .then(|| quoted_tab(&record, found.line))
+            .flatten();
+        if let Some(problem) = joined.or(tab) {
+            return Err(located(problem));
         }
         if fields.len() != header.len() {
-            let hint = if quoting && delimiter == b'\t' {
-                " (if quotes in the text are not CSV quoting, try --no-quoting)"
-            } else {
-                ""
-            };
-            // The column is the first field the header does not have, or the first missing.
-            problems.push(at(
-                line,
-                Some(fields.len().min(header.len()) + 1),
-                format!(
-                    "this row has {} fields but the header has {}{hint}",
-                    fields.len(),
-                    header.len()
-                ),
-            ));
+            problems.push(located(ragged_row(
+                found.line,
+                fields.len(),
+                header.len(),
+                quoting && delimiter == b'\t',
+            )));
             if problems.len() == MOST_PROBLEMS {
                 break;
             }
             continue;
         }
-        records.push((line, fields));
+        records.push((found.line, fields));
     }
     if !problems.is_empty() {
         let stopped = problems.len() == MOST_PROBLEMS;
@@ -142,6 +94,121 @@ pub(super) fn parse_delimited(
         records,
         json: false,
     })
+}
+
+/// A problem and where: (line, 1-based column, message).
+type Located = (u64, usize, String);
+
+/// One record's bytes in the file from its first line, and where its quoted fields open.
+struct RecordSpan<'a> {
+    span: &'a [u8],
+    /// The line the record starts on.
+    line: u64,
+    quotes: QuoteScan,
+}
+
+impl<'a> RecordSpan<'a> {
+    /// The record the reader read from `bytes[range]` (its start may fall on line breaks
+    /// before it).
+    fn new(
+        bytes: &'a [u8],
+        range: std::ops::Range<usize>,
+        lines: &mut LineCounter,
+        delimiter: u8,
+        quoting: bool,
+    ) -> Self {
+        let start = skip_line_breaks(bytes, range.start);
+        let span = &bytes[start..range.end];
+        let quotes = if quoting {
+            QuoteScan::of(span, delimiter)
+        } else {
+            QuoteScan::default()
+        };
+        RecordSpan {
+            span,
+            line: lines.line_at(start),
+            quotes,
+        }
+    }
+
+    /// The line of the record's byte `offset`.
+    fn line_of(&self, offset: usize) -> u64 {
+        self.line + count_line_breaks(&self.span[..offset])
+    }
+
+    /// The record's last line with text on it.
+    fn last_line(&self) -> u64 {
+        self.line_of(self.span.trim_ascii_end().len())
+    }
+
+    /// A quote never closed: it ran to the end of the file.
+    fn unclosed_quote(&self) -> Option<Located> {
+        let (offset, column) = self.quotes.unclosed?;
+        Some((
+            self.line_of(offset),
+            column,
+            format!(
+                "a quote opened here is never closed: it runs to the end of the file, line {}, \
+                 swallowing every row on the way; close it (a quote inside a quoted field is \
+                 written twice), or use --no-quoting if quotes are ordinary text here",
+                self.last_line()
+            ),
+        ))
+    }
+
+    /// A quote that joins lines of which two or more read as rows of their own (`record`, as
+    /// read, has `width` fields like the header).
+    fn joined_rows(
+        &self,
+        record: &csv::ByteRecord,
+        width: usize,
+        delimiter: u8,
+    ) -> Option<Located> {
+        let (offset, column) = self.quotes.multiline?;
+        let rows = row_like_lines(self.span, delimiter, record, width);
+        (rows.len() >= 2).then(|| {
+            (
+                self.line_of(offset),
+                column,
+                format!(
+                    "a quote opened here joins lines {} to {} into one field, though lines {} \
+                     look like rows of their own: close the quote (a quote inside a quoted field \
+                     is written twice), or use --no-quoting if quotes are ordinary text here",
+                    self.line,
+                    self.last_line(),
+                    list_lines(rows.iter().map(|r| self.line + r)),
+                ),
+            )
+        })
+    }
+}
+
+/// A field of a quoted TSV row on `line` that holds a tab. Only quoting can put one there,
+/// and a quote that is really text makes the reader swallow the following rows into one field.
+fn quoted_tab(record: &csv::ByteRecord, line: u64) -> Option<Located> {
+    let column = record.iter().position(|f| f.contains(&b'\t'))?;
+    Some((
+        line,
+        column + 1,
+        "a quoted field holds a tab, so quotes have probably joined several rows into one; if \
+         quotes are ordinary text in this file (as in ASAP-AES), use --no-quoting"
+            .into(),
+    ))
+}
+
+/// A row on `line` with `fields` fields where the header has `width`; at the first field the
+/// header does not have, or the first missing.
+fn ragged_row(line: u64, fields: usize, width: usize, quoted_tsv: bool) -> Located {
+    let hint = if quoted_tsv {
+        " (if quotes in the text are not CSV quoting, try --no-quoting)"
+    } else {
+        ""
+    };
+    (
+        line,
+        fields.min(width) + 1,
+        format!("this row has {fields} fields but the header has {width}{hint}"),
+    )
 }
 
 /// Line numbers for a person: "2 and 3", "2, 3 and 4", "2, 3, 4, … and 9".
