@@ -79,11 +79,12 @@ pub enum Command {
     /// Teachers: label unscored responses, or write new ones, for a student.
     #[command(subcommand)]
     Teach(TeachCommand),
-    /// Measure agreement between a model and human scores: QWK (with a bootstrap 95%
-    /// interval), unweighted and linear kappa, exact and adjacent agreement, Pearson and
-    /// Spearman r, RMSE, the confusion matrix, standardised mean difference (SMD), the same for
-    /// the unrounded raw scores, per-group statistics, and the operational gates of
-    /// Williamson, Xi & Breyer (2012).
+    /// Measure agreement between a model and human scores, and check the operational gates.
+    ///
+    /// Reports QWK (with a bootstrap 95% interval), unweighted and linear kappa, exact and
+    /// adjacent agreement, Pearson and Spearman r, RMSE, the confusion matrix, standardised
+    /// mean difference (SMD), the same for the unrounded raw scores, per-group statistics, and
+    /// the operational gates of Williamson, Xi & Breyer (2012).
     ///
     /// Gates: QWK ≥ 0.70; human-human QWK minus QWK < 0.10 (needs --second-score);
     /// |SMD| ≤ 0.15 overall; |SMD| ≤ 0.10 in every subgroup (needs --group). SMD is the mean

@@ -11,6 +11,7 @@ use cyborg_scorer::fairness::{
     Interval, SMALL_GROUP,
 };
 use cyborg_scorer::metrics::{agreement, mean, pearson, rmse, Agreement, ScoreRange};
+use cyborg_scorer::model::Scorer;
 use cyborg_scorer::traits::{trait_result, TraitConfig, TraitResult};
 use cyborg_scorer::Products;
 use serde::Serialize;
@@ -402,21 +403,7 @@ pub struct Evaluated {
 
 /// Scores `request.file` with the model and judges it against the human scores.
 pub fn evaluate(request: &EvalRequest, progress: &Progress) -> crate::Result<Evaluated> {
-    if let Some(column) = request
-        .constrain
-        .iter()
-        .find(|c| !request.groups.contains(c))
-    {
-        let groups = if request.groups.is_empty() {
-            "none given".to_string()
-        } else {
-            request.groups.join(", ")
-        };
-        return Err(input(format!(
-            "--constrain {column}: not one of the --group columns ({groups})"
-        ))
-        .into());
-    }
+    check_constrained_groups(request)?;
     let learning_curve = request
         .experiment
         .as_deref()
@@ -424,29 +411,14 @@ pub fn evaluate(request: &EvalRequest, progress: &Progress) -> crate::Result<Eva
         .transpose()?;
     let scorer = load_bundle(&request.model, Products::Restored)?;
     let range = scorer.range().map_err(anyhow::Error::from)?;
-    let mut spec = request.data.read_spec(true, "eval")?;
-    spec.range = Some(range);
-    spec.groups = request.groups.clone();
-    spec.groups.extend(request.second_score.clone());
-    // The bundle's further traits are judged where the data has their columns.
-    spec.traits = scorer.traits[1..].iter().map(|t| t.name.clone()).collect();
-    spec.optional_traits = true;
-    let table = read_table(&request.file, &spec)?;
+    let table = read_eval_table(request, &scorer, range)?;
     let scores = score_rows(&scorer, &table.rows, progress)?;
     let (traits, mcrmse) = judge_traits(&scorer.traits[1..], &table, &scores);
     let human = human_scores(&table.rows);
     let machine: Vec<i64> = scores.iter().map(|s| s.score).collect();
     let overall = agreement(&human, &machine, range);
     let (human_values, machine_values) = (as_f64(&human), as_f64(&machine));
-    let columns: Vec<(String, Vec<String>)> = request
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let values = table.rows.iter().map(|r| r.groups[i].clone()).collect();
-            (name.clone(), values)
-        })
-        .collect();
+    let columns = group_columns(&request.groups, &table);
     let groups = group_stats(&human, &machine, range, &columns);
     let human_human = match &request.second_score {
         Some(column) => Some(second_rater_agreement(
@@ -518,6 +490,55 @@ pub fn evaluate(request: &EvalRequest, progress: &Progress) -> crate::Result<Eva
         data_path: table.path,
         learning_curve,
     })
+}
+
+/// Refuses a `--constrain` column that is not one of the `--group` columns.
+fn check_constrained_groups(request: &EvalRequest) -> crate::Result<()> {
+    let Some(column) = request
+        .constrain
+        .iter()
+        .find(|c| !request.groups.contains(c))
+    else {
+        return Ok(());
+    };
+    let groups = if request.groups.is_empty() {
+        "none given".to_string()
+    } else {
+        request.groups.join(", ")
+    };
+    Err(input(format!(
+        "--constrain {column}: not one of the --group columns ({groups})"
+    ))
+    .into())
+}
+
+/// The rows to judge, read with the bundle's score `range`, the group and second-rater
+/// columns, and the columns of the bundle's further traits where the data has them.
+fn read_eval_table(
+    request: &EvalRequest,
+    scorer: &Scorer,
+    range: ScoreRange,
+) -> crate::Result<Table> {
+    let mut spec = request.data.read_spec(true, "eval")?;
+    spec.range = Some(range);
+    spec.groups = request.groups.clone();
+    spec.groups.extend(request.second_score.clone());
+    spec.traits = scorer.traits[1..].iter().map(|t| t.name.clone()).collect();
+    spec.optional_traits = true;
+    Ok(read_table(&request.file, &spec)?)
+}
+
+/// Each group column by name with its value in every row (`table` read with `names` as its
+/// groups, in that order).
+fn group_columns(names: &[String], table: &Table) -> Vec<(String, Vec<String>)> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let values = table.rows.iter().map(|r| r.groups[i].clone()).collect();
+            (name.clone(), values)
+        })
+        .collect()
 }
 
 fn as_f64(values: &[i64]) -> Vec<f64> {
