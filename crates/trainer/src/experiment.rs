@@ -639,118 +639,157 @@ fn markdown_table(what: &str, lines: &[Line]) -> String {
     out
 }
 
-/// Test QWK against the human fraction (log scale), one line per arm.
-fn learning_curve(what: &str, lines: &[Line]) -> String {
-    let (width, height, left, right, top, bottom) = (640.0, 400.0, 60.0, 190.0, 40.0, 50.0);
-    let fractions: Vec<f64> = {
-        let mut f: Vec<f64> = lines.iter().map(|l| l.fraction).collect();
-        f.sort_by(f64::total_cmp);
-        f.dedup();
-        f
-    };
-    let qwks: Vec<f64> = lines.iter().filter_map(|l| l.mean_test_qwk).collect();
-    let low = qwks.iter().copied().fold(1.0f64, f64::min).min(0.9);
-    let low = (low * 10.0).floor() / 10.0;
-    let (lx, hx) = (
-        fractions.first().copied().unwrap_or(0.1).ln(),
-        fractions.last().copied().unwrap_or(1.0).ln(),
-    );
-    let x = |f: f64| {
-        if hx > lx {
-            left + (f.ln() - lx) / (hx - lx) * (width - left - right)
-        } else {
-            left + (width - left - right) / 2.0
+// The learning curve's canvas in pixels: the plot sits inside the margins, the legend in the
+// right one.
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 400.0;
+const LEFT: f64 = 60.0;
+const RIGHT: f64 = 190.0;
+const TOP: f64 = 40.0;
+const BOTTOM: f64 = 50.0;
+const COLOURS: [&str; 6] = [
+    "#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#555",
+];
+
+/// Where the learning curve's points fall: the human fraction on a log scale across, test
+/// QWK from the lowest tenth up to 1 upwards.
+struct CurveAxes {
+    /// The fractions, ascending, each once.
+    fractions: Vec<f64>,
+    /// The lowest gridline: the lowest QWK's tenth, 0.9 at most.
+    low: f64,
+    /// The log of the smallest and the largest fraction.
+    log_range: (f64, f64),
+}
+
+impl CurveAxes {
+    fn new(lines: &[Line]) -> Self {
+        let mut fractions: Vec<f64> = lines.iter().map(|l| l.fraction).collect();
+        fractions.sort_by(f64::total_cmp);
+        fractions.dedup();
+        let lowest = lines
+            .iter()
+            .filter_map(|l| l.mean_test_qwk)
+            .fold(1.0f64, f64::min)
+            .min(0.9);
+        let log_range = (
+            fractions.first().copied().unwrap_or(0.1).ln(),
+            fractions.last().copied().unwrap_or(1.0).ln(),
+        );
+        CurveAxes {
+            fractions,
+            low: (lowest * 10.0).floor() / 10.0,
+            log_range,
         }
-    };
-    let y = |q: f64| top + (1.0 - (q - low) / (1.0 - low)) * (height - top - bottom);
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-         <title>Test QWK by human fraction: {}</title>\n\
-         <rect class=\"background\" width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
-        escape(what)
-    );
+    }
+
+    fn x(&self, fraction: f64) -> f64 {
+        let (lx, hx) = self.log_range;
+        if hx > lx {
+            LEFT + (fraction.ln() - lx) / (hx - lx) * (WIDTH - LEFT - RIGHT)
+        } else {
+            LEFT + (WIDTH - LEFT - RIGHT) / 2.0
+        }
+    }
+
+    fn y(&self, qwk: f64) -> f64 {
+        TOP + (1.0 - (qwk - self.low) / (1.0 - self.low)) * (HEIGHT - TOP - BOTTOM)
+    }
+
+    /// The QWK gridlines and their labels, the fractions' labels and the x axis' title.
+    fn draw(&self, svg: &mut String) {
+        let mut tick = self.low;
+        while tick <= 1.0001 {
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
+                 <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{tick:.1}</text>",
+                WIDTH - RIGHT,
+                LEFT - 6.0,
+                self.y(tick) + 4.0,
+                y = self.y(tick)
+            );
+            tick += 0.1;
+        }
+        for &f in &self.fractions {
+            let _ = writeln!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{:.0}%</text>",
+                self.x(f),
+                HEIGHT - BOTTOM + 18.0,
+                f * 100.0
+            );
+        }
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">human-scored share of the training rows</text>",
+            LEFT + (WIDTH - LEFT - RIGHT) / 2.0,
+            HEIGHT - 10.0
+        );
+    }
+}
+
+/// One arm's line, its points (each with its value as a tooltip) and its legend entry, the
+/// `k`th of the legend.
+fn draw_arm(svg: &mut String, axes: &CurveAxes, k: usize, key: (Arm, Option<f64>), lines: &[Line]) {
+    let colour = COLOURS[k % COLOURS.len()];
+    let mut points: Vec<(f64, f64)> = lines
+        .iter()
+        .filter(|l| (l.arm, l.temperature) == key)
+        .filter_map(|l| Some((l.fraction, l.mean_test_qwk?)))
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let path: Vec<String> = points
+        .iter()
+        .map(|&(f, q)| format!("{:.1},{:.1}", axes.x(f), axes.y(q)))
+        .collect();
+    let label = escape(&arm_label(key.0, key.1));
     let _ = writeln!(
         svg,
-        "<text x=\"{left}\" y=\"20\" font-size=\"14\">Test QWK by share of human scores</text>"
+        "<g data-arm=\"{label}\"><polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
+        path.join(" ")
     );
-    let mut tick = low;
-    while tick <= 1.0001 {
+    for &(f, q) in &points {
         let _ = writeln!(
             svg,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
-             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{tick:.1}</text>",
-            width - right,
-            left - 6.0,
-            y(tick) + 4.0,
-            y = y(tick)
-        );
-        tick += 0.1;
-    }
-    for &f in &fractions {
-        let _ = writeln!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{:.0}%</text>",
-            x(f),
-            height - bottom + 18.0,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{colour}\"><title>{label}: {:.0}% human, QWK {q:.3}</title></circle>",
+            axes.x(f),
+            axes.y(q),
             f * 100.0
         );
     }
+    let ly = TOP + 16.0 * k as f64;
     let _ = writeln!(
         svg,
-        "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">human-scored share of the training rows</text>",
-        left + (width - left - right) / 2.0,
-        height - 10.0
+        "<line x1=\"{}\" x2=\"{}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{colour}\" stroke-width=\"2\"/>\
+         <text x=\"{}\" y=\"{}\">{label}</text></g>",
+        WIDTH - RIGHT + 10.0,
+        WIDTH - RIGHT + 30.0,
+        WIDTH - RIGHT + 36.0,
+        ly + 4.0,
     );
-    const COLOURS: [&str; 6] = [
-        "#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#555",
-    ];
+}
+
+/// Test QWK against the human fraction (log scale), one line per arm.
+fn learning_curve(what: &str, lines: &[Line]) -> String {
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" \
+         viewBox=\"0 0 {WIDTH} {HEIGHT}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <title>Test QWK by human fraction: {}</title>\n\
+         <rect class=\"background\" width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{LEFT}\" y=\"20\" font-size=\"14\">Test QWK by share of human scores</text>\n",
+        escape(what)
+    );
+    let axes = CurveAxes::new(lines);
+    axes.draw(&mut svg);
     let mut arms: Vec<(Arm, Option<f64>)> = Vec::new();
     for l in lines {
         if !arms.contains(&(l.arm, l.temperature)) {
             arms.push((l.arm, l.temperature));
         }
     }
-    for (k, &(arm, temperature)) in arms.iter().enumerate() {
-        let colour = COLOURS[k % COLOURS.len()];
-        let mut points: Vec<(f64, f64)> = lines
-            .iter()
-            .filter(|l| (l.arm, l.temperature) == (arm, temperature))
-            .filter_map(|l| Some((l.fraction, l.mean_test_qwk?)))
-            .collect();
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let path: Vec<String> = points
-            .iter()
-            .map(|&(f, q)| format!("{:.1},{:.1}", x(f), y(q)))
-            .collect();
-        let label = arm_label(arm, temperature);
-        let _ = writeln!(
-            svg,
-            "<g data-arm=\"{}\"><polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
-            escape(&label),
-            path.join(" ")
-        );
-        for &(f, q) in &points {
-            let _ = writeln!(
-                svg,
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{colour}\"><title>{}: {:.0}% human, QWK {q:.3}</title></circle>",
-                x(f),
-                y(q),
-                escape(&label),
-                f * 100.0
-            );
-        }
-        let ly = top + 16.0 * k as f64;
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{}\" x2=\"{}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{colour}\" stroke-width=\"2\"/>\
-             <text x=\"{}\" y=\"{}\">{}</text></g>",
-            width - right + 10.0,
-            width - right + 30.0,
-            width - right + 36.0,
-            ly + 4.0,
-            escape(&label)
-        );
+    for (k, &key) in arms.iter().enumerate() {
+        draw_arm(&mut svg, &axes, k, key, lines);
     }
     svg.push_str("</svg>\n");
     svg

@@ -442,7 +442,6 @@ fn learning_curve_section(curve: &LearningCurve) -> String {
     )
 }
 
-/// The whole report; with `learning_curve`, an experiment's plot too.
 /// The advisories' counts for a person: "3 of 150 responses flagged for a person (too_long 1,
 /// unusual_words 2)", or that none were.
 pub fn advisories_text(e: &Evaluation) -> String {
@@ -462,6 +461,7 @@ pub fn advisories_text(e: &Evaluation) -> String {
     )
 }
 
+/// The whole report; with `learning_curve`, an experiment's plot too.
 pub fn html(
     model: &str,
     data: &str,
@@ -473,66 +473,6 @@ pub fn html(
     let interval = e.qwk_ci95.map_or(String::new(), |ci| {
         format!(" (95% bootstrap interval {:.3} to {:.3})", ci.low, ci.high)
     });
-    let human_human = e.human_human.as_ref().map_or(String::new(), |hh| {
-        format!(
-            "<tr><th>human-human QWK</th><td>{} (n = {}, exact {:.3})</td></tr>",
-            kappa(hh.qwk),
-            hh.n,
-            hh.exact
-        )
-    });
-    let teacher = e.teacher.as_ref().map_or(String::new(), |t| {
-        format!(
-            "<tr><th>teacher (<code>{}</code>)</th><td>{}</td></tr>",
-            escape(&t.file),
-            escape(&teacher_text(t))
-        )
-    });
-    let comparison = e.comparison.as_ref().map_or(String::new(), |c| {
-        format!(
-            "<tr><th>against {}</th><td>{}</td></tr>",
-            escape(&c.model),
-            escape(&comparison_text(c))
-        )
-    });
-    let smd_constrained = e.smd_constrained.as_ref().map_or(String::new(), |c| {
-        format!("<p>{}</p>", escape(&smd_constrained_text(c)))
-    });
-    let traits = if e.traits.is_empty() {
-        String::new()
-    } else {
-        let header: String = TRAIT_HEADINGS
-            .iter()
-            .map(|h| format!("<th>{h}</th>"))
-            .collect();
-        let rows = table_rows(e.traits.iter().map(trait_cells));
-        format!(
-            "<h2>Traits</h2>\n<table><tr>{header}</tr>{rows}</table>\n<p class=\"note\">{}</p>",
-            escape(&traits_note(e.mcrmse))
-        )
-    };
-    let calibration = if e.calibration.is_empty() {
-        "<p>Too few responses to compare calibrations out-of-fold.</p>".to_string()
-    } else {
-        let rows = table_rows(e.calibration.iter().map(calibration_cells));
-        format!(
-            "<table><tr><th>method</th><th>QWK</th><th>exact</th><th>adjacent</th><th>SMD</th>\
-             </tr>{rows}</table><p class=\"note\">{CALIBRATION_NOTE}</p>"
-        )
-    };
-    let groups = if e.groups.is_empty() {
-        "<p>No groups were given (<code>--group COL</code>).</p>".to_string()
-    } else {
-        format!(
-            "{}<table><tr><th>group</th><th>n</th><th>human mean</th><th>machine mean</th>\
-             <th>SMD</th><th>DSM</th><th>QWK</th></tr>{}</table>\
-             <p class=\"note\">SMD: the group's mean difference (machine − human) over the pooled \
-             SD of all human and machine scores (divisor n − 1). DSM: the difference of standardised \
-             means (RSMTool). * fewer than 30 responses: too few to act on alone.</p>",
-            smd_plot(&e.groups),
-            group_rows(&e.groups)
-        )
-    };
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -540,17 +480,7 @@ pub fn html(
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <title>Cyborg evaluation: {model}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
-h1 {{ font-size: 1.5rem; }} h2 {{ font-size: 1.15rem; margin-top: 2rem; }}
-table {{ border-collapse: collapse; margin: 0.5rem 0; }}
-th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px solid #eee; }}
-.pass {{ color: #2d7a3e; font-weight: bold; }} .fail {{ color: #b22; font-weight: bold; }} .na {{ color: #777; }}
-.plot {{ width: 100%; max-width: 45rem; height: auto; display: block; }}
-.tick, .legend, .label, .cell {{ font-size: 11px; fill: #333; }}
-.tick, .cell {{ text-anchor: middle; }} .label {{ text-anchor: end; }} .cell.dark {{ fill: #fff; }}
-.axis {{ stroke: #333; stroke-width: 1; }} .gate {{ stroke: #b22; stroke-dasharray: 4 3; }}
-.note {{ color: #555; font-size: 0.9rem; }}
-</style></head><body>
+{STYLE}</style></head><body>
 <h1>Evaluation of {model}</h1>
 <p>On <code>{data}</code>: {n} responses, score range {range}. Generated {generated} by cyborg.</p>
 {warnings}<h2>Operational gates</h2>
@@ -567,9 +497,7 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
 <tr><th>SMD</th><td>{smd}</td></tr>
 <tr><th>raw scores (unrounded, trimmed to the range ± {TRIM_TOLERANCE})</th><td>{raw_scores}</td></tr>
 <tr><th>advisories</th><td>{advisories}</td></tr>
-{human_human}
-{teacher}
-{comparison}
+{optional_rows}
 </table>
 {traits}
 <h2>Calibration: raw score to level</h2>
@@ -590,6 +518,13 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
             .map(|w| format!("<p class=\"fail\">Warning: {}</p>\n", escape(w)))
             .collect::<String>(),
         advisories = escape(&advisories_text(e)),
+        optional_rows = optional_agreement_rows(e),
+        traits = traits_section(e),
+        calibration = calibration_section(e),
+        groups = groups_section(e),
+        smd_constrained = e.smd_constrained.as_ref().map_or(String::new(), |c| {
+            format!("<p>{}</p>", escape(&smd_constrained_text(c)))
+        }),
         model = escape(model),
         data = escape(data),
         generated = escape(generated),
@@ -613,6 +548,94 @@ th, td {{ text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px 
         confusion = confusion_plot(a),
     )
 }
+
+/// The agreement table's rows that only some evaluations have: human-human agreement, the
+/// teacher's and a compared model's.
+fn optional_agreement_rows(e: &Evaluation) -> String {
+    let human_human = e.human_human.as_ref().map_or(String::new(), |hh| {
+        format!(
+            "<tr><th>human-human QWK</th><td>{} (n = {}, exact {:.3})</td></tr>",
+            kappa(hh.qwk),
+            hh.n,
+            hh.exact
+        )
+    });
+    let teacher = e.teacher.as_ref().map_or(String::new(), |t| {
+        format!(
+            "<tr><th>teacher (<code>{}</code>)</th><td>{}</td></tr>",
+            escape(&t.file),
+            escape(&teacher_text(t))
+        )
+    });
+    let comparison = e.comparison.as_ref().map_or(String::new(), |c| {
+        format!(
+            "<tr><th>against {}</th><td>{}</td></tr>",
+            escape(&c.model),
+            escape(&comparison_text(c))
+        )
+    });
+    [human_human, teacher, comparison].join("\n")
+}
+
+/// Per-trait agreement, for a multi-trait bundle (empty otherwise).
+fn traits_section(e: &Evaluation) -> String {
+    if e.traits.is_empty() {
+        String::new()
+    } else {
+        let header: String = TRAIT_HEADINGS
+            .iter()
+            .map(|h| format!("<th>{h}</th>"))
+            .collect();
+        let rows = table_rows(e.traits.iter().map(trait_cells));
+        format!(
+            "<h2>Traits</h2>\n<table><tr>{header}</tr>{rows}</table>\n<p class=\"note\">{}</p>",
+            escape(&traits_note(e.mcrmse))
+        )
+    }
+}
+
+/// The calibrations compared out-of-fold, or why they were not.
+fn calibration_section(e: &Evaluation) -> String {
+    if e.calibration.is_empty() {
+        "<p>Too few responses to compare calibrations out-of-fold.</p>".to_string()
+    } else {
+        let rows = table_rows(e.calibration.iter().map(calibration_cells));
+        format!(
+            "<table><tr><th>method</th><th>QWK</th><th>exact</th><th>adjacent</th><th>SMD</th>\
+             </tr>{rows}</table><p class=\"note\">{CALIBRATION_NOTE}</p>"
+        )
+    }
+}
+
+/// The subgroups' plot and table, or how to ask for them.
+fn groups_section(e: &Evaluation) -> String {
+    if e.groups.is_empty() {
+        "<p>No groups were given (<code>--group COL</code>).</p>".to_string()
+    } else {
+        format!(
+            "{}<table><tr><th>group</th><th>n</th><th>human mean</th><th>machine mean</th>\
+             <th>SMD</th><th>DSM</th><th>QWK</th></tr>{}</table>\
+             <p class=\"note\">SMD: the group's mean difference (machine − human) over the pooled \
+             SD of all human and machine scores (divisor n − 1). DSM: the difference of standardised \
+             means (RSMTool). * fewer than 30 responses: too few to act on alone.</p>",
+            smd_plot(&e.groups),
+            group_rows(&e.groups)
+        )
+    }
+}
+
+/// The report's style sheet (the page's Content-Security-Policy allows inline styles only).
+const STYLE: &str = "body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+table { border-collapse: collapse; margin: 0.5rem 0; }
+th, td { text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px solid #eee; }
+.pass { color: #2d7a3e; font-weight: bold; } .fail { color: #b22; font-weight: bold; } .na { color: #777; }
+.plot { width: 100%; max-width: 45rem; height: auto; display: block; }
+.tick, .legend, .label, .cell { font-size: 11px; fill: #333; }
+.tick, .cell { text-anchor: middle; } .label { text-anchor: end; } .cell.dark { fill: #fff; }
+.axis { stroke: #333; stroke-width: 1; } .gate { stroke: #b22; stroke-dasharray: 4 3; }
+.note { color: #555; font-size: 0.9rem; }
+";
 
 /// Text for a Markdown table cell: a `|` would end the cell.
 fn cell(text: &str) -> String {

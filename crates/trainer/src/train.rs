@@ -583,15 +583,7 @@ impl<'a> Session<'a> {
         frozen: usize,
         lexical: Option<LexicalDesign>,
     ) -> Self {
-        let buckets = lexical.as_ref().map_or(0, LexicalDesign::buckets);
-        let dev_vectors = dev
-            .iter()
-            .map(|e| match buckets {
-                0 => Vec::new(),
-                _ => lexical_vector(&e.prepared.words, buckets),
-            })
-            .collect();
-        Session {
+        let mut session = Session {
             train,
             dev,
             train_states: states.0,
@@ -599,8 +591,17 @@ impl<'a> Session<'a> {
             traits,
             frozen,
             lexical,
-            dev_vectors,
-        }
+            dev_vectors: Vec::new(),
+        };
+        let buckets = session.buckets();
+        session.dev_vectors = dev
+            .iter()
+            .map(|e| match buckets {
+                0 => Vec::new(),
+                _ => lexical_vector(&e.prepared.words, buckets),
+            })
+            .collect();
+        session
     }
 
     /// The head's lexical buckets (0 without a block).
