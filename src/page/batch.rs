@@ -39,88 +39,14 @@ struct Batch {
 #[component]
 pub fn BatchPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let batch = Batch {
-        table: RwSignal::new(None),
-        column: RwSignal::new(0),
-        scores: StoredValue::new(Vec::new()),
-        done: RwSignal::new(0),
-        failed: RwSignal::new(0),
-        running: RwSignal::new(false),
-        workers: RwSignal::new(1),
-        cancelled: StoredValue::new(false),
-        started_ms: StoredValue::new(0.0),
-        error: RwSignal::new(None),
-    };
+    let batch = Batch::new();
     let on_pick = move |ev: leptos::ev::Event| {
         let input = event_target::<HtmlInputElement>(&ev);
-        let Some(file) = input.files().and_then(|files| files.get(0)) else {
-            return;
-        };
-        spawn_local(async move {
-            batch.clear();
-            let table = match too_big(&file) {
-                Some(message) => Err(message),
-                None => store::read_file(&file)
-                    .await
-                    .and_then(|bytes| Table::parse(&file.name(), &bytes)),
-            };
-            match table {
-                Ok(table) => {
-                    batch.column.set(table.likely_text_column());
-                    batch.table.set(Some(Arc::new(table)));
-                    batch.error.set(None);
-                }
-                Err(message) => {
-                    batch.table.set(None);
-                    batch.error.set(Some(message));
-                }
-            }
-        });
-    };
-    let run = move |_| {
-        let (Some(table), Ok(_)) = (batch.table.get_untracked(), state.worker()) else {
-            return;
-        };
-        let column = batch.column.get_untracked();
-        batch.clear();
-        batch.error.set(None);
-        batch.cancelled.set_value(false);
-        batch.running.set(true);
-        batch.started_ms.set_value(js_sys::Date::now());
-        // Every worker takes the next rows not yet taken, so the rows scored are always the
-        // first ones, however a cancel falls.
-        let next = Rc::new(Cell::new(0));
-        let (helpers, key) = state.batch_helpers().unwrap_or_default();
-        batch.workers.set(1 + helpers.len());
-        let unfinished = Rc::new(Cell::new(1 + helpers.len()));
-        let finished = move || {
-            unfinished.set(unfinished.get() - 1);
-            if unfinished.get() == 0 {
-                batch.running.set(false);
-            }
-        };
-        for helper in helpers {
-            let (table, next, key, finished) =
-                (table.clone(), next.clone(), key.clone(), finished.clone());
-            spawn_local(async move {
-                match helper.ready(&key).await {
-                    Ok(()) => score_rows(batch, state, &table, column, &next, Some(&helper)).await,
-                    Err(error) => {
-                        batch.workers.update(|n| *n -= 1);
-                        batch.error.set(Some(format!(
-                            "a helper worker could not load the model, so fewer workers score \
-                             this file: {error}"
-                        )));
-                    }
-                }
-                finished();
-            });
+        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+            spawn_local(batch.load(file));
         }
-        spawn_local(async move {
-            score_rows(batch, state, &table, column, &next, None).await;
-            finished();
-        });
     };
+    let run = move |_| batch.start(state);
     let ready = move || state.model.get().is_some() && batch.table.get().is_some();
     view! {
         <section class="panel" aria-labelledby="batch-heading">
@@ -222,6 +148,90 @@ async fn score_rows(
 }
 
 impl Batch {
+    fn new() -> Self {
+        Batch {
+            table: RwSignal::new(None),
+            column: RwSignal::new(0),
+            scores: StoredValue::new(Vec::new()),
+            done: RwSignal::new(0),
+            failed: RwSignal::new(0),
+            running: RwSignal::new(false),
+            workers: RwSignal::new(1),
+            cancelled: StoredValue::new(false),
+            started_ms: StoredValue::new(0.0),
+            error: RwSignal::new(None),
+        }
+    }
+
+    /// Reads `file` as the table to score, guessing its response column, or says why not.
+    async fn load(self, file: web_sys::File) {
+        self.clear();
+        let table = match too_big(&file) {
+            Some(message) => Err(message),
+            None => store::read_file(&file)
+                .await
+                .and_then(|bytes| Table::parse(&file.name(), &bytes)),
+        };
+        match table {
+            Ok(table) => {
+                self.column.set(table.likely_text_column());
+                self.table.set(Some(Arc::new(table)));
+                self.error.set(None);
+            }
+            Err(message) => {
+                self.table.set(None);
+                self.error.set(Some(message));
+            }
+        }
+    }
+
+    /// Scores every row of the table on the main worker and every helper that loads the
+    /// model; `running` falls when the last of them has finished.
+    fn start(self, state: AppState) {
+        let (Some(table), Ok(_)) = (self.table.get_untracked(), state.worker()) else {
+            return;
+        };
+        let column = self.column.get_untracked();
+        self.clear();
+        self.error.set(None);
+        self.cancelled.set_value(false);
+        self.running.set(true);
+        self.started_ms.set_value(js_sys::Date::now());
+        // Every worker takes the next rows not yet taken, so the rows scored are always the
+        // first ones, however a cancel falls.
+        let next = Rc::new(Cell::new(0));
+        let (helpers, key) = state.batch_helpers().unwrap_or_default();
+        self.workers.set(1 + helpers.len());
+        let unfinished = Rc::new(Cell::new(1 + helpers.len()));
+        let finished = move || {
+            unfinished.set(unfinished.get() - 1);
+            if unfinished.get() == 0 {
+                self.running.set(false);
+            }
+        };
+        for helper in helpers {
+            let (table, next, key, finished) =
+                (table.clone(), next.clone(), key.clone(), finished.clone());
+            spawn_local(async move {
+                match helper.ready(&key).await {
+                    Ok(()) => score_rows(self, state, &table, column, &next, Some(&helper)).await,
+                    Err(error) => {
+                        self.workers.update(|n| *n -= 1);
+                        self.error.set(Some(format!(
+                            "a helper worker could not load the model, so fewer workers score \
+                             this file: {error}"
+                        )));
+                    }
+                }
+                finished();
+            });
+        }
+        spawn_local(async move {
+            score_rows(self, state, &table, column, &next, None).await;
+            finished();
+        });
+    }
+
     /// Forgets the last run's scores.
     fn clear(self) {
         self.scores.set_value(Vec::new());
