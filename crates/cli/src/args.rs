@@ -615,18 +615,21 @@ pub struct StudentArgs {
     #[arg(long, value_name = "DIR")]
     pub base: Option<PathBuf>,
     /// What to train: `head` (encoder frozen), `top:K` (top K layers and the head) or `full`.
-    /// The default, top:2, measured best for its cost on essays on 2 CPU cores (BENCHMARKS.md);
-    /// each layer more costs about as much again per epoch. For short answers (a window each)
-    /// try `--tune full --epochs 6 --patience 2`: it raised ASAP-SAS QWK by 0.035.
-    #[arg(long, default_value_t = StudentConfig::default().tune, value_name = "MODE")]
-    pub tune: Tune,
-    /// Most epochs. After each, the linear head is refitted in closed form (ridge) to the
-    /// changed encoder, so a few epochs go a long way.
-    #[arg(long, default_value_t = StudentConfig::default().epochs, value_name = "N")]
-    pub epochs: usize,
-    /// Stop after N epochs without a better development QWK.
-    #[arg(long, default_value_t = StudentConfig::default().patience, value_name = "N")]
-    pub patience: usize,
+    /// By default, from the training responses' length: `top:2` for essays, measured best for
+    /// its cost on 2 CPU cores, since each layer more costs about as much again per epoch;
+    /// `full` for short answers (at least 90% of them 128 tokens or fewer, about 90 words),
+    /// where every layer costs what two cost on essays and it raised ASAP-SAS QWK by 0.04
+    /// (BENCHMARKS.md). Training notes which it chose.
+    #[arg(long, value_name = "MODE")]
+    pub tune: Option<Tune>,
+    /// Most epochs [default: 3 for essays, 6 for short answers]. After each, the linear head
+    /// is refitted in closed form (ridge) to the changed encoder, so a few epochs go a long way.
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Stop after N epochs without a better development QWK [default: 1 for essays, 2 for
+    /// short answers].
+    #[arg(long, value_name = "N")]
+    pub patience: Option<usize>,
     /// Responses per optimisation step.
     #[arg(long, default_value_t = StudentConfig::default().batch_size, value_name = "N")]
     pub batch_size: usize,

@@ -24,7 +24,7 @@ fn help_teaches_the_workflow() {
         "top:K",
         "--human-fraction",
         "--train-ids",
-        "[default: top:2]",
+        "[default: 3 for essays, 6 for short answers]",
     ] {
         assert!(
             train.contains(needle),
@@ -362,6 +362,87 @@ fn eval_reports_fairness_gates_and_human_human_agreement(
         "{}",
         stderr(&o)
     );
+}
+
+/// `train` without --tune, --epochs and --patience: short answers get the whole encoder for
+/// up to six epochs, essays the top two layers for up to three, and a setting given wins.
+#[test]
+fn training_takes_its_defaults_from_the_responses_length() {
+    let Some(base) = base_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let answers = dir.path().join("answers.csv");
+    let mut rows = String::from("id,text,score\n");
+    for i in 0..30 {
+        let (score, text) = match i % 3 {
+            0 => (0, "I do not know."),
+            1 => (1, "Plants need light."),
+            _ => (
+                2,
+                "Plants need light, water and carbon dioxide to make sugar.",
+            ),
+        };
+        rows.push_str(&format!("{i},\"{text} ({i})\",{score}\n"));
+    }
+    std::fs::write(&answers, rows).unwrap();
+    let essays = demo_rows(dir.path(), "train.csv", 30);
+    let model = dir.path().join("m.cyborg");
+    let train = |data: &Path, text: &str, more: &[&str]| {
+        let args = [
+            &[
+                "train",
+                data.to_str().unwrap(),
+                "--text",
+                text,
+                "--score",
+                "score",
+                "--out",
+                model.to_str().unwrap(),
+                "--base",
+                base.to_str().unwrap(),
+                "--no-cache",
+            ],
+            more,
+        ]
+        .concat();
+        let o = cyborg(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let info = cyborg(&["info", model.to_str().unwrap(), "--json"]);
+        let card: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+        (
+            stderr(&o),
+            card["training"]["tune"].as_str().unwrap().to_string(),
+        )
+    };
+    let (said, tune) = train(&answers, "text", &[]);
+    assert!(
+        said.contains(
+            "short answers (100% of the 24 training responses have at most 128 tokens): \
+             tuning full for up to 6 epochs, patience 2"
+        ),
+        "{said}"
+    );
+    assert_eq!(tune, "full");
+    let (said, tune) = train(&answers, "text", &["--tune", "head", "--patience", "1"]);
+    assert!(
+        said.contains("tuning head for up to 6 epochs, patience 1"),
+        "{said}"
+    );
+    assert_eq!(tune, "head");
+    let (said, tune) = train(&essays, "full_text", &["--tune", "head"]);
+    assert!(
+        said.contains(
+            "essays (0% of the 25 training responses have at most 128 tokens): \
+             tuning head for up to 3 epochs, patience 1"
+        ),
+        "{said}"
+    );
+    assert_eq!(tune, "head");
+    let (said, _) = train(
+        &answers,
+        "text",
+        &["--tune", "head", "--epochs", "1", "--patience", "1"],
+    );
+    assert!(!said.contains("training responses have at most"), "{said}");
 }
 
 #[test]

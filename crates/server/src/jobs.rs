@@ -115,13 +115,13 @@ impl JobRequest {
             ..StudentConfig::default()
         };
         if let Some(tune) = &self.tune {
-            student.tune = tune.parse::<Tune>().map_err(|e| format!("tune: {e}"))?;
+            student.tune = Some(tune.parse::<Tune>().map_err(|e| format!("tune: {e}"))?);
         }
         if let Some(epochs) = self.epochs {
             if epochs == 0 {
                 return Err("epochs must be at least 1".into());
             }
-            student.epochs = epochs;
+            student.epochs = Some(epochs);
         }
         if let Some(seed) = self.seed {
             student.seed = seed;

@@ -419,7 +419,7 @@ fn run_asap(args: &AsapBenchRequest, progress: &Progress) -> Result<AsapBench> {
     let seconds = start.elapsed().as_secs_f64();
     Ok(AsapBench {
         folds: args.folds.clone(),
-        tune: args.student.tune.to_string(),
+        tune: args.student.tune_label(),
         seconds,
         reused_cells,
         table: markdown(args, &results, seconds, reused_cells),
@@ -643,7 +643,7 @@ fn markdown(
          cut points `{}`. Wall time {:.1} min on {} threads{}.\n\n",
         if folds.len() > 1 { "s" } else { "" },
         folds.join(", "),
-        args.student.tune,
+        args.student.tune_label(),
         args.student
             .base
             .as_deref()

@@ -57,6 +57,78 @@ impl Tune {
     }
 }
 
+/// The training a student gets where the caller does not say, chosen by how long its training
+/// responses are. An essay fills several windows, and each layer tuned costs as much again:
+/// the top two layers, up to three epochs, patience 1, measured best for its cost on
+/// ASAP-AES. A short answer fits in part of one window, so the whole encoder costs about
+/// what two layers cost on essays, and it lifted ASAP-SAS QWK by 0.04 (BENCHMARKS.md, "The
+/// whole encoder tuned on short answers"): every layer, up to six epochs, patience 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseLength {
+    Essays,
+    ShortAnswers,
+}
+
+impl ResponseLength {
+    /// The share of the training responses that must be short for short-answer training.
+    pub const SHORT_SHARE: f64 = 0.9;
+    /// A short response's most tokens, special tokens included: half a default window. The
+    /// ASAP-SAS sets' 90th percentiles are 67-115 tokens, the shortest ASAP-AES prompts' 209
+    /// and 226.
+    pub const SHORT_TOKENS: usize = 128;
+
+    /// The share of the responses (`tokens`: each one's tokens) that are short: at most
+    /// [`Self::SHORT_TOKENS`] tokens (0 with no responses).
+    pub fn short_share(tokens: impl ExactSizeIterator<Item = usize>) -> f64 {
+        let total = tokens.len();
+        let short = tokens.filter(|&n| n <= Self::SHORT_TOKENS).count();
+        if total == 0 {
+            0.0
+        } else {
+            short as f64 / total as f64
+        }
+    }
+
+    /// Short answers when at least [`Self::SHORT_SHARE`] of the responses are short.
+    pub fn of_share(short_share: f64) -> Self {
+        if short_share >= Self::SHORT_SHARE {
+            ResponseLength::ShortAnswers
+        } else {
+            ResponseLength::Essays
+        }
+    }
+
+    pub fn tune(self) -> Tune {
+        match self {
+            ResponseLength::Essays => Tune::Top(2),
+            ResponseLength::ShortAnswers => Tune::Full,
+        }
+    }
+
+    pub fn epochs(self) -> usize {
+        match self {
+            ResponseLength::Essays => 3,
+            ResponseLength::ShortAnswers => 6,
+        }
+    }
+
+    pub fn patience(self) -> usize {
+        match self {
+            ResponseLength::Essays => 1,
+            ResponseLength::ShortAnswers => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for ResponseLength {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ResponseLength::Essays => "essays",
+            ResponseLength::ShortAnswers => "short answers",
+        })
+    }
+}
+
 /// How a levelled score's cut points (raw score to level) are fitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CutPoints {
@@ -176,12 +248,14 @@ impl Default for SplitConfig {
 pub struct StudentConfig {
     /// The base encoder folder (default: `$CYBORG_BASE_MODEL`, else models/all-MiniLM-L6-v2).
     pub base: Option<PathBuf>,
-    /// What is trained: the head, the top K layers and the head, or everything.
-    pub tune: Tune,
-    /// Most epochs.
-    pub epochs: usize,
-    /// Epochs without a better development result before stopping.
-    pub patience: usize,
+    /// What is trained: the head, the top K layers and the head, or everything (`None`: by
+    /// the training responses' length, [`ResponseLength`]).
+    pub tune: Option<Tune>,
+    /// Most epochs (`None`: by the training responses' length).
+    pub epochs: Option<usize>,
+    /// Epochs without a better development result before stopping (`None`: by the training
+    /// responses' length).
+    pub patience: Option<usize>,
     /// Responses per optimisation step.
     pub batch_size: usize,
     /// Peak learning rate of the encoder layers.
@@ -214,13 +288,13 @@ pub struct StudentConfig {
 }
 
 impl Default for StudentConfig {
-    /// top:2 × 3 epochs measured best for its cost on 2 CPU cores (BENCHMARKS.md).
+    /// What is tuned, and for how long, left to the responses' length ([`ResponseLength`]).
     fn default() -> Self {
         StudentConfig {
             base: None,
-            tune: Tune::Top(2),
-            epochs: 3,
-            patience: 1,
+            tune: None,
+            epochs: None,
+            patience: None,
             batch_size: 16,
             lr: 5e-5,
             head_lr: 5e-4,
@@ -240,6 +314,22 @@ impl Default for StudentConfig {
 }
 
 impl StudentConfig {
+    /// What is tuned, for a table's caption: the setting, or the rule that picks it.
+    pub fn tune_label(&self) -> String {
+        self.tune.map_or_else(
+            || {
+                format!(
+                    "{} ({}; {} for {})",
+                    ResponseLength::Essays.tune(),
+                    ResponseLength::Essays,
+                    ResponseLength::ShortAnswers.tune(),
+                    ResponseLength::ShortAnswers
+                )
+            },
+            |tune| tune.to_string(),
+        )
+    }
+
     /// Refuses settings no training can use: a non-finite or negative rate, an empty batch, no
     /// window. Checked before any work, so a bad setting never writes a bundle.
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -400,4 +490,54 @@ impl Default for LlmConfig {
 pub enum SampleFilter {
     /// Keep a sample only if the LLM, scoring it, gives the level it was written for.
     Consistent,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_answers_are_nine_in_ten_responses_of_half_a_window() {
+        let short = ResponseLength::SHORT_TOKENS;
+        let share = |tokens: &[usize]| ResponseLength::short_share(tokens.iter().copied());
+        assert_eq!(share(&[]), 0.0);
+        assert_eq!(share(&[short, short + 1]), 0.5);
+        let nine_in_ten = [[short; 9].as_slice(), &[600]].concat();
+        assert_eq!(share(&nine_in_ten), 0.9);
+        let eight_in_ten = [[40; 8].as_slice(), &[short + 1, 600]].concat();
+        for (tokens, length) in [
+            (nine_in_ten, ResponseLength::ShortAnswers),
+            (eight_in_ten, ResponseLength::Essays),
+            (Vec::new(), ResponseLength::Essays),
+        ] {
+            assert_eq!(
+                ResponseLength::of_share(share(&tokens)),
+                length,
+                "{tokens:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unset_training_is_the_essays_or_the_short_answers_defaults() {
+        let essays = ResponseLength::Essays;
+        let short = ResponseLength::ShortAnswers;
+        assert_eq!(
+            (essays.tune(), essays.epochs(), essays.patience()),
+            (Tune::Top(2), 3, 1)
+        );
+        assert_eq!(
+            (short.tune(), short.epochs(), short.patience()),
+            (Tune::Full, 6, 2)
+        );
+        assert_eq!(
+            StudentConfig::default().tune_label(),
+            "top:2 (essays; full for short answers)"
+        );
+        let set = StudentConfig {
+            tune: Some(Tune::Head),
+            ..StudentConfig::default()
+        };
+        assert_eq!(set.tune_label(), "head");
+    }
 }

@@ -472,7 +472,7 @@ fn write_results(
         request.file.display(),
         fixed.test.len(),
         fixed.dev.len(),
-        request.student.tune,
+        request.student.tune_label(),
         request.seeds
     );
     let out = &request.out_dir;

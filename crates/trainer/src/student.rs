@@ -15,7 +15,7 @@ use cyborg_scorer::traits::{Scale, TraitConfig};
 use cyborg_scorer::{Products, Scorer};
 
 use crate::cache::StateCache;
-use crate::config::StudentConfig;
+use crate::config::{ResponseLength, StudentConfig};
 use crate::data::Row;
 use crate::progress::Progress;
 use crate::train::{self, Example, TrainSettings, Trained};
@@ -160,6 +160,25 @@ pub fn fit_score_student(
     fit_student(base, train, &dev, &traits, student, progress)
 }
 
+/// The settings `student` asks for, with those it leaves unset taken from `length`.
+fn train_settings(student: &StudentConfig, length: ResponseLength) -> TrainSettings {
+    TrainSettings {
+        tune: student.tune.unwrap_or(length.tune()),
+        max_epochs: student.epochs.unwrap_or(length.epochs()),
+        patience: student.patience.unwrap_or(length.patience()),
+        batch_size: student.batch_size,
+        learning_rate: student.lr,
+        head_learning_rate: student.head_lr,
+        weight_decay: student.weight_decay,
+        warmup_fraction: student.warmup,
+        head_hidden: student.head_hidden,
+        lexical_buckets: student.lexical_buckets,
+        cut_points: student.cut_points,
+        seed: student.seed,
+        fine_tuned_only: student.fine_tuned_only,
+    }
+}
+
 /// Trains a student of `traits` (the primary score first) on `train`, with `dev` (human
 /// scores) for early stopping and thresholds.
 pub fn fit_student(
@@ -172,21 +191,6 @@ pub fn fit_student(
 ) -> Result<FitOutcome> {
     student.validate()?;
     let start = Instant::now();
-    let settings = TrainSettings {
-        tune: student.tune,
-        max_epochs: student.epochs,
-        patience: student.patience,
-        batch_size: student.batch_size,
-        learning_rate: student.lr,
-        head_learning_rate: student.head_lr,
-        weight_decay: student.weight_decay,
-        warmup_fraction: student.warmup,
-        head_hidden: student.head_hidden,
-        lexical_buckets: student.lexical_buckets,
-        cut_points: student.cut_points,
-        seed: student.seed,
-        fine_tuned_only: student.fine_tuned_only,
-    };
     let examples = |rows: &[TrainingRow]| -> Result<Vec<Example>> {
         rows.iter()
             .map(|t| {
@@ -212,6 +216,21 @@ pub fn fit_student(
     };
     let train_set = examples(train)?;
     let dev_set = examples(dev)?;
+    let short_share = ResponseLength::short_share(train_set.iter().map(|e| e.prepared.tokens()));
+    let length = ResponseLength::of_share(short_share);
+    let settings = train_settings(student, length);
+    if student.tune.is_none() || student.epochs.is_none() || student.patience.is_none() {
+        progress.note(&format!(
+            "{length} ({:.0}% of the {} training responses have at most {} tokens): tuning {} \
+             for up to {} epochs, patience {}",
+            100.0 * short_share,
+            train_set.len(),
+            ResponseLength::SHORT_TOKENS,
+            settings.tune,
+            settings.max_epochs,
+            settings.patience
+        ));
+    }
     let cache_root = if student.no_cache {
         None
     } else {

@@ -333,7 +333,7 @@ fn run_traits(args: &TraitBenchRequest, progress: &Progress) -> Result<TraitBenc
     Ok(TraitBench {
         table: markdown(&corpus, &configs, args, &results, seconds),
         corpus: corpus.description,
-        tune: args.student.tune.to_string(),
+        tune: args.student.tune_label(),
         seconds,
         models: results,
     })
@@ -358,7 +358,7 @@ fn markdown(
         corpus.train.len(),
         corpus.dev.len(),
         corpus.test.len(),
-        args.student.tune,
+        args.student.tune_label(),
         args.student.seed,
         args.student.cut_points,
         seconds / 60.0

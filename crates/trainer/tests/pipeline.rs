@@ -73,9 +73,9 @@ fn request(file: PathBuf, base: PathBuf, cache: Option<PathBuf>) -> TrainRequest
         },
         student: StudentConfig {
             base: Some(base),
-            tune: Tune::Top(1),
-            epochs: 2,
-            patience: 2,
+            tune: Some(Tune::Top(1)),
+            epochs: Some(2),
+            patience: Some(2),
             max_windows: 2,
             no_cache: cache.is_none(),
             cache,
@@ -246,11 +246,11 @@ fn the_student_kept_is_the_best_one_judged() {
     // when the probe (which this student never was) would have judged better.
     let mut hidden = request(file, base, None);
     hidden.student = StudentConfig {
-        tune: Tune::Head,
+        tune: Some(Tune::Head),
         head_hidden: 16,
         head_lr: 3e-3,
-        epochs: 3,
-        patience: 3,
+        epochs: Some(3),
+        patience: Some(3),
         // Development cut points alone: the kept student's development QWK is then the very
         // measure its epoch was judged by.
         cut_points: CutPoints::Qwk,
