@@ -618,7 +618,7 @@ pub struct StudentArgs {
     /// By default, from the training responses' length: `top:2` for essays, measured best for
     /// its cost on 2 CPU cores, since each layer more costs about as much again per epoch;
     /// `full` for short answers (at least 90% of them 128 tokens or fewer, about 90 words),
-    /// where every layer costs what two cost on essays and it raised ASAP-SAS QWK by 0.04
+    /// where every layer costs what two cost on essays and it raised ASAP-SAS QWK by 0.03-0.04
     /// (BENCHMARKS.md). Training notes which it chose.
     #[arg(long, value_name = "MODE")]
     pub tune: Option<Tune>,

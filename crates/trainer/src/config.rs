@@ -61,8 +61,8 @@ impl Tune {
 /// responses are. An essay fills several windows, and each layer tuned costs as much again:
 /// the top two layers, up to three epochs, patience 1, measured best for its cost on
 /// ASAP-AES. A short answer fits in part of one window, so the whole encoder costs about
-/// what two layers cost on essays, and it lifted ASAP-SAS QWK by 0.04 (BENCHMARKS.md, "The
-/// whole encoder tuned on short answers"): every layer, up to six epochs, patience 2.
+/// what two layers cost on essays, and it lifted ASAP-SAS QWK by 0.03-0.04 (BENCHMARKS.md,
+/// "The whole encoder tuned on short answers"): every layer, up to six epochs, patience 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseLength {
     Essays,
