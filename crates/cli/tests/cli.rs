@@ -362,6 +362,57 @@ fn eval_reports_fairness_gates_and_human_human_agreement(
         "{}",
         stderr(&o)
     );
+
+    // Few responses, every one scored 3: the numbers are warned about, and the summary's
+    // tables stay whole around the warnings.
+    let same = dir.join("same-score.csv");
+    std::fs::write(
+        &same,
+        "essay_id,full_text,score,group,second\n\
+         1,Cars pollute the air.,3,a,3\n2,Phones help us learn.,3,b,3\n3,School starts early.,3,a,3\n",
+    )
+    .unwrap();
+    let summary = dir.join("same-score.md");
+    let o = cyborg(
+        &[
+            &args[..2],
+            &[same.to_str().unwrap()],
+            &args[3..],
+            &["--summary", summary.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for warning in ["only 3 responses (fewer than 30)", "every human score is 3"] {
+        assert!(stderr(&o).contains(warning), "{}", stderr(&o));
+    }
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        markdown.contains("**Warning:** every human score is 3"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| human-human QWK (n = 3) |"),
+        "{markdown}"
+    );
+    assert_markdown_tables_whole(&markdown);
+}
+
+/// Every row of a Markdown table follows another row, or starts a table over its rule: a row
+/// after a paragraph would render as text.
+fn assert_markdown_tables_whole(markdown: &str) {
+    let lines: Vec<&str> = markdown.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let follows_row = i > 0 && lines[i - 1].starts_with('|');
+        let starts_table = lines
+            .get(i + 1)
+            .is_some_and(|next| next.starts_with("|---"));
+        assert!(
+            !line.starts_with('|') || follows_row || starts_table,
+            "line {} is a table row cut off from its table:\n{markdown}",
+            i + 1
+        );
+    }
 }
 
 /// `train` without --tune, --epochs and --patience: short answers get the whole encoder for

@@ -646,105 +646,143 @@ fn cell(text: &str) -> String {
 pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
     let a = &e.agreement;
     let mut out = format!(
-        "## Evaluation of `{model}`\n\nOn `{data}`: {} responses, score range {}.\n\n\
-         | gate | result | value | note |\n|---|---|---|---|\n",
+        "## Evaluation of `{model}`\n\nOn `{data}`: {} responses, score range {}.\n\n",
         a.n, a.range
     );
-    for g in &e.gates {
+    out.push_str(&gates_markdown(e));
+    out.push_str(&metrics_markdown(e));
+    for warning in &e.warnings {
+        out.push_str(&format!("\n**Warning:** {warning}\n"));
+    }
+    out.push_str(&traits_markdown(e));
+    out.push_str(&calibration_markdown(e));
+    if let Some(c) = &e.smd_constrained {
+        out.push_str(&format!("\n{}\n", smd_constrained_text(c)));
+    }
+    out.push_str(&groups_markdown(e));
+    out
+}
+
+/// A Markdown table: its heading row, the rule under it and one row per entry of `rows`.
+fn markdown_table(headings: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut out = format!(
+        "| {} |\n|{}\n",
+        headings.join(" | "),
+        "---|".repeat(headings.len())
+    );
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out
+}
+
+fn gates_markdown(e: &Evaluation) -> String {
+    let rows = e.gates.iter().map(|g| {
         let verdict = match g.pass {
             Some(true) => "PASS",
             Some(false) => "**FAIL**",
             None => "n/a",
         };
-        out.push_str(&format!(
-            "| {} | {verdict} | {} | {} |\n",
-            cell(&g.name),
+        vec![
+            g.name.clone(),
+            verdict.into(),
             signed(g.value),
-            cell(&g.note)
-        ));
-    }
+            g.note.clone(),
+        ]
+    });
+    markdown_table(&["gate", "result", "value", "note"], rows)
+}
+
+/// Agreement, then the optional rows: human-human, the teacher, a compared model.
+fn metrics_markdown(e: &Evaluation) -> String {
+    let a = &e.agreement;
     let interval = e.qwk_ci95.map_or(String::new(), |ci| {
         format!(" (95% CI {:.3}–{:.3})", ci.low, ci.high)
     });
-    out.push_str(&format!(
-        "\n| metric | value |\n|---|---|\n| QWK | {}{interval} |\n| kappa / linear kappa | {} / {} |\n\
-         | exact / adjacent | {:.3} / {:.3} |\n| Pearson / Spearman | {} / {} |\n| RMSE | {:.3} |\n\
-         | mean human / machine | {:.3} / {:.3} |\n| SMD | {} |\n| raw scores (unrounded, trimmed) | {} |\n\
-         | advisories | {} |\n",
-        kappa(a.qwk),
-        kappa(a.kappa),
-        kappa(a.linear_kappa),
-        a.exact,
-        a.adjacent,
-        kappa(a.pearson),
-        kappa(e.spearman),
-        a.rmse,
-        a.human_mean,
-        a.machine_mean,
-        smd_text(e.smd, e.smd_human_sd),
-        raw_scores_text(&e.raw_scores),
-        cell(&advisories_text(e))
-    ));
-    for warning in &e.warnings {
-        out.push_str(&format!("\n**Warning:** {warning}\n"));
-    }
+    let mut rows = vec![
+        ["QWK".into(), format!("{}{interval}", kappa(a.qwk))],
+        [
+            "kappa / linear kappa".into(),
+            format!("{} / {}", kappa(a.kappa), kappa(a.linear_kappa)),
+        ],
+        [
+            "exact / adjacent".into(),
+            format!("{:.3} / {:.3}", a.exact, a.adjacent),
+        ],
+        [
+            "Pearson / Spearman".into(),
+            format!("{} / {}", kappa(a.pearson), kappa(e.spearman)),
+        ],
+        ["RMSE".into(), format!("{:.3}", a.rmse)],
+        [
+            "mean human / machine".into(),
+            format!("{:.3} / {:.3}", a.human_mean, a.machine_mean),
+        ],
+        ["SMD".into(), smd_text(e.smd, e.smd_human_sd)],
+        [
+            "raw scores (unrounded, trimmed)".into(),
+            raw_scores_text(&e.raw_scores),
+        ],
+        ["advisories".into(), advisories_text(e)],
+    ];
     if let Some(hh) = &e.human_human {
-        out.push_str(&format!(
-            "| human-human QWK (n = {}) | {} |\n",
-            hh.n,
-            kappa(hh.qwk)
-        ));
+        rows.push([format!("human-human QWK (n = {})", hh.n), kappa(hh.qwk)]);
     }
     if let Some(t) = &e.teacher {
-        out.push_str(&format!(
-            "| teacher (`{}`) | {} |\n",
-            cell(&t.file),
-            cell(&teacher_text(t))
-        ));
+        rows.push([format!("teacher (`{}`)", t.file), teacher_text(t)]);
     }
     if let Some(c) = &e.comparison {
-        out.push_str(&format!(
-            "| against `{}` | {} |\n",
-            cell(&c.model),
-            cell(&comparison_text(c))
-        ));
+        rows.push([format!("against `{}`", c.model), comparison_text(c)]);
     }
-    if !e.traits.is_empty() {
-        out.push_str(&format!(
-            "\n| {} |\n|{}\n",
-            TRAIT_HEADINGS.join(" | "),
-            "---|".repeat(TRAIT_HEADINGS.len())
-        ));
-        for t in &e.traits {
-            let cells: Vec<String> = trait_cells(t).iter().map(|c| cell(c)).collect();
-            out.push_str(&format!("| {} |\n", cells.join(" | ")));
-        }
-        out.push_str(&format!("\n{}\n", traits_note(e.mcrmse)));
+    format!(
+        "\n{}",
+        markdown_table(&["metric", "value"], rows.into_iter().map(Vec::from))
+    )
+}
+
+fn traits_markdown(e: &Evaluation) -> String {
+    if e.traits.is_empty() {
+        return String::new();
     }
-    if !e.calibration.is_empty() {
-        out.push_str("\n| calibration | QWK | exact | adjacent | SMD |\n|---|---|---|---|---|\n");
-        for c in &e.calibration {
-            out.push_str(&format!("| {} |\n", calibration_cells(c).join(" | ")));
-        }
-        out.push_str(&format!("\n{CALIBRATION_NOTE}\n"));
+    let rows = e.traits.iter().map(|t| trait_cells(t).to_vec());
+    format!(
+        "\n{}\n{}\n",
+        markdown_table(&TRAIT_HEADINGS, rows),
+        traits_note(e.mcrmse)
+    )
+}
+
+fn calibration_markdown(e: &Evaluation) -> String {
+    if e.calibration.is_empty() {
+        return String::new();
     }
-    if let Some(c) = &e.smd_constrained {
-        out.push_str(&format!("\n{}\n", smd_constrained_text(c)));
+    let headings = ["calibration", "QWK", "exact", "adjacent", "SMD"];
+    let rows = e.calibration.iter().map(|c| calibration_cells(c).to_vec());
+    format!(
+        "\n{}\n{CALIBRATION_NOTE}\n",
+        markdown_table(&headings, rows)
+    )
+}
+
+fn groups_markdown(e: &Evaluation) -> String {
+    if e.groups.is_empty() {
+        return String::new();
     }
-    if !e.groups.is_empty() {
-        out.push_str(
-            "\n| group | n | human mean | machine mean | SMD | DSM | QWK |\n\
-             |---|---|---|---|---|---|---|\n",
-        );
-        for g in &e.groups {
-            let cells: Vec<String> = group_cells(g, " \\*").iter().map(|c| cell(c)).collect();
-            out.push_str(&format!("| {} |\n", cells.join(" | ")));
-        }
-        out.push_str(
-            "\nSMD: mean difference (machine − human) over the pooled SD of all human \
-             and machine scores (divisor n − 1); DSM: difference of standardised means (RSMTool); \
-             \\* fewer than 30 responses.\n",
-        );
-    }
-    out
+    let headings = [
+        "group",
+        "n",
+        "human mean",
+        "machine mean",
+        "SMD",
+        "DSM",
+        "QWK",
+    ];
+    let rows = e.groups.iter().map(|g| group_cells(g, " \\*").to_vec());
+    format!(
+        "\n{}\nSMD: mean difference (machine − human) over the pooled SD of all human \
+         and machine scores (divisor n − 1); DSM: difference of standardised means (RSMTool); \
+         \\* fewer than 30 responses.\n",
+        markdown_table(&headings, rows)
+    )
 }
