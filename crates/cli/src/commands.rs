@@ -6,10 +6,11 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use cyborg_scorer::card::ModelCard;
 use cyborg_scorer::fairness::{Gate, SMALL_GROUP};
 use cyborg_scorer::metrics::Agreement;
 use cyborg_scorer::traits::Scale;
-use cyborg_scorer::{Precision, Products};
+use cyborg_scorer::{Precision, Products, Scorer};
 use cyborg_trainer::data::{read_table, ReadSpec, Row};
 use cyborg_trainer::evaluate::CALIBRATION_FOLDS;
 use cyborg_trainer::format::{format_kappa, format_signed};
@@ -639,75 +640,9 @@ fn info(args: InfoArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    let d = &card.data;
-    let t = &card.training;
     println!("{}", args.model.display());
-    println!(
-        "  created        {} by cyborg {}",
-        card.created, card.cyborg_version
-    );
-    println!(
-        "  base model     {} (weights sha256 {}…)",
-        card.base_model.name,
-        &card.base_model.weights_sha256[..12]
-    );
-    println!("  scores         {}", scorer.range()?);
-    println!(
-        "  weights        {}, bundle {:.1} MB{}",
-        scorer.precision,
-        bytes as f64 / 1e6,
-        if scorer.precision == Precision::F32 {
-            ""
-        } else {
-            " (the dev metrics below were measured before rounding)"
-        }
-    );
-    match scorer.head.lexical() {
-        Some(block) => println!(
-            "  lexical block  {} buckets of words and word pairs, {} with a weight",
-            block.buckets(),
-            block.weighted_buckets()?
-        ),
-        None => println!("  lexical block  none"),
-    }
-    for config in &scorer.traits[1..] {
-        println!("  trait          {}: {}", config.name, config.scale);
-    }
-    println!(
-        "  data           {} ({} → {}{}), {} training + {} development rows, human fraction {}",
-        d.file,
-        d.text_column,
-        d.score_column,
-        if d.filters.is_empty() {
-            String::new()
-        } else {
-            format!(", where {}", d.filters.join(", "))
-        },
-        d.train_rows,
-        d.dev_rows,
-        d.human_fraction
-    );
-    println!(
-        "  training       tune {}, best epoch {} of {}, lr {} (head {}), batch {}, seed {}, \
-         cut points {}, {:.0}s",
-        t.tune,
-        t.best_epoch,
-        t.epochs_run,
-        t.learning_rate,
-        t.head_learning_rate,
-        t.batch_size,
-        t.seed,
-        t.cut_points,
-        t.wall_seconds
-    );
-    println!(
-        "  dev QWK        {} with fitted thresholds, {} with rounding (n = {})",
-        format_kappa(card.dev_metrics.fitted_thresholds.qwk),
-        format_kappa(card.dev_metrics.rounding.qwk),
-        card.dev_metrics.fitted_thresholds.n
-    );
-    for quality in &card.dev_metrics.traits {
-        println!("  trait          {quality}");
+    for (label, value) in info_rows(&scorer, card, bytes)? {
+        println!("  {label:<15}{value}");
     }
     if !card.dev_metrics.gates.is_empty() {
         println!("  dev gates");
@@ -718,6 +653,95 @@ fn info(args: InfoArgs) -> Result<()> {
         None => println!("  screen         none (made before screening: flags by length only)"),
     }
     Ok(())
+}
+
+/// `info`'s labelled lines about a bundle: where it came from, what it scores and how it was
+/// trained, with its development agreement.
+fn info_rows(scorer: &Scorer, card: &ModelCard, bytes: u64) -> Result<Vec<(&'static str, String)>> {
+    let (d, t) = (&card.data, &card.training);
+    let rounded_note = match scorer.precision {
+        Precision::F32 => "",
+        _ => " (the dev metrics below were measured before rounding)",
+    };
+    let lexical = match scorer.head.lexical() {
+        Some(block) => format!(
+            "{} buckets of words and word pairs, {} with a weight",
+            block.buckets(),
+            block.weighted_buckets()?
+        ),
+        None => "none".into(),
+    };
+    let filters = if d.filters.is_empty() {
+        String::new()
+    } else {
+        format!(", where {}", d.filters.join(", "))
+    };
+    let mut rows = vec![
+        (
+            "created",
+            format!("{} by cyborg {}", card.created, card.cyborg_version),
+        ),
+        (
+            "base model",
+            format!(
+                "{} (weights sha256 {}…)",
+                card.base_model.name,
+                &card.base_model.weights_sha256[..12]
+            ),
+        ),
+        ("scores", scorer.range()?.to_string()),
+        (
+            "weights",
+            format!(
+                "{}, bundle {:.1} MB{rounded_note}",
+                scorer.precision,
+                bytes as f64 / 1e6
+            ),
+        ),
+        ("lexical block", lexical),
+    ];
+    for config in &scorer.traits[1..] {
+        rows.push(("trait", format!("{}: {}", config.name, config.scale)));
+    }
+    rows.push((
+        "data",
+        format!(
+            "{} ({} → {}{filters}), {} training + {} development rows, human fraction {}",
+            d.file, d.text_column, d.score_column, d.train_rows, d.dev_rows, d.human_fraction
+        ),
+    ));
+    rows.push((
+        "training",
+        format!(
+            "tune {}, best epoch {} of {}, lr {} (head {}), batch {}, seed {}, cut points {}, \
+             {:.0}s",
+            t.tune,
+            t.best_epoch,
+            t.epochs_run,
+            t.learning_rate,
+            t.head_learning_rate,
+            t.batch_size,
+            t.seed,
+            t.cut_points,
+            t.wall_seconds
+        ),
+    ));
+    let dev = &card.dev_metrics;
+    rows.push((
+        "dev QWK",
+        format!(
+            "{} with fitted thresholds, {} with rounding (n = {})",
+            format_kappa(dev.fitted_thresholds.qwk),
+            format_kappa(dev.rounding.qwk),
+            dev.fitted_thresholds.n
+        ),
+    ));
+    rows.extend(
+        dev.traits
+            .iter()
+            .map(|quality| ("trait", quality.to_string())),
+    );
+    Ok(rows)
 }
 
 fn bench_encode(args: BenchEncodeArgs, progress: &Progress) -> Result<()> {
