@@ -420,29 +420,29 @@ pub fn evaluate(request: &EvalRequest, progress: &Progress) -> crate::Result<Eva
     let (human_values, machine_values) = (as_f64(&human), as_f64(&machine));
     let columns = group_columns(&request.groups, &table);
     let groups = group_stats(&human, &machine, range, &columns);
-    let human_human = match &request.second_score {
-        Some(column) => Some(second_rater_agreement(
-            &table,
-            column,
-            request.groups.len(),
-            range,
-        )?),
-        None => None,
-    };
-    let comparison = match &request.compare {
-        Some(path) => Some(compare_models(
-            request,
-            path,
-            &table.rows,
-            (&human, &machine, range),
-            progress,
-        )?),
-        None => None,
-    };
-    let teacher = match &request.teacher_labels {
-        Some(path) => Some(judge_teacher(path, &table.rows, &human, range)?),
-        None => None,
-    };
+    let human_human = request
+        .second_score
+        .as_deref()
+        .map(|column| second_rater_agreement(&table, column, request.groups.len(), range))
+        .transpose()?;
+    let comparison = request
+        .compare
+        .as_deref()
+        .map(|path| {
+            let scored = (&human[..], &machine[..], range);
+            compare_models(request, path, &table.rows, scored, progress)
+        })
+        .transpose()?;
+    let teacher = request
+        .teacher_labels
+        .as_deref()
+        .map(|path| judge_teacher(path, &table.rows, &human, range))
+        .transpose()?;
+    let constrained: Vec<_> = columns
+        .iter()
+        .filter(|(name, _)| request.constrain.is_empty() || request.constrain.contains(name))
+        .cloned()
+        .collect();
     let smd = fairness::smd(&human_values, &machine_values);
     let raw: Vec<f64> = scores.iter().map(|s| s.raw).collect();
     let raw_scores = raw_agreement(&human_values, &raw, range);
@@ -452,18 +452,7 @@ pub fn evaluate(request: &EvalRequest, progress: &Progress) -> crate::Result<Eva
         flagged,
         warnings: data_warnings(&human),
         calibration: compare_calibrations(&raw, &human, &human_values, range),
-        smd_constrained: constrain_smd(
-            &raw,
-            &human,
-            &columns
-                .iter()
-                .filter(|(name, _)| {
-                    request.constrain.is_empty() || request.constrain.contains(name)
-                })
-                .cloned()
-                .collect::<Vec<_>>(),
-            range,
-        ),
+        smd_constrained: constrain_smd(&raw, &human, &constrained, range),
         spearman: fairness::spearman(&human_values, &machine_values),
         qwk_ci95: (request.bootstrap > 0)
             .then(|| qwk_interval(&human, &machine, range, request.bootstrap, 1))
