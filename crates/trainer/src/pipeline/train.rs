@@ -375,64 +375,10 @@ pub fn read_labels_file(
         skipped: 0,
         teachers: Vec::new(),
     };
-    for row in table.rows {
-        let [score, expected, source, teacher] = &row.groups[..] else {
-            unreachable!("four columns were asked for")
-        };
-        match Source::parse(source) {
-            Some(Source::Human) => {
-                let score = score
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|s| range.is_none_or(|r| (r.min..=r.max).contains(s)))
-                    .ok_or_else(|| {
-                        at(
-                            &row,
-                            format!(
-                                "column \"{score_column}\": \"{score}\" is not a score in range"
-                            ),
-                        )
-                    })?;
-                labels.human.rows.push(Row {
-                    score: Some(score),
-                    groups: Vec::new(),
-                    ..row.clone()
-                });
-            }
-            Some(Source::Teacher | Source::Synthetic) => {
-                let target = expected
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|e| e.is_finite())
-                    .ok_or_else(|| {
-                        at(
-                            &row,
-                            format!("column \"expected_score\": \"{expected}\" is not a number"),
-                        )
-                    })?;
-                if !labels.teachers.contains(teacher) {
-                    labels.teachers.push(teacher.clone());
-                }
-                labels.labelled.push((
-                    Row {
-                        groups: Vec::new(),
-                        ..row.clone()
-                    },
-                    target,
-                ));
-            }
-            Some(Source::Failed | Source::Dropped) => labels.skipped += 1,
-            None => {
-                return Err(at(
-                    &row,
-                    format!(
-                        "column \"source\": \"{source}\" is not human, teacher, synthetic, \
-                         failed or dropped"
-                    ),
-                )
-                .into())
-            }
-        }
+    for row in &table.rows {
+        labels
+            .add(row, &score_column, range)
+            .map_err(|message| at(row, message))?;
     }
     if labels.human.rows.is_empty() {
         return Err(input(format!(
@@ -441,6 +387,61 @@ pub fn read_labels_file(
         )));
     }
     Ok(labels)
+}
+
+impl LabelsFile {
+    /// Files `row` by its source, checking the score that source needs; an error says what is
+    /// wrong with the row.
+    fn add(
+        &mut self,
+        row: &Row,
+        score_column: &str,
+        range: Option<ScoreRange>,
+    ) -> Result<(), String> {
+        let [score, expected, source, teacher] = &row.groups[..] else {
+            unreachable!("four columns were asked for")
+        };
+        let bare = Row {
+            groups: Vec::new(),
+            ..row.clone()
+        };
+        match Source::parse(source) {
+            Some(Source::Human) => {
+                let score = score
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|s| range.is_none_or(|r| (r.min..=r.max).contains(s)))
+                    .ok_or_else(|| {
+                        format!("column \"{score_column}\": \"{score}\" is not a score in range")
+                    })?;
+                self.human.rows.push(Row {
+                    score: Some(score),
+                    ..bare
+                });
+            }
+            Some(Source::Teacher | Source::Synthetic) => {
+                let target = expected
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|e| e.is_finite())
+                    .ok_or_else(|| {
+                        format!("column \"expected_score\": \"{expected}\" is not a number")
+                    })?;
+                if !self.teachers.contains(teacher) {
+                    self.teachers.push(teacher.clone());
+                }
+                self.labelled.push((bare, target));
+            }
+            Some(Source::Failed | Source::Dropped) => self.skipped += 1,
+            None => {
+                return Err(format!(
+                    "column \"source\": \"{source}\" is not human, teacher, synthetic, failed \
+                     or dropped"
+                ))
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Reads the pool of unscored responses at `path`, if any, as `data` says for the scored
