@@ -25,7 +25,7 @@ use crate::student::{fit_score_student, score_prepared_fitted, FitOutcome, Train
 const BLENDS: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
 /// What the fit measured on the development responses.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LocalTeacherReport {
     /// Development QWK of each student member, with its own fitted thresholds.
     pub student_dev_qwk: Vec<Option<f64>>,
@@ -65,6 +65,58 @@ fn prepare(base: &BaseModel, rows: &[&Row]) -> Result<Vec<PreparedText>> {
 /// Each response's raw score from every member: students first, then TF-IDF.
 struct MemberScores(Vec<Vec<f64>>);
 
+/// A human-scored row's score.
+fn human_score(row: &Row) -> i64 {
+    row.score.expect("scores were read")
+}
+
+/// The `members` students (seeds `student.seed`, `+1`, …), the first as the student trains,
+/// the others always fine-tuned.
+fn fit_students(
+    base: &BaseModel,
+    human: &[&Row],
+    dev: &[&Row],
+    range: ScoreRange,
+    student: &StudentConfig,
+    members: usize,
+    progress: &Progress,
+) -> Result<Vec<FitOutcome>> {
+    let train = TrainingRow::human(human);
+    (0..members)
+        .map(|k| {
+            progress.note(&format!("teacher: student member {} of {}", k + 1, members));
+            let args = StudentConfig {
+                seed: student.seed + k as u64,
+                fine_tuned_only: k > 0,
+                ..student.clone()
+            };
+            fit_score_student(base, &train, dev, range, &args, progress)
+        })
+        .collect()
+}
+
+/// The TF-IDF ridge member, fitted on `human` and tuned on `dev` (`dev_texts`: `dev` prepared).
+fn fit_tfidf(
+    base: &BaseModel,
+    human: &[&Row],
+    dev: &[&Row],
+    dev_texts: &[PreparedText],
+    range: ScoreRange,
+) -> Result<TfidfRidge> {
+    let human_texts = prepare(base, human)?;
+    let train: Vec<(&str, [f32; FEATURE_COUNT], f64)> = human
+        .iter()
+        .zip(&human_texts)
+        .map(|(r, t)| (r.text.as_str(), t.features, human_score(r) as f64))
+        .collect();
+    let dev_set: Vec<(&str, [f32; FEATURE_COUNT], i64)> = dev
+        .iter()
+        .zip(dev_texts)
+        .map(|(r, t)| (r.text.as_str(), t.features, human_score(r)))
+        .collect();
+    Ok(TfidfRidge::fit(&train, &dev_set, range))
+}
+
 impl LocalTeacher {
     /// Fits `members` students (seeds `student.seed`, `+1`, …) and the TF-IDF model on the
     /// human-scored `human` rows, and the blend on `dev`. The students start from `own_base`
@@ -82,39 +134,10 @@ impl LocalTeacher {
     ) -> Result<LocalTeacher> {
         let start = Instant::now();
         let base = own_base.as_ref().unwrap_or(base);
-        let mut students = Vec::new();
-        for k in 0..members {
-            progress.note(&format!("teacher: student member {} of {}", k + 1, members));
-            let args = StudentConfig {
-                seed: student.seed + k as u64,
-                fine_tuned_only: k > 0,
-                ..student.clone()
-            };
-            students.push(fit_score_student(
-                base,
-                &TrainingRow::human(human),
-                dev,
-                range,
-                &args,
-                progress,
-            )?);
-        }
+        let students = fit_students(base, human, dev, range, student, members, progress)?;
         progress.note("teacher: TF-IDF ridge member");
-        let human_texts = prepare(base, human)?;
         let dev_texts = prepare(base, dev)?;
-        let score = |r: &Row| r.score.expect("scores were read");
-        let train: Vec<(&str, [f32; FEATURE_COUNT], f64)> = human
-            .iter()
-            .zip(&human_texts)
-            .map(|(r, t)| (r.text.as_str(), t.features, score(r) as f64))
-            .collect();
-        let dev_set: Vec<(&str, [f32; FEATURE_COUNT], i64)> = dev
-            .iter()
-            .zip(&dev_texts)
-            .map(|(r, t)| (r.text.as_str(), t.features, score(r)))
-            .collect();
-        let tfidf = TfidfRidge::fit(&train, &dev_set, range);
-
+        let tfidf = fit_tfidf(base, human, dev, &dev_texts, range)?;
         let mut teacher = LocalTeacher {
             own_base: None,
             students,
@@ -122,31 +145,46 @@ impl LocalTeacher {
             student_share: 1.0,
             thresholds: Thresholds::rounding(range),
             member_thresholds: Vec::new(),
-            report: LocalTeacherReport {
-                student_dev_qwk: Vec::new(),
-                tfidf_dev_qwk: None,
-                student_share: 1.0,
-                dev_qwk: None,
-                seconds: 0.0,
-            },
+            report: LocalTeacherReport::default(),
         };
-        let dev_human: Vec<i64> = dev.iter().map(|r| score(r)).collect();
+        let dev_human: Vec<i64> = dev.iter().map(|r| human_score(r)).collect();
         let members = teacher.member_scores(base, dev, &dev_texts, progress)?;
+        let (mut member_qwk, qwk) = teacher.fit_blend(&members, &dev_human, range);
+        teacher.own_base = own_base;
+        let tfidf_dev_qwk = member_qwk.pop().flatten();
+        teacher.report = LocalTeacherReport {
+            student_dev_qwk: member_qwk,
+            tfidf_dev_qwk,
+            student_share: teacher.student_share,
+            dev_qwk: Some(qwk).filter(|q| q.is_finite()),
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        Ok(teacher)
+    }
+
+    /// Fits each member's thresholds and the blend's student share on the development rows'
+    /// `members` scores; returns each member's development QWK and the blend's.
+    fn fit_blend(
+        &mut self,
+        members: &MemberScores,
+        dev_human: &[i64],
+        range: ScoreRange,
+    ) -> (Vec<Option<f64>>, f64) {
         let fitted_qwk = |raw: &[f64]| -> (Option<f64>, Thresholds) {
-            let thresholds = Thresholds::fit(raw, &dev_human, range);
+            let thresholds = Thresholds::fit(raw, dev_human, range);
             let levels: Vec<i64> = raw.iter().map(|&r| thresholds.level(r)).collect();
-            (agreement(&dev_human, &levels, range).qwk, thresholds)
+            (agreement(dev_human, &levels, range).qwk, thresholds)
         };
         let mut member_qwk = Vec::new();
         for raw in &members.0 {
             let (qwk, thresholds) = fitted_qwk(raw);
             member_qwk.push(qwk);
-            teacher.member_thresholds.push(thresholds);
+            self.member_thresholds.push(thresholds);
         }
         let mut best: Option<(f64, f64, Thresholds)> = None;
         for share in BLENDS {
-            teacher.student_share = share;
-            let (qwk, thresholds) = fitted_qwk(&teacher.blend(&members));
+            self.student_share = share;
+            let (qwk, thresholds) = fitted_qwk(&self.blend(members));
             let qwk = qwk.unwrap_or(f64::NEG_INFINITY);
             // Ties go to the larger share of students, the stronger members on their own.
             if best.as_ref().is_none_or(|b| qwk >= b.0) {
@@ -154,18 +192,9 @@ impl LocalTeacher {
             }
         }
         let (qwk, share, thresholds) = best.expect("blends to try");
-        teacher.student_share = share;
-        teacher.thresholds = thresholds;
-        teacher.own_base = own_base;
-        let tfidf_dev_qwk = member_qwk.pop().flatten();
-        teacher.report = LocalTeacherReport {
-            student_dev_qwk: member_qwk,
-            tfidf_dev_qwk,
-            student_share: share,
-            dev_qwk: Some(qwk).filter(|q| q.is_finite()),
-            seconds: start.elapsed().as_secs_f64(),
-        };
-        Ok(teacher)
+        self.student_share = share;
+        self.thresholds = thresholds;
+        (member_qwk, qwk)
     }
 
     /// The first student member, trained on the human rows with the student's own seed and
