@@ -530,7 +530,8 @@ fn a_closed_pipe_ends_a_command_quietly() {
 }
 
 /// The same data, seed and settings give the same bundle (all but the card's creation time and
-/// training seconds), and scoring with one thread or two gives the same bytes.
+/// training seconds) and the same training losses, trained with two threads or one; scoring
+/// with one thread or two gives the same bytes.
 #[test]
 fn training_repeats_exactly_and_threads_do_not_change_scores() {
     let Some(_) = base_model() else {
@@ -538,9 +539,23 @@ fn training_repeats_exactly_and_threads_do_not_change_scores() {
     };
     let dir = tempfile::tempdir().unwrap();
     let data = demo_rows(dir.path(), "train.csv", 80);
-    let train = |name: &str| {
+    let train = |name: &str, threads: &str| {
         let out = dir.path().join(name);
-        train_student(&data, &out, "top:1", &["--epochs", "1"]);
+        let cache = tempfile::tempdir().unwrap();
+        let trained = cyborg_command()
+            .args(train_args(&data, &out, "top:1", cache.path()))
+            .args(["--epochs", "1", "--json"])
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(trained.status.success(), "{}", stderr(&trained));
+        // The epochs' losses and development QWK: the fine-tuned weights' arithmetic, even
+        // where early stopping keeps the probe.
+        let summary: serde_json::Value = serde_json::from_str(&support::stdout(&trained)).unwrap();
+        let mut history = summary["history"].clone();
+        for epoch in history.as_array_mut().unwrap() {
+            epoch["seconds"] = serde_json::Value::Null;
+        }
         let sections = Sections::from_bytes(&std::fs::read(&out).unwrap(), name).unwrap();
         let mut card: serde_json::Value =
             serde_json::from_slice(sections.get("card.json", name).unwrap()).unwrap();
@@ -552,11 +567,13 @@ fn training_repeats_exactly_and_threads_do_not_change_scores() {
             .filter(|n| n.as_str() != "card.json")
             .map(|n| sections.get(n, name).unwrap().to_vec())
             .collect();
-        (out, card, rest)
+        (out, card, rest, history)
     };
-    let (model, first_card, first) = train("first.cyborg");
-    let (_, second_card, second) = train("second.cyborg");
+    let (model, first_card, first, first_history) = train("first.cyborg", "2");
+    let (_, second_card, second, second_history) = train("second.cyborg", "1");
     assert_eq!(first_card, second_card);
+    assert_eq!(first_history, second_history);
+    assert!(first_history[0]["train_loss"].as_f64().unwrap() > 0.0);
     assert!(
         first == second,
         "the weights, tokenizer or configuration differ"

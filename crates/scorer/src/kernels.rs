@@ -225,38 +225,35 @@ pub(crate) fn for_row_chunks(
     }
 }
 
+/// Rows per partial sum in [`sum_over_rows`].
+const ROWS_PER_PART: usize = 64;
+
 /// The sum of `add(row, into)` over `rows`, each adding its share into a `len`-long total;
-/// on every core natively.
+/// on every core natively. The rows are summed in fixed parts of [`ROWS_PER_PART`], and the
+/// parts in order, so the total is the same whatever the threads or how they share the work
+/// (a work-stealing fold and reduce would round differently from run to run).
 fn sum_over_rows(
     rows: usize,
     len: usize,
     add: impl Fn(usize, &mut [f32]) + Send + Sync,
 ) -> Vec<f32> {
-    let add_row = |mut total: Vec<f32>, r| {
-        with_wide_vectors(
-            #[inline(always)]
-            || add(r, &mut total),
-        );
-        total
-    };
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        (0..rows)
-            .into_par_iter()
-            .fold(|| vec![0f32; len], add_row)
-            .reduce(
-                || vec![0f32; len],
-                |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
-                    a
-                },
-            )
+    let partials = map_tasks(
+        rows.div_ceil(ROWS_PER_PART),
+        #[inline(always)]
+        |part| {
+            let mut total = vec![0f32; len];
+            let first = part * ROWS_PER_PART;
+            for r in first..(first + ROWS_PER_PART).min(rows) {
+                add(r, &mut total);
+            }
+            total
+        },
+    );
+    let mut total = vec![0f32; len];
+    for partial in partials {
+        total.iter_mut().zip(partial).for_each(|(t, p)| *t += p);
     }
-    #[cfg(target_arch = "wasm32")]
-    {
-        (0..rows).fold(vec![0f32; len], add_row)
-    }
+    total
 }
 
 /// The largest absolute difference between two tensors of one shape: how the kernels' tests
@@ -738,6 +735,44 @@ mod tests {
     fn close(a: &Tensor, b: &Tensor, tolerance: f32) {
         let diff = largest_difference(a, b);
         assert!(diff < tolerance, "differ by {diff}");
+    }
+
+    /// Gradient sums over rows come out bit for bit the same with one, two or three threads,
+    /// and run after run: training repeats exactly.
+    #[test]
+    fn sums_over_rows_do_not_depend_on_the_threads() {
+        let (rows, len) = (5000, 48);
+        let x: Vec<f32> = (0..rows * len)
+            .map(|i| {
+                ((i * 7919 % 10007) as f32 / 10007.0 - 0.5) * 1e3f32.powf((i % 5) as f32 / 4.0)
+            })
+            .collect();
+        let sums = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                sum_over_rows(rows, len, |r, total| {
+                    for (t, &v) in total.iter_mut().zip(&x[r * len..][..len]) {
+                        *t += v;
+                    }
+                })
+            })
+        };
+        let one = sums(1);
+        for threads in [2, 3, 2, 3, 2] {
+            assert_eq!(sums(threads), one, "{threads} threads");
+        }
+        let exact: Vec<f64> = (0..len)
+            .map(|c| (0..rows).map(|r| x[r * len + c] as f64).sum())
+            .collect();
+        for (ours, exact) in one.iter().zip(exact) {
+            assert!(
+                (*ours as f64 - exact).abs() < 1e-3 * exact.abs().max(1e3),
+                "{ours} against {exact}"
+            );
+        }
     }
 
     /// Each fused operation and its gradients agree with candle's own operations.
