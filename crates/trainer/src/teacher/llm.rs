@@ -440,87 +440,120 @@ impl LlmTeacher {
         );
         let mut last = String::new();
         for attempt in 0..=retries {
-            let mut request = self
-                .agent
-                .post(&url)
-                .header("Content-Type", "application/json");
-            if let Some(key) = &self.settings.api_key {
-                request = request.header("Authorization", &format!("Bearer {key}"));
-            }
             self.usage.lock().unwrap().requests_sent += 1;
             let backoff = Duration::from_millis(500 * 2u64.pow(attempt.min(6)));
-            let mut response = match request.send(body) {
-                Ok(response) => response,
+            let wait = match self.post(&url, body) {
+                // Nothing listening, or no reply in time: worth a retry, then fatal.
+                Err(error) if attempt == retries => {
+                    return Err(Failure::Fatal(anyhow::anyhow!(
+                        "cannot reach {url}: {error}"
+                    )))
+                }
                 Err(error) => {
-                    // Nothing listening, or no reply in time: worth a retry, then fatal.
                     last = format!("cannot reach {url}: {error}");
-                    if attempt < retries {
-                        std::thread::sleep(backoff);
-                        continue;
+                    backoff
+                }
+                Ok(reply) => match reply.outcome(&url) {
+                    Outcome::Answer(value) => return Ok(value),
+                    Outcome::Stop(failure) => return Err(failure),
+                    Outcome::Retry(why) => {
+                        last = why;
+                        reply.retry_after.unwrap_or(backoff)
                     }
-                    return Err(Failure::Fatal(anyhow::anyhow!(last)));
-                }
-            };
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .map(Duration::from_secs_f64);
-            let text = response
-                .body_mut()
-                .with_config()
-                .limit(16 << 20)
-                .read_to_string()
-                .unwrap_or_default();
-            let parsed: Option<Value> = serde_json::from_str(&text).ok();
-            let error_code = parsed
-                .as_ref()
-                .and_then(|v| v["error"]["code"].as_str().or(v["error"]["type"].as_str()))
-                .unwrap_or("")
-                .to_string();
-            let error_message = parsed
-                .as_ref()
-                .and_then(|v| v["error"]["message"].as_str())
-                .map_or_else(|| snippet(&text), str::to_string);
-            match status {
-                200 => match parsed {
-                    Some(reply) => return Ok(reply),
-                    None => last = format!("the reply was not JSON: {}", snippet(&text)),
                 },
-                429 if error_code == "insufficient_quota" => {
-                    return Err(Failure::Fatal(anyhow::anyhow!(
-                        "{url}: the account has no quota left (insufficient_quota): \
-                         {error_message}"
-                    )))
-                }
-                401 | 403 => {
-                    return Err(Failure::Fatal(anyhow::anyhow!(
-                        "{url} refused the key (HTTP {status}): {error_message}; set the \
-                         variable --api-key-env names"
-                    )))
-                }
-                400 | 422 => {
-                    return Err(Failure::Rejected(format!("HTTP {status}: {error_message}")))
-                }
-                408 | 409 | 429 | 500..=599 => {
-                    last = format!("HTTP {status}: {error_message}");
-                }
-                _ => {
-                    return Err(Failure::Fatal(anyhow::anyhow!(
-                        "{url} answered HTTP {status}: {error_message}"
-                    )))
-                }
-            }
+            };
             if attempt < retries {
-                std::thread::sleep(retry_after.unwrap_or(backoff));
+                std::thread::sleep(wait);
             }
         }
         Err(Failure::Rejected(format!(
             "no usable reply after {} attempts; last: {last}",
             retries + 1
         )))
+    }
+
+    /// One POST of `body` to `url`, with the key when there is one.
+    fn post(&self, url: &str, body: &str) -> Result<HttpReply, ureq::Error> {
+        let mut request = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/json");
+        if let Some(key) = &self.settings.api_key {
+            request = request.header("Authorization", &format!("Bearer {key}"));
+        }
+        let mut response = request.send(body)?;
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(Duration::from_secs_f64);
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(16 << 20)
+            .read_to_string()
+            .unwrap_or_default();
+        Ok(HttpReply {
+            status: response.status().as_u16(),
+            retry_after,
+            text,
+        })
+    }
+}
+
+/// What a chat-completions server answered.
+struct HttpReply {
+    status: u16,
+    /// How long the server asked to be left alone (`Retry-After`, in seconds).
+    retry_after: Option<Duration>,
+    text: String,
+}
+
+/// What to do after one reply.
+enum Outcome {
+    Answer(Value),
+    /// Give up on the request (or the run): retrying will not help.
+    Stop(Failure),
+    /// A transient failure, and what it was.
+    Retry(String),
+}
+
+impl HttpReply {
+    /// Judges the reply by its status and the error the body names, if any.
+    fn outcome(&self, url: &str) -> Outcome {
+        let status = self.status;
+        let parsed: Option<Value> = serde_json::from_str(&self.text).ok();
+        let error_code = parsed
+            .as_ref()
+            .and_then(|v| v["error"]["code"].as_str().or(v["error"]["type"].as_str()))
+            .unwrap_or("")
+            .to_string();
+        let error_message = parsed
+            .as_ref()
+            .and_then(|v| v["error"]["message"].as_str())
+            .map_or_else(|| snippet(&self.text), str::to_string);
+        let fatal = |message: String| Outcome::Stop(Failure::Fatal(anyhow::anyhow!(message)));
+        match status {
+            200 => match parsed {
+                Some(reply) => Outcome::Answer(reply),
+                None => Outcome::Retry(format!("the reply was not JSON: {}", snippet(&self.text))),
+            },
+            429 if error_code == "insufficient_quota" => fatal(format!(
+                "{url}: the account has no quota left (insufficient_quota): {error_message}"
+            )),
+            401 | 403 => fatal(format!(
+                "{url} refused the key (HTTP {status}): {error_message}; set the variable \
+                 --api-key-env names"
+            )),
+            400 | 422 => {
+                Outcome::Stop(Failure::Rejected(format!("HTTP {status}: {error_message}")))
+            }
+            408 | 409 | 429 | 500..=599 => {
+                Outcome::Retry(format!("HTTP {status}: {error_message}"))
+            }
+            _ => fatal(format!("{url} answered HTTP {status}: {error_message}")),
+        }
     }
 }
 
