@@ -24,7 +24,7 @@ use crate::output::write_atomically;
 use crate::progress::Progress;
 use crate::split::{sample_fraction, set_aside, stratified_split};
 use crate::student::{fit_score_student, load_base, score_fitted, TrainingRow};
-use crate::teacher::{synthetic, LabelledPool};
+use crate::teacher::{synthetic, LabelledPool, Teacher};
 
 /// What a cell adds to its human scores.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -354,14 +354,7 @@ fn run_cell(
                 progress,
             )?;
             teacher_dev_qwk = labelled.dev_qwk;
-            let test_labels = labelled.teacher.label(Some(base), &fixed.test, progress)?;
-            let (judged, levels): (Vec<i64>, Vec<i64>) = fixed
-                .test_human
-                .iter()
-                .zip(&test_labels)
-                .filter_map(|(&h, label)| Some((h, label.as_ref().ok()?.level)))
-                .unzip();
-            teacher_test_qwk = agreement(&judged, &levels, range).qwk;
+            teacher_test_qwk = teacher_test_agreement(fixed, &labelled.teacher, base, progress)?;
             rows = labelled.training_rows(&human, request.teacher.weight);
         }
         Arm::Synthetic(ratio) => {
@@ -409,6 +402,23 @@ fn run_cell(
         cell.seconds
     ));
     Ok(cell)
+}
+
+/// The teacher's QWK on the test rows it labelled (rows it failed on are left out).
+fn teacher_test_agreement(
+    fixed: &FixedSplit,
+    teacher: &Teacher,
+    base: &BaseModel,
+    progress: &Progress,
+) -> Result<Option<f64>> {
+    let labels = teacher.label(Some(base), &fixed.test, progress)?;
+    let (judged, levels): (Vec<i64>, Vec<i64>) = fixed
+        .test_human
+        .iter()
+        .zip(&labels)
+        .filter_map(|(&h, label)| Some((h, label.as_ref().ok()?.level)))
+        .unzip();
+    Ok(agreement(&judged, &levels, fixed.range).qwk)
 }
 
 /// Synthetic responses making up `ratio` of a synthetic arm's training rows, each with the
