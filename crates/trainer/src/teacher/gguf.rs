@@ -79,6 +79,66 @@ fn metadata<'a>(content: &'a Content, key: &str) -> Result<&'a Value> {
         .with_context(|| format!("the GGUF file has no `{key}`"))
 }
 
+/// Reads a GGUF file's tensors by name.
+struct Tensors<'a> {
+    content: &'a Content,
+    file: &'a mut std::fs::File,
+    path: &'a Path,
+}
+
+impl Tensors<'_> {
+    fn read(&mut self, name: &str) -> Result<QTensor> {
+        self.content
+            .tensor(self.file, name, &Device::Cpu)
+            .with_context(|| format!("{}: no tensor {name}", self.path.display()))
+    }
+
+    /// A matrix, for products.
+    fn matmul(&mut self, name: &str) -> Result<QMatMul> {
+        fast_matmul(self.read(name)?)
+    }
+
+    /// A vector (a norm's weights), in f32.
+    fn vector(&mut self, name: &str) -> Result<Tensor> {
+        Ok(self.read(name)?.dequantize(&Device::Cpu)?)
+    }
+
+    /// Transformer block `i`.
+    fn block(&mut self, i: usize) -> Result<Block> {
+        let name = |part: &str| format!("blk.{i}.{part}.weight");
+        Ok(Block {
+            query: self.matmul(&name("attn_q"))?,
+            key: self.matmul(&name("attn_k"))?,
+            value: self.matmul(&name("attn_v"))?,
+            attention_output: self.matmul(&name("attn_output"))?,
+            gate: self.matmul(&name("ffn_gate"))?,
+            up: self.matmul(&name("ffn_up"))?,
+            down: self.matmul(&name("ffn_down"))?,
+            attention_norm: self.vector(&name("attn_norm"))?,
+            feed_forward_norm: self.vector(&name("ffn_norm"))?,
+        })
+    }
+}
+
+/// The model's tokenizer, made for ChatML, and its end-of-turn token.
+fn chat_tokenizer(content: &Content, path: &Path) -> Result<(Tokenizer, u32)> {
+    let mut tokenizer = Tokenizer::from_gguf(content)
+        .with_context(|| format!("{}: cannot build its tokenizer", path.display()))?;
+    if metadata(content, "tokenizer.ggml.pre").and_then(|v| Ok(v.to_string()?.clone()))? == "smollm"
+    {
+        // SmolLM's byte-level BPE adds no space before the text: with one, "user" in the
+        // chat template and every score digit would come out as two tokens.
+        tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    }
+    let end_of_turn = tokenizer.token_to_id("<|im_end|>").with_context(|| {
+        format!(
+            "{}: the gguf teacher needs a ChatML model (with <|im_end|>)",
+            path.display()
+        )
+    })?;
+    Ok((tokenizer, end_of_turn))
+}
+
 impl GgufModel {
     /// Loads a Llama-architecture GGUF file.
     pub fn load(path: &Path) -> Result<GgufModel> {
@@ -108,53 +168,24 @@ impl GgufModel {
             .metadata
             .get("llama.rope.freq_base")
             .map_or(Ok(10_000.0), Value::to_f32)?;
-        let mut tensor = |name: &str| {
-            content
-                .tensor(&mut file, name, &device)
-                .with_context(|| format!("{}: no tensor {name}", path.display()))
+        let mut tensors = Tensors {
+            content: &content,
+            file: &mut file,
+            path,
         };
-        let mut blocks = Vec::new();
-        for i in 0..number("block_count")? as usize {
-            let mut matmul = |part: &str| -> Result<QMatMul> {
-                fast_matmul(tensor(&format!("blk.{i}.{part}.weight"))?)
-            };
-            blocks.push(Block {
-                query: matmul("attn_q")?,
-                key: matmul("attn_k")?,
-                value: matmul("attn_v")?,
-                attention_output: matmul("attn_output")?,
-                gate: matmul("ffn_gate")?,
-                up: matmul("ffn_up")?,
-                down: matmul("ffn_down")?,
-                attention_norm: tensor(&format!("blk.{i}.attn_norm.weight"))?
-                    .dequantize(&device)?,
-                feed_forward_norm: tensor(&format!("blk.{i}.ffn_norm.weight"))?
-                    .dequantize(&device)?,
-            });
-        }
-        let embedding_q = tensor("token_embd.weight")?;
+        let blocks = (0..number("block_count")? as usize)
+            .map(|i| tensors.block(i))
+            .collect::<Result<Vec<_>>>()?;
+        let embedding_q = tensors.read("token_embd.weight")?;
         let embedding = embedding_q.dequantize(&device)?;
         // Small models tie the output projection to the embedding table.
-        let output = match content.tensor_infos.contains_key("output.weight") {
-            true => fast_matmul(tensor("output.weight")?)?,
-            false => fast_matmul(embedding_q)?,
+        let output = if content.tensor_infos.contains_key("output.weight") {
+            tensors.matmul("output.weight")?
+        } else {
+            fast_matmul(embedding_q)?
         };
-        let output_norm = tensor("output_norm.weight")?.dequantize(&device)?;
-        let mut tokenizer = Tokenizer::from_gguf(&content)
-            .with_context(|| format!("{}: cannot build its tokenizer", path.display()))?;
-        if metadata(&content, "tokenizer.ggml.pre").and_then(|v| Ok(v.to_string()?.clone()))?
-            == "smollm"
-        {
-            // SmolLM's byte-level BPE adds no space before the text: with one, "user" in the
-            // chat template and every score digit would come out as two tokens.
-            tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
-        }
-        let end_of_turn = tokenizer.token_to_id("<|im_end|>").with_context(|| {
-            format!(
-                "{}: the gguf teacher needs a ChatML model (with <|im_end|>)",
-                path.display()
-            )
-        })?;
+        let output_norm = tensors.vector("output_norm.weight")?;
+        let (tokenizer, end_of_turn) = chat_tokenizer(&content, path)?;
         Ok(GgufModel {
             name: path
                 .file_name()
