@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use cyborg_scorer::metrics::ScoreRange;
+use cyborg_scorer::model::Reading;
 use cyborg_scorer::traits::{trait_result, Scale, TraitConfig, TraitResult};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -246,16 +247,7 @@ pub fn traits(request: &TraitBenchRequest, progress: &Progress) -> crate::Result
 
 fn run_traits(args: &TraitBenchRequest, progress: &Progress) -> Result<TraitBench> {
     let start = Instant::now();
-    let corpus = match args.corpus {
-        TraitCorpus::Asap7 => asap(&args.data, 7, args.fold)?,
-        TraitCorpus::Asap8 => asap(&args.data, 8, args.fold)?,
-        TraitCorpus::Commonlit => commonlit(
-            &args.data,
-            args.test_fraction,
-            args.dev_fraction,
-            args.student.seed,
-        )?,
-    };
+    let corpus = read_corpus(args)?;
     let rows =
         |indices: &[usize]| -> Vec<&Row> { indices.iter().map(|&i| &corpus.rows[i]).collect() };
     let (train, dev, test) = (rows(&corpus.train), rows(&corpus.dev), rows(&corpus.test));
@@ -266,18 +258,7 @@ fn run_traits(args: &TraitBenchRequest, progress: &Progress) -> Result<TraitBenc
         dev.len(),
         test.len()
     ));
-    let configs: Vec<TraitConfig> = corpus
-        .targets
-        .iter()
-        .enumerate()
-        .map(|(k, name)| TraitConfig {
-            name: name.clone(),
-            scale: match corpus.primary_range {
-                Some(range) if k == 0 => Scale::levels(range),
-                _ => trait_scale(&train, &dev, k),
-            },
-        })
-        .collect();
+    let configs = trait_configs(&corpus, &train, &dev);
     let base = load_base(&args.student, progress)?;
     let test_texts = test
         .iter()
@@ -299,29 +280,9 @@ fn run_traits(args: &TraitBenchRequest, progress: &Progress) -> Result<TraitBenc
             progress,
         )?;
         let raw = read_prepared_fitted(&base, &outcome, &test_texts, progress)?;
-        let traits: Vec<TraitResult> = outcome
-            .trained
-            .scorer
-            .traits
-            .iter()
-            .enumerate()
-            .map(|(j, config)| {
-                let human: Vec<f64> = test.iter().map(|r| r.traits[first + j]).collect();
-                let predicted: Vec<f64> = raw.iter().map(|r| r.values[j]).collect();
-                trait_result(config, &human, &predicted)
-            })
-            .collect();
+        let traits = test_results(&outcome.trained.scorer.traits, &test, first, &raw);
         for t in &traits {
-            let qwk = t
-                .levels
-                .as_ref()
-                .map_or(String::new(), |a| format!("QWK {}, ", format_kappa(a.qwk)));
-            progress.note(&format!(
-                "  {}: test {qwk}RMSE {:.3}, Pearson r {}",
-                t.name,
-                t.rmse,
-                format_kappa(t.pearson)
-            ));
+            progress.note(&format!("  {}", result_note(t)));
         }
         results.push(ModelResult {
             model,
@@ -337,6 +298,69 @@ fn run_traits(args: &TraitBenchRequest, progress: &Progress) -> Result<TraitBenc
         seconds,
         models: results,
     })
+}
+
+fn read_corpus(args: &TraitBenchRequest) -> Result<Corpus> {
+    match args.corpus {
+        TraitCorpus::Asap7 => asap(&args.data, 7, args.fold),
+        TraitCorpus::Asap8 => asap(&args.data, 8, args.fold),
+        TraitCorpus::Commonlit => commonlit(
+            &args.data,
+            args.test_fraction,
+            args.dev_fraction,
+            args.student.seed,
+        ),
+    }
+}
+
+/// Each target's name and scale: the primary score's levels where the corpus has them, else
+/// the scale the training and development values span.
+fn trait_configs(corpus: &Corpus, train: &[&Row], dev: &[&Row]) -> Vec<TraitConfig> {
+    corpus
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(k, name)| TraitConfig {
+            name: name.clone(),
+            scale: match corpus.primary_range {
+                Some(range) if k == 0 => Scale::levels(range),
+                _ => trait_scale(train, dev, k),
+            },
+        })
+        .collect()
+}
+
+/// A student's results on the `test` rows, whose targets from `first` on it was trained for
+/// (`raw`: its readings of them).
+fn test_results(
+    traits: &[TraitConfig],
+    test: &[&Row],
+    first: usize,
+    raw: &[Reading],
+) -> Vec<TraitResult> {
+    traits
+        .iter()
+        .enumerate()
+        .map(|(j, config)| {
+            let human: Vec<f64> = test.iter().map(|r| r.traits[first + j]).collect();
+            let predicted: Vec<f64> = raw.iter().map(|r| r.values[j]).collect();
+            trait_result(config, &human, &predicted)
+        })
+        .collect()
+}
+
+/// One target's test result in a line.
+fn result_note(t: &TraitResult) -> String {
+    let qwk = t
+        .levels
+        .as_ref()
+        .map_or(String::new(), |a| format!("QWK {}, ", format_kappa(a.qwk)));
+    format!(
+        "{}: test {qwk}RMSE {:.3}, Pearson r {}",
+        t.name,
+        t.rmse,
+        format_kappa(t.pearson)
+    )
 }
 
 /// Per target: the single-trait student's and the all-traits student's test results, side
