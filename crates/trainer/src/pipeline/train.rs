@@ -359,26 +359,24 @@ pub fn read_labels_file(
         "source".into(),
         "teacher".into(),
     ];
-    let table = read_table(path, &spec)?;
-    let at = |row: &Row, message: String| DataError {
-        path: path.to_path_buf(),
-        line: Some(row.line),
-        column: None,
-        message,
-    };
+    let mut human = read_table(path, &spec)?;
+    let rows = std::mem::take(&mut human.rows);
     let mut labels = LabelsFile {
-        human: Table {
-            rows: Vec::new(),
-            ..table.clone()
-        },
+        human,
         labelled: Vec::new(),
         skipped: 0,
         teachers: Vec::new(),
     };
-    for row in &table.rows {
+    for row in rows {
+        let line = row.line;
         labels
             .add(row, &score_column, range)
-            .map_err(|message| at(row, message))?;
+            .map_err(|message| DataError {
+                path: path.to_path_buf(),
+                line: Some(line),
+                column: None,
+                message,
+            })?;
     }
     if labels.human.rows.is_empty() {
         return Err(input(format!(
@@ -394,16 +392,13 @@ impl LabelsFile {
     /// wrong with the row.
     fn add(
         &mut self,
-        row: &Row,
+        mut row: Row,
         score_column: &str,
         range: Option<ScoreRange>,
     ) -> Result<(), String> {
-        let [score, expected, source, teacher] = &row.groups[..] else {
+        let groups = std::mem::take(&mut row.groups);
+        let [score, expected, source, teacher] = &groups[..] else {
             unreachable!("four columns were asked for")
-        };
-        let bare = Row {
-            groups: Vec::new(),
-            ..row.clone()
         };
         match Source::parse(source) {
             Some(Source::Human) => {
@@ -416,7 +411,7 @@ impl LabelsFile {
                     })?;
                 self.human.rows.push(Row {
                     score: Some(score),
-                    ..bare
+                    ..row
                 });
             }
             Some(Source::Teacher | Source::Synthetic) => {
@@ -430,7 +425,7 @@ impl LabelsFile {
                 if !self.teachers.contains(teacher) {
                     self.teachers.push(teacher.clone());
                 }
-                self.labelled.push((bare, target));
+                self.labelled.push((row, target));
             }
             Some(Source::Failed | Source::Dropped) => self.skipped += 1,
             None => {
