@@ -5,7 +5,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{base_model, cyborg, repo, stderr, stdout};
+use support::{base_model, cyborg, cyborg_command, repo, shared_data, stderr, stdout};
 
 /// An ASAP-AES-shaped folder in `dir`: 60 demo essays as prompt 2 (scores 1-6) of a TSV read
 /// with quoting off, and folds 0 and 1, each with its own training, development and test ids.
@@ -123,4 +123,63 @@ fn bench_asap_runs_several_folds_and_resumes_from_its_cells() {
             && said.contains("seed: 2"),
         "{said}"
     );
+}
+
+/// The `bench asap` commands BENCHMARKS.md gives for the committed cells
+/// (`--cells benches/asap-cells/…`), each as its arguments after `cyborg`.
+fn documented_cells_commands() -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(repo().join("BENCHMARKS.md")).unwrap();
+    let mut commands = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(start) = line.trim().strip_prefix("target/release/cyborg bench asap") else {
+            continue;
+        };
+        let mut command = format!("bench asap {start}");
+        while command.trim_end().ends_with('\\') {
+            command = command.trim_end().trim_end_matches('\\').to_string() + lines.next().unwrap();
+        }
+        let command = command.split(" #").next().unwrap();
+        if command.contains("--cells benches/asap-cells/") {
+            commands.push(command.split_whitespace().map(String::from).collect());
+        }
+    }
+    commands
+}
+
+#[test]
+fn every_documented_command_reuses_its_committed_cells() {
+    let Some(asap) = shared_data("asap-aes") else {
+        return;
+    };
+    let commands = documented_cells_commands();
+    assert!(commands.len() >= 6, "{commands:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for mut args in commands {
+        // A copy of the cells, so that a run could not change the committed ones.
+        let at = args.iter().position(|a| a == "--cells").unwrap() + 1;
+        let cells = dir.path().join(args[at].replace('/', "_"));
+        let committed = repo().join(&args[at]);
+        std::fs::create_dir_all(&cells).unwrap();
+        let mut saved = 0;
+        for entry in std::fs::read_dir(&committed).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), cells.join(entry.file_name())).unwrap();
+            saved += 1;
+        }
+        args[at] = cells.to_str().unwrap().into();
+        if let Some(out) = args.iter().position(|a| a == "--out") {
+            args[out + 1] = dir.path().join("table.md").to_str().unwrap().into();
+        }
+        args.extend(["--asap", asap.to_str().unwrap(), "--json", "--quiet"].map(String::from));
+        // No base model: a cell that is not reused fails at once instead of training for hours.
+        let run = cyborg_command()
+            .args(&args)
+            .env("CYBORG_BASE_MODEL", dir.path().join("no-base-model"))
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{args:?}: {}", stderr(&run));
+        let result: serde_json::Value = serde_json::from_str(&stdout(&run)).unwrap();
+        assert_eq!(result["reused_cells"], saved, "{args:?}");
+    }
 }
