@@ -5,7 +5,10 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{base_model, cyborg, cyborg_command, repo, shared_data, stderr, stdout};
+use support::{
+    assert_markdown_tables_whole, base_model, cyborg, cyborg_command, repo, shared_data, stderr,
+    stdout,
+};
 
 /// An ASAP-AES-shaped folder in `dir`: 60 demo essays as prompt 2 (scores 1-6) of a TSV read
 /// with quoting off, and folds 0 and 1, each with its own training, development and test ids.
@@ -97,6 +100,7 @@ fn bench_asap_runs_several_folds_and_resumes_from_its_cells() {
 
     // Each prompt's mean ± SD over the folds, and each fold's own table below it.
     let markdown = std::fs::read_to_string(&table).unwrap();
+    assert_markdown_tables_whole(&markdown);
     assert!(markdown.contains("NEA folds 0, 1,"), "{markdown}");
     assert!(markdown.contains("Mean ± SD over 2 folds"), "{markdown}");
     assert!(
@@ -120,7 +124,7 @@ fn bench_asap_runs_several_folds_and_resumes_from_its_cells() {
     let said = stderr(&other);
     assert!(
         said.contains("fold0-prompt2-human1.json holds a cell trained with other settings")
-            && said.contains("seed: 2"),
+            && said.contains("(seed: 1 then, seed: 2 now)"),
         "{said}"
     );
 }
@@ -168,8 +172,10 @@ fn every_documented_command_reuses_its_committed_cells() {
             saved += 1;
         }
         args[at] = cells.to_str().unwrap().into();
-        if let Some(out) = args.iter().position(|a| a == "--out") {
-            args[out + 1] = dir.path().join("table.md").to_str().unwrap().into();
+        let table = dir.path().join("table.md");
+        match args.iter().position(|a| a == "--out") {
+            Some(out) => args[out + 1] = table.to_str().unwrap().into(),
+            None => args.extend(["--out".into(), table.to_str().unwrap().into()]),
         }
         args.extend(["--asap", asap.to_str().unwrap(), "--json", "--quiet"].map(String::from));
         // No base model: a cell that is not reused fails at once instead of training for hours.
@@ -181,5 +187,6 @@ fn every_documented_command_reuses_its_committed_cells() {
         assert!(run.status.success(), "{args:?}: {}", stderr(&run));
         let result: serde_json::Value = serde_json::from_str(&stdout(&run)).unwrap();
         assert_eq!(result["reused_cells"], saved, "{args:?}");
+        assert_markdown_tables_whole(&std::fs::read_to_string(&table).unwrap());
     }
 }

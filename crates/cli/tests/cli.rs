@@ -5,7 +5,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{base_model, cyborg, cyborg_command, demo_rows, repo, shared_data, stderr, stdout};
+use support::{
+    assert_markdown_tables_whole, base_model, cyborg, cyborg_command, demo_rows, repo, shared_data,
+    stderr, stdout,
+};
 
 #[test]
 fn help_teaches_the_workflow() {
@@ -396,23 +399,6 @@ fn eval_reports_fairness_gates_and_human_human_agreement(
         "{markdown}"
     );
     assert_markdown_tables_whole(&markdown);
-}
-
-/// Every row of a Markdown table follows another row, or starts a table over its rule: a row
-/// after a paragraph would render as text.
-fn assert_markdown_tables_whole(markdown: &str) {
-    let lines: Vec<&str> = markdown.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        let follows_row = i > 0 && lines[i - 1].starts_with('|');
-        let starts_table = lines
-            .get(i + 1)
-            .is_some_and(|next| next.starts_with("|---"));
-        assert!(
-            !line.starts_with('|') || follows_row || starts_table,
-            "line {} is a table row cut off from its table:\n{markdown}",
-            i + 1
-        );
-    }
 }
 
 /// `train` without --tune, --epochs and --patience: short answers get the whole encoder for

@@ -606,12 +606,25 @@ fn an_experiment_grid_with_pool_and_synthetic_arms_resumes_from_its_cells() {
     assert_eq!(svg.matches("<g data-arm=").count(), 3);
     assert_eq!(svg.matches("<polyline").count(), 3);
 
-    // Resuming: nothing is recomputed; a lost cell is recomputed alone.
-    let again = cyborg(&args);
+    // Resuming: nothing is recomputed, even with requests sent otherwise; a lost cell is
+    // recomputed alone; a setting that changes results is refused before anything runs.
+    let with =
+        |extra: &[&str]| [args.clone(), extra.iter().map(|a| a.to_string()).collect()].concat();
+    let again = cyborg(&with(&["--concurrency", "1", "--retries", "2"]));
     assert!(String::from_utf8_lossy(&again.stdout).contains("5 cells: 0 trained now, 5 reused"));
     std::fs::remove_file(out.join("cells/h0.5_none_s1.json")).unwrap();
     let third = cyborg(&args);
     assert!(String::from_utf8_lossy(&third.stdout).contains("5 cells: 1 trained now, 4 reused"));
+    let other = cyborg(&with(&["--head-lr", "0.001"]));
+    assert!(!other.status.success());
+    let said = stderr(&other);
+    assert!(
+        said.contains(
+            "cells holds cells run with other settings (head_lr: 0.0005 then, head_lr: 0.001 now)"
+        ),
+        "{said}"
+    );
+    assert_eq!(std::fs::read_dir(out.join("cells")).unwrap().count(), 6);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{StudentConfig, TeacherConfig};
 use crate::data::{read_id_list, read_table, Filter, ReadSpec, Row, Table};
-use crate::format::format_kappa;
+use crate::format::{format_kappa, markdown_table, settings_difference};
 use crate::output::write_atomically;
 use crate::progress::Progress;
 use crate::split::{sample_fraction, set_aside};
@@ -63,11 +63,27 @@ pub struct EncodeBench {
 impl EncodeBench {
     /// The results as a Markdown table, with what was measured on what.
     pub fn markdown(&self) -> String {
-        let mut out = format!(
+        let headings = [
+            "weights",
+            "max tokens",
+            "batch",
+            "mean tokens",
+            "texts/s",
+            "ms/text",
+        ];
+        let rows = self.results.iter().map(|r| {
+            vec![
+                r.weights.to_string(),
+                r.max_tokens.to_string(),
+                r.batch.to_string(),
+                format!("{:.0}", r.mean_tokens),
+                format!("{:.1}", r.texts_per_second),
+                format!("{:.1}", r.ms_per_text),
+            ]
+        });
+        format!(
             "candle encoder ({} threads), {} texts from {}, each cut to its first window; int8 \
-             matrices multiplied {}\n\
-             | weights | max tokens | batch | mean tokens | texts/s | ms/text |\n\
-             |---|---|---|---|---|---|\n",
+             matrices multiplied {}\n{}",
             self.threads,
             self.results.first().map_or(0, |r| r.texts),
             self.data,
@@ -76,14 +92,8 @@ impl EncodeBench {
             } else {
                 "as f32 (no AVX-512 VNNI here)"
             },
-        );
-        for r in &self.results {
-            out += &format!(
-                "| {} | {} | {} | {:.0} | {:.1} | {:.1} |\n",
-                r.weights, r.max_tokens, r.batch, r.mean_tokens, r.texts_per_second, r.ms_per_text
-            );
-        }
-        out
+            markdown_table(&headings, rows)
+        )
     }
 }
 
@@ -342,9 +352,9 @@ fn saved_cell(path: &Path, settings: &str) -> Result<Option<Vec<AsapResult>>> {
     if saved.settings != settings {
         crate::bail_input!(
             "{} holds a cell trained with other settings ({}); give another --cells folder, \
-             or delete the file to train it again with these ({settings})",
+             or delete the file to train it again with these",
             path.display(),
-            saved.settings
+            settings_difference(&saved.settings, settings)
         );
     }
     Ok(Some(saved.results))
@@ -675,7 +685,7 @@ fn markdown(
         }
     );
     if let [fold] = args.folds[..] {
-        out += &fold_table(args, results, fold);
+        out += &format!("{}\n", fold_table(args, results, fold));
     } else {
         out += &summary_table(args, results);
         for &fold in &args.folds {
@@ -697,90 +707,86 @@ fn markdown(
 /// each fold and gives the mean ± SD of those averages.
 fn summary_table(args: &AsapBenchRequest, results: &[AsapResult]) -> String {
     let columns = columns(args);
-    let header: Vec<String> = columns.iter().map(|(f, arm)| arm.heading(*f)).collect();
-    let mut out = format!(
-        "Mean ± SD over {} folds:\n\n| prompt | {} |\n|---|{}\n",
-        args.folds.len(),
-        header.join(" | "),
-        "---|".repeat(header.len())
-    );
+    let mut headings = vec!["prompt".to_string()];
+    headings.extend(columns.iter().map(|(f, arm)| arm.heading(*f)));
     let over_folds = |prompt: u32, column| -> Vec<f64> {
         args.folds
             .iter()
             .filter_map(|&fold| test_qwk(results, fold, prompt, column))
             .collect()
     };
-    for &prompt in &args.prompts {
-        let cells: Vec<String> = columns
-            .iter()
-            .map(|&c| mean_sd(&over_folds(prompt, c)))
-            .collect();
-        out += &format!("| {prompt} | {} |\n", cells.join(" | "));
-    }
-    let averages: Vec<String> = columns
+    let mut rows: Vec<Vec<String>> = args
+        .prompts
         .iter()
-        .map(|&c| {
-            let per_fold: Vec<f64> = args
-                .folds
-                .iter()
-                .filter_map(|&fold| {
-                    let qwks: Vec<f64> = args
-                        .prompts
-                        .iter()
-                        .filter_map(|&p| test_qwk(results, fold, p, c))
-                        .collect();
-                    checked_mean(&qwks)
-                })
-                .collect();
-            format!("**{}**", mean_sd(&per_fold))
+        .map(|&prompt| {
+            let cells = columns.iter().map(|&c| mean_sd(&over_folds(prompt, c)));
+            std::iter::once(prompt.to_string()).chain(cells).collect()
         })
         .collect();
-    out += &format!("| **avg** | {} |\n\n", averages.join(" | "));
-    out
+    let averages = columns.iter().map(|&c| {
+        let per_fold: Vec<f64> = args
+            .folds
+            .iter()
+            .filter_map(|&fold| {
+                let qwks: Vec<f64> = args
+                    .prompts
+                    .iter()
+                    .filter_map(|&p| test_qwk(results, fold, p, c))
+                    .collect();
+                checked_mean(&qwks)
+            })
+            .collect();
+        format!("**{}**", mean_sd(&per_fold))
+    });
+    rows.push(
+        std::iter::once("**avg**".to_string())
+            .chain(averages)
+            .collect(),
+    );
+    format!(
+        "Mean ± SD over {} folds:\n\n{}\n",
+        args.folds.len(),
+        markdown_table(&headings, rows)
+    )
 }
 
 /// One fold's test QWK per prompt and column; on fold 0, beside the simple peers.
 fn fold_table(args: &AsapBenchRequest, results: &[AsapResult], fold: usize) -> String {
     let columns = columns(args);
     let peers = fold == 0;
-    let mut header: Vec<String> = columns.iter().map(|(f, arm)| arm.heading(*f)).collect();
+    let mut headings = vec!["prompt".to_string()];
+    headings.extend(columns.iter().map(|(f, arm)| arm.heading(*f)));
     if peers {
-        header.extend(["peer ridge MiniLM+len3 100%".into(), "peer 10%".into()]);
+        headings.extend(["peer ridge MiniLM+len3 100%".into(), "peer 10%".into()]);
     }
-    let mut out = format!(
-        "| prompt | {} |\n|---|{}\n",
-        header.join(" | "),
-        "---|".repeat(header.len())
-    );
+    let mut rows = Vec::new();
     let mut sums = vec![Vec::new(); columns.len()];
     let (mut peer_100, mut peer_10) = (Vec::new(), Vec::new());
     for &prompt in &args.prompts {
-        let mut cells: Vec<String> = columns
-            .iter()
-            .zip(&mut sums)
-            .map(|(&column, sum)| {
-                let qwk = test_qwk(results, fold, prompt, column);
-                sum.extend(qwk);
-                format_kappa(qwk)
-            })
-            .collect();
+        let mut cells = vec![prompt.to_string()];
+        cells.extend(columns.iter().zip(&mut sums).map(|(&column, sum)| {
+            let qwk = test_qwk(results, fold, prompt, column);
+            sum.extend(qwk);
+            format_kappa(qwk)
+        }));
         if peers {
             let p = (prompt - 1) as usize;
             peer_100.push(PEER_100[p]);
             peer_10.push(PEER_10[p]);
             cells.extend([format!("{:.3}", PEER_100[p]), format!("{:.3}", PEER_10[p])]);
         }
-        out += &format!("| {prompt} | {} |\n", cells.join(" | "));
+        rows.push(cells);
     }
-    let mut averages: Vec<String> = sums
-        .iter()
-        .map(|s| checked_mean(s).map_or("-".into(), |m| format!("**{m:.3}**")))
-        .collect();
+    let mut averages = vec!["**avg**".to_string()];
+    averages.extend(
+        sums.iter()
+            .map(|s| checked_mean(s).map_or("-".into(), |m| format!("**{m:.3}**"))),
+    );
     if peers {
         averages.extend(
             [peer_100, peer_10].map(|p| checked_mean(&p).map_or("-".into(), |m| format!("{m:.3}"))),
         );
     }
-    out += &format!("| **avg** | {} |\n", averages.join(" | "));
-    out
+    rows.push(averages);
+    markdown_table(&headings, rows)
 }

@@ -16,10 +16,10 @@ use cyborg_scorer::fairness::{bootstrap, Interval};
 use cyborg_scorer::metrics::{agreement, checked_mean, mean, ScoreRange};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DataConfig, SampleFilter, StudentConfig, TeacherConfig};
+use crate::config::{DataConfig, LlmConfig, SampleFilter, StudentConfig, TeacherConfig};
 use crate::data::{read_id_list, read_table, Row, Table};
 use crate::error::input;
-use crate::format::{escape_html as escape, format_kappa};
+use crate::format::{escape_html as escape, format_kappa, markdown_table, settings_difference};
 use crate::output::write_atomically;
 use crate::progress::Progress;
 use crate::split::{sample_fraction, set_aside, stratified_split};
@@ -251,6 +251,60 @@ impl<'a> FixedSplit<'a> {
     }
 }
 
+/// Everything but a cell's place in the grid that decides its results, as text. How the
+/// teacher's requests are sent (key, concurrency, retries, timeout, prices) and where caches
+/// are decide none, so they are left out: a stopped grid can resume with them changed.
+fn grid_settings(request: &ExperimentRequest) -> String {
+    let file = std::fs::canonicalize(&request.file).unwrap_or_else(|_| request.file.clone());
+    let student = StudentConfig {
+        cache: None,
+        no_cache: false,
+        ..request.student.clone()
+    };
+    let llm = LlmConfig {
+        api_key_env: String::new(),
+        concurrency: 0,
+        retries: 0,
+        request_timeout: 0.0,
+        prices: (0.0, 0.0),
+        llm_cache: None,
+        ..request.teacher.llm.clone()
+    };
+    let teacher = TeacherConfig {
+        llm,
+        ..request.teacher.clone()
+    };
+    format!(
+        "file {}; {:?}; range {:?}; ids {:?}; test {}, dev {}, split seed {}; filter {:?}, \
+         max similarity {}; {student:?}; {teacher:?}",
+        file.display(),
+        request.data,
+        request.range,
+        request.ids,
+        request.test_fraction,
+        request.dev_fraction,
+        request.split_seed,
+        request.filter,
+        request.max_similarity,
+    )
+}
+
+/// Keeps the grid's `settings` in `cells_dir`, or checks them against those kept there: cells
+/// run otherwise would compare unlike students.
+fn keep_settings(cells_dir: &Path, settings: &str) -> Result<()> {
+    let path = cells_dir.join("settings.txt");
+    match std::fs::read_to_string(&path) {
+        Ok(saved) if saved == settings => Ok(()),
+        Ok(saved) => Err(input(format!(
+            "{} holds cells run with other settings ({}); give another --out-dir, or delete \
+             that folder to run the cells again with these",
+            cells_dir.display(),
+            settings_difference(&saved, settings)
+        ))),
+        Err(_) => write_atomically(&path, settings.as_bytes()),
+    }
+}
+
 /// Runs every cell of the grid not already in OUT/cells/, then writes the tables and the plot.
 pub fn run(request: &ExperimentRequest, progress: &Progress) -> crate::Result<ExperimentOutcome> {
     Ok(run_grid(request, progress)?)
@@ -263,6 +317,7 @@ fn run_grid(request: &ExperimentRequest, progress: &Progress) -> Result<Experime
     let cells_dir = request.out_dir.join("cells");
     std::fs::create_dir_all(&cells_dir)
         .with_context(|| format!("cannot create {}", cells_dir.display()))?;
+    keep_settings(&cells_dir, &grid_settings(request))?;
     let mut spec = request.data.read_spec(true, "experiment")?;
     spec.range = request.range;
     let table = read_table(&request.file, &spec)?;
@@ -487,7 +542,7 @@ fn write_results(
     );
     let out = &request.out_dir;
     write_atomically(&out.join("results.csv"), &csv_table(cells)?)?;
-    let markdown = markdown_table(&what, &summary);
+    let markdown = results_markdown(&what, &summary);
     write_atomically(&out.join("results.md"), markdown.as_bytes())?;
     write_atomically(
         &out.join("learning-curve.svg"),
@@ -620,33 +675,39 @@ fn arm_label(arm: Arm, temperature: Option<f64>) -> String {
     }
 }
 
-fn markdown_table(what: &str, lines: &[Line]) -> String {
-    let mut out = format!(
-        "Experiment on {what}. Test QWK is the mean over seeds; the difference from the \
-         human-only arm at the same fraction and seeds has a paired bootstrap 95% interval; \
-         the teacher's own test QWK is shown for pool arms.\n\n\
-         | human | arm | seeds | extra rows | test QWK | Δ vs human only [95% CI] | teacher test QWK |\n\
-         |---|---|---|---|---|---|---|\n"
-    );
-    for l in lines {
+fn results_markdown(what: &str, lines: &[Line]) -> String {
+    let headings = [
+        "human",
+        "arm",
+        "seeds",
+        "extra rows",
+        "test QWK",
+        "Δ vs human only [95% CI]",
+        "teacher test QWK",
+    ];
+    let rows = lines.iter().map(|l| {
         let versus = match &l.versus_none {
             Some((d, Some(ci))) => format!("{d:+.3} [{:+.3}, {:+.3}]", ci.low, ci.high),
             Some((d, None)) => format!("{d:+.3}"),
             None => "-".into(),
         };
-        let _ = writeln!(
-            out,
-            "| {:.0}% | {} | {} | {:.0} | {} | {versus} | {} |",
-            l.fraction * 100.0,
+        vec![
+            format!("{:.0}%", l.fraction * 100.0),
             arm_label(l.arm, l.temperature),
-            l.seeds,
-            l.mean_extra_rows,
+            l.seeds.to_string(),
+            format!("{:.0}", l.mean_extra_rows),
             format_kappa(l.mean_test_qwk),
+            versus,
             l.mean_teacher_test_qwk
                 .map_or_else(|| "-".into(), |q| format!("{q:.3}")),
-        );
-    }
-    out
+        ]
+    });
+    format!(
+        "Experiment on {what}. Test QWK is the mean over seeds; the difference from the \
+         human-only arm at the same fraction and seeds has a paired bootstrap 95% interval; \
+         the teacher's own test QWK is shown for pool arms.\n\n{}",
+        markdown_table(&headings, rows)
+    )
 }
 
 // The learning curve's canvas in pixels: the plot sits inside the margins, the legend in the

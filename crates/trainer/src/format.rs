@@ -46,3 +46,70 @@ pub fn escape_html(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
+
+/// A Markdown table: a row of `headings`, then one row per item of `rows`, each cell's `|`
+/// escaped so that it stays one cell.
+pub fn markdown_table<H: AsRef<str>>(
+    headings: &[H],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> String {
+    let line = |cells: Vec<&str>| format!("| {} |\n", cells.join(" | "));
+    let mut out = line(headings.iter().map(AsRef::as_ref).collect());
+    out.push_str(&format!("|{}\n", "---|".repeat(headings.len())));
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+        out.push_str(&line(cells.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// Where two settings written as `{:?}` text differ, field by field (`head_lr: 0.0005 then,
+/// head_lr: 0.001 now`), so that a refusal names what changed; both whole if their fields do
+/// not line up.
+pub fn settings_difference(then: &str, now: &str) -> String {
+    let fields = |s: &'_ str| -> Vec<String> {
+        s.split([',', ';', '{', '}'])
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let (before, after) = (fields(then), fields(now));
+    if before.len() != after.len() {
+        return format!("{then} then, {now} now");
+    }
+    let changed: Vec<String> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b != a)
+        .map(|(b, a)| format!("{b} then, {a} now"))
+        .collect();
+    changed.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settings_difference_names_the_fields_that_changed() {
+        let then = "Config { x: 1, y: Some(2), z: [a, b] }; Other { w: 3 }";
+        let now = "Config { x: 1, y: None, z: [a, b] }; Other { w: 4 }";
+        assert_eq!(
+            settings_difference(then, now),
+            "y: Some(2) then, y: None now; w: 3 then, w: 4 now"
+        );
+        // Fields that do not line up (a list grew) are shown whole.
+        let grown = "Config { x: 1, y: Some(2), z: [a, b, c] }; Other { w: 3 }";
+        assert_eq!(
+            settings_difference(then, grown),
+            format!("{then} then, {grown} now")
+        );
+    }
+
+    #[test]
+    fn a_markdown_table_keeps_a_cell_with_a_bar_in_one_column() {
+        let table = markdown_table(&["a", "b"], [vec!["x|y".into(), "2".into()]]);
+        assert_eq!(table, "| a | b |\n|---|---|\n| x\\|y | 2 |\n");
+    }
+}

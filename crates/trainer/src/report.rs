@@ -14,7 +14,8 @@ use crate::evaluate::{
 };
 use crate::experiment::LearningCurve;
 use crate::format::{
-    escape_html as escape, format_kappa as kappa, format_signed as signed, now_rfc3339,
+    escape_html as escape, format_kappa as kappa, format_signed as signed, markdown_table,
+    now_rfc3339,
 };
 
 /// The HTML report of `model`'s evaluation, dated now.
@@ -638,10 +639,6 @@ th, td { text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; border-bottom: 1px s
 ";
 
 /// Text for a Markdown table cell: a `|` would end the cell.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|")
-}
-
 /// The same results as a Markdown summary: gates, agreement, and groups.
 pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
     let a = &e.agreement;
@@ -664,19 +661,6 @@ pub fn markdown(model: &str, data: &str, e: &Evaluation) -> String {
 }
 
 /// A Markdown table: its heading row, the rule under it and one row per entry of `rows`.
-fn markdown_table(headings: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    let mut out = format!(
-        "| {} |\n|{}\n",
-        headings.join(" | "),
-        "---|".repeat(headings.len())
-    );
-    for row in rows {
-        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
-        out.push_str(&format!("| {} |\n", cells.join(" | ")));
-    }
-    out
-}
-
 fn gates_markdown(e: &Evaluation) -> String {
     let rows = e.gates.iter().map(|g| {
         let verdict = match g.pass {

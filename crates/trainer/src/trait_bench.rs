@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::bench::read_asap_prompt;
 use crate::config::StudentConfig;
 use crate::data::{read_id_list, read_table, ReadSpec, Row};
-use crate::format::format_kappa;
+use crate::format::{format_kappa, markdown_table};
 use crate::progress::Progress;
 use crate::student::{fit_student, load_base, read_prepared_fitted, trait_scale, TrainingRow};
 
@@ -373,20 +373,6 @@ fn markdown(
     seconds: f64,
 ) -> String {
     let multi = &results[0];
-    let mut out = format!(
-        "{}. {} train, {} dev, {} test responses. Every student: {} on all-MiniLM-L6-v2, seed \
-         {}, cut points `{}`. Wall time {:.1} min.\n\n\
-         | target | scale | one student per trait: QWK | RMSE | one student of all traits: QWK | RMSE |\n\
-         |---|---|---|---|---|---|\n",
-        corpus.description,
-        corpus.train.len(),
-        corpus.dev.len(),
-        corpus.test.len(),
-        args.student.tune_label(),
-        args.student.seed,
-        args.student.cut_points,
-        seconds / 60.0
-    );
     let qwk = |t: &TraitResult| t.levels.as_ref().and_then(|a| a.qwk);
     let cells = |t: &TraitResult| {
         let kappa = if t.levels.is_some() {
@@ -394,34 +380,60 @@ fn markdown(
         } else {
             "–".into()
         };
-        format!("{kappa} | {:.3}", t.rmse)
+        [kappa, format!("{:.3}", t.rmse)]
     };
-    let mut single_results = Vec::new();
-    for (k, config) in configs.iter().enumerate() {
-        let single = &results[k + 1].traits[0];
-        single_results.push(single);
-        out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            config.name,
-            config.scale,
-            cells(single),
-            cells(&multi.traits[k])
-        ));
-    }
+    let singles: Vec<&TraitResult> = (1..results.len()).map(|k| &results[k].traits[0]).collect();
+    let mut rows: Vec<Vec<String>> = configs
+        .iter()
+        .zip(singles.iter().zip(&multi.traits))
+        .map(|(config, (single, multi))| {
+            let mut row = vec![config.name.clone(), config.scale.to_string()];
+            row.extend(cells(single).into_iter().chain(cells(multi)));
+            row
+        })
+        .collect();
     let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len().max(1) as f64;
     let mean_qwk = |ts: &[&TraitResult]| {
         let values: Vec<f64> = ts.iter().filter_map(|t| qwk(t)).collect();
         (!values.is_empty()).then(|| mean(values))
     };
     let multi_traits: Vec<&TraitResult> = multi.traits.iter().collect();
-    let mean_rmse = |ts: &[&TraitResult]| mean(ts.iter().map(|t| t.rmse).collect());
-    out.push_str(&format!(
-        "| **mean** (QWK over levelled targets; RMSE = MCRMSE) | | **{}** | **{:.3}** | **{}** | **{:.3}** |\n\n",
-        mean_qwk(&single_results).map_or("–".into(), |q| format!("{q:.3}")),
-        mean_rmse(&single_results),
-        mean_qwk(&multi_traits).map_or("–".into(), |q| format!("{q:.3}")),
-        mean_rmse(&multi_traits),
-    ));
+    let mean_cells = |ts: &[&TraitResult]| {
+        let rmse = mean(ts.iter().map(|t| t.rmse).collect());
+        let kappa = mean_qwk(ts).map_or("–".into(), |q| format!("{q:.3}"));
+        [format!("**{kappa}**"), format!("**{rmse:.3}**")]
+    };
+    let mut means = vec![
+        "**mean** (QWK over levelled targets; RMSE = MCRMSE)".to_string(),
+        String::new(),
+    ];
+    means.extend(
+        mean_cells(&singles)
+            .into_iter()
+            .chain(mean_cells(&multi_traits)),
+    );
+    rows.push(means);
+    let headings = [
+        "target",
+        "scale",
+        "one student per trait: QWK",
+        "RMSE",
+        "one student of all traits: QWK",
+        "RMSE",
+    ];
+    let mut out = format!(
+        "{}. {} train, {} dev, {} test responses. Every student: {} on all-MiniLM-L6-v2, seed \
+         {}, cut points `{}`. Wall time {:.1} min.\n\n{}\n",
+        corpus.description,
+        corpus.train.len(),
+        corpus.dev.len(),
+        corpus.test.len(),
+        args.student.tune_label(),
+        args.student.seed,
+        args.student.cut_points,
+        seconds / 60.0,
+        markdown_table(&headings, rows)
+    );
     let single_seconds: f64 = results[1..].iter().map(|r| r.train_seconds).sum();
     out.push_str(&format!(
         "Training time (the frozen layers' encoding, shared, left out): {:.1} min for the {} \

@@ -112,3 +112,26 @@ pub fn demo_rows(dir: &Path, file: &str, n: usize) -> PathBuf {
     writer.flush().unwrap();
     out
 }
+
+/// Every row of a Markdown table follows another row, or starts a table over its rule (a row
+/// after a paragraph would render as text), and a table ends at a blank line (text right
+/// under a table's last row would render as one more row).
+pub fn assert_markdown_tables_whole(markdown: &str) {
+    let lines: Vec<&str> = markdown.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let follows_row = i > 0 && lines[i - 1].starts_with('|');
+        let starts_table = lines
+            .get(i + 1)
+            .is_some_and(|next| next.starts_with("|---"));
+        assert!(
+            !line.starts_with('|') || follows_row || starts_table,
+            "line {} is a table row cut off from its table:\n{markdown}",
+            i + 1
+        );
+        assert!(
+            line.starts_with('|') || line.is_empty() || !follows_row,
+            "line {} runs on from the table above it:\n{markdown}",
+            i + 1
+        );
+    }
+}
