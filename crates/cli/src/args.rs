@@ -130,7 +130,10 @@ pub enum Command {
     /// Every student is tested on the same held-out responses; each arm is compared with the
     /// human-only arm at the same fraction and seeds by a paired bootstrap. Writes
     /// OUT/results.csv (one row per cell), OUT/results.md and OUT/learning-curve.svg; each
-    /// finished cell is kept in OUT/cells/, so a stopped run resumes where it stopped.
+    /// finished cell is kept in OUT/cells/, so a stopped run resumes where it stopped. The
+    /// grid's settings are kept there too: a run with settings that change results (the data,
+    /// the split, the students', the teacher's) is refused rather than mixed with those
+    /// cells; how requests are sent (concurrency, retries, timeout) may change.
     ///
     ///   cyborg experiment essays.csv --text essay --score score --id id --out-dir exp
     ///   --fractions 0.05,0.1,0.2,0.5,1 --arms none,pool --seeds 1,2,3
