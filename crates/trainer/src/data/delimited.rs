@@ -14,76 +14,54 @@ pub(super) fn parse_delimited(
     delimiter: u8,
     quoting: bool,
 ) -> Result<RawTable, DataError> {
-    let at = |line: u64, column: Option<usize>, message: String| DataError {
+    let at = |line: Option<u64>, column: Option<usize>, message: String| DataError {
         path: path.to_path_buf(),
-        line: Some(line),
+        line,
         column,
         message,
     };
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(DataError {
-            path: path.to_path_buf(),
-            line: None,
-            column: None,
-            message: "the file is empty: expected a header row and at least one response".into(),
-        });
+        let empty = "the file is empty: expected a header row and at least one response";
+        return Err(at(None, None, empty.into()));
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .quoting(quoting)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut lines = LineCounter::new(bytes);
-    let mut record = csv::ByteRecord::new();
+    let located = |(line, column, message): Located| at(Some(line), Some(column), message);
+    let mut reader = Records::new(bytes, delimiter, quoting);
     let mut header: Vec<String> = Vec::new();
     let mut records = Vec::new();
     let mut problems = Vec::new();
-    loop {
-        let start = reader.position().byte() as usize;
-        let more = reader.read_byte_record(&mut record).map_err(|e| {
-            let byte = e.position().map_or(start, |p| p.byte() as usize);
-            at(lines.line_at(byte), None, format!("cannot be parsed: {e}"))
-        })?;
-        if !more {
-            break;
-        }
-        let end = reader.position().byte() as usize;
-        let found = RecordSpan::new(bytes, start..end, &mut lines, delimiter, quoting);
-        let located = |(line, column, message): Located| at(line, Some(column), message);
-        if let Some(problem) = found.unclosed_quote() {
-            return Err(located(problem));
-        }
+    let unreadable = |(line, column, message): Unreadable| at(Some(line), column, message);
+    while let Some((found, record)) = reader.next().map_err(unreadable)? {
         let fields: Vec<Field> = record.iter().map(field_text).collect();
         if header.is_empty() {
             header = header_names(&fields)
-                .map_err(|(column, message)| at(found.line, Some(column), message))?;
+                .map_err(|(column, message)| at(Some(found.line), Some(column), message))?;
             continue;
         }
         if fields.len() == 1 && matches!(&fields[0], Field::Text(f) if f.trim().is_empty()) {
             continue; // a blank line
         }
+        let quoted_tsv = quoting && delimiter == b'\t';
         let joined = found.joined_rows(&record, header.len(), delimiter);
-        let tab = (quoting && delimiter == b'\t')
+        let tab = quoted_tsv
             .then(|| quoted_tab(&record, found.line))
             .flatten();
         if let Some(problem) = joined.or(tab) {
             return Err(located(problem));
         }
-        if fields.len() != header.len() {
-            problems.push(located(ragged_row(
-                found.line,
-                fields.len(),
-                header.len(),
-                quoting && delimiter == b'\t',
-            )));
-            if problems.len() == MOST_PROBLEMS {
-                break;
-            }
+        if fields.len() == header.len() {
+            records.push((found.line, fields));
             continue;
         }
-        records.push((found.line, fields));
+        problems.push(located(ragged_row(
+            found.line,
+            fields.len(),
+            header.len(),
+            quoted_tsv,
+        )));
+        if problems.len() == MOST_PROBLEMS {
+            break;
+        }
     }
     if !problems.is_empty() {
         let stopped = problems.len() == MOST_PROBLEMS;
@@ -96,8 +74,63 @@ pub(super) fn parse_delimited(
     })
 }
 
+/// The file's records one by one, each with where it lies in the file; a quote never closed
+/// ends the reading with where it opened.
+struct Records<'a> {
+    bytes: &'a [u8],
+    reader: csv::Reader<&'a [u8]>,
+    lines: LineCounter<'a>,
+    delimiter: u8,
+    quoting: bool,
+}
+
+impl<'a> Records<'a> {
+    fn new(bytes: &'a [u8], delimiter: u8, quoting: bool) -> Self {
+        let reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .quoting(quoting)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes);
+        Records {
+            bytes,
+            reader,
+            lines: LineCounter::new(bytes),
+            delimiter,
+            quoting,
+        }
+    }
+
+    /// The next record and its span, or `None` at the end of the file.
+    fn next(&mut self) -> Result<Option<(RecordSpan<'a>, csv::ByteRecord)>, Unreadable> {
+        let start = self.reader.position().byte() as usize;
+        let mut record = csv::ByteRecord::new();
+        let more = self.reader.read_byte_record(&mut record).map_err(|e| {
+            let byte = e.position().map_or(start, |p| p.byte() as usize);
+            (
+                self.lines.line_at(byte),
+                None,
+                format!("cannot be parsed: {e}"),
+            )
+        })?;
+        if !more {
+            return Ok(None);
+        }
+        let end = self.reader.position().byte() as usize;
+        let (bytes, delimiter, quoting) = (self.bytes, self.delimiter, self.quoting);
+        let found = RecordSpan::new(bytes, start..end, &mut self.lines, delimiter, quoting);
+        match found.unclosed_quote() {
+            Some((line, column, message)) => Err((line, Some(column), message)),
+            None => Ok(Some((found, record))),
+        }
+    }
+}
+
 /// A problem and where: (line, 1-based column, message).
 type Located = (u64, usize, String);
+
+/// Why the reading stopped, and where: (line, 1-based column if known, message).
+type Unreadable = (u64, Option<usize>, String);
 
 /// One record's bytes in the file from its first line, and where its quoted fields open.
 struct RecordSpan<'a> {
