@@ -231,71 +231,20 @@ impl GpuEncoder {
         batch: u32,
         seq: u32,
     ) -> GpuResult<Vec<f32>> {
-        let rows = batch * seq;
         let width = self.hidden;
-        let hidden = run.input(embedded)?;
-        let mask = run.input(mask)?;
-        let query = run.scratch(rows * width)?;
-        let key = run.scratch(rows * width)?;
-        let value = run.scratch(rows * width)?;
-        let context = run.scratch(rows * width)?;
-        let projected = run.scratch(rows * width)?;
-        let attended = run.scratch(rows * width)?;
         let intermediate = self.layers.first().map_or(0, |l| l.intermediate.outputs);
-        let inner = run.scratch(rows * intermediate)?;
+        let buffers = LayerBuffers::new(run, embedded, mask, batch * seq, width, intermediate)?;
         let sums = run.scratch(batch * width)?;
         let commands = self.device.create_command_encoder();
         let pass = commands.begin_compute_pass();
         for layer in &self.layers {
-            run.linear(&pass, &layer.query, &hidden, &query, rows, 0)?;
-            run.linear(&pass, &layer.key, &hidden, &key, rows, 0)?;
-            run.linear(&pass, &layer.value, &hidden, &value, rows, 0)?;
-            let scale = 1.0 / (self.head_size as f32).sqrt();
-            run.dispatch(
-                &pass,
-                &self.kernels.attention,
-                [batch, seq, self.heads, scale.to_bits()],
-                &[&query, &key, &value, &mask, &context],
-                [seq.div_ceil(64), self.heads, batch],
-            )?;
-            run.linear(
-                &pass,
-                &layer.attention_output,
-                &context,
-                &projected,
-                rows,
-                0,
-            )?;
-            run.add_norm(
-                &pass,
-                &layer.attention_norm,
-                [&projected, &hidden],
-                &attended,
-                rows,
-            )?;
-            run.linear(
-                &pass,
-                &layer.intermediate,
-                &attended,
-                &inner,
-                rows,
-                self.activation,
-            )?;
-            run.linear(&pass, &layer.output, &inner, &projected, rows, 0)?;
-            // The layer's output overwrites its input, which nothing reads any more.
-            run.add_norm(
-                &pass,
-                &layer.output_norm,
-                [&projected, &attended],
-                &hidden,
-                rows,
-            )?;
+            self.record_layer(run, &pass, layer, &buffers, batch, seq)?;
         }
         run.dispatch(
             &pass,
             &self.kernels.pool,
             [batch, seq, width, 0],
-            &[&hidden, &mask, &sums],
+            &[&buffers.hidden, &buffers.mask, &sums],
             [width.div_ceil(64), batch, 1],
         )?;
         pass.end();
@@ -310,6 +259,110 @@ impl GpuEncoder {
         let values = js_sys::Float32Array::new(&range).to_vec();
         readback.unmap();
         Ok(values)
+    }
+
+    /// Records one encoder layer into `pass`: attention, then the feed-forward block, each
+    /// added to its input and normalised; the layer's output replaces `buffers.hidden`.
+    fn record_layer(
+        &self,
+        run: &mut Run<'_>,
+        pass: &GpuComputePassEncoder,
+        layer: &GpuLayer,
+        buffers: &LayerBuffers,
+        batch: u32,
+        seq: u32,
+    ) -> GpuResult<()> {
+        let rows = batch * seq;
+        run.linear(pass, &layer.query, &buffers.hidden, &buffers.query, rows, 0)?;
+        run.linear(pass, &layer.key, &buffers.hidden, &buffers.key, rows, 0)?;
+        run.linear(pass, &layer.value, &buffers.hidden, &buffers.value, rows, 0)?;
+        let scale = 1.0 / (self.head_size as f32).sqrt();
+        run.dispatch(
+            pass,
+            &self.kernels.attention,
+            [batch, seq, self.heads, scale.to_bits()],
+            &[
+                &buffers.query,
+                &buffers.key,
+                &buffers.value,
+                &buffers.mask,
+                &buffers.context,
+            ],
+            [seq.div_ceil(64), self.heads, batch],
+        )?;
+        run.linear(
+            pass,
+            &layer.attention_output,
+            &buffers.context,
+            &buffers.projected,
+            rows,
+            0,
+        )?;
+        let attention_sum = [&buffers.projected, &buffers.hidden];
+        run.add_norm(
+            pass,
+            &layer.attention_norm,
+            attention_sum,
+            &buffers.attended,
+            rows,
+        )?;
+        let activation = self.activation;
+        run.linear(
+            pass,
+            &layer.intermediate,
+            &buffers.attended,
+            &buffers.inner,
+            rows,
+            activation,
+        )?;
+        run.linear(
+            pass,
+            &layer.output,
+            &buffers.inner,
+            &buffers.projected,
+            rows,
+            0,
+        )?;
+        // The layer's output overwrites its input, which nothing reads any more.
+        let output_sum = [&buffers.projected, &buffers.attended];
+        run.add_norm(pass, &layer.output_norm, output_sum, &buffers.hidden, rows)
+    }
+}
+
+/// The buffers every layer of one batch reads and writes: the hidden states (the embeddings
+/// first), the padding mask, and the scratch space between the layer's steps.
+struct LayerBuffers {
+    hidden: GpuBuffer,
+    mask: GpuBuffer,
+    query: GpuBuffer,
+    key: GpuBuffer,
+    value: GpuBuffer,
+    context: GpuBuffer,
+    projected: GpuBuffer,
+    attended: GpuBuffer,
+    inner: GpuBuffer,
+}
+
+impl LayerBuffers {
+    fn new(
+        run: &mut Run<'_>,
+        embedded: &[f32],
+        mask: &[f32],
+        rows: u32,
+        width: u32,
+        intermediate: u32,
+    ) -> GpuResult<Self> {
+        Ok(LayerBuffers {
+            hidden: run.input(embedded)?,
+            mask: run.input(mask)?,
+            query: run.scratch(rows * width)?,
+            key: run.scratch(rows * width)?,
+            value: run.scratch(rows * width)?,
+            context: run.scratch(rows * width)?,
+            projected: run.scratch(rows * width)?,
+            attended: run.scratch(rows * width)?,
+            inner: run.scratch(rows * intermediate)?,
+        })
     }
 }
 
