@@ -25,6 +25,7 @@ import argparse
 import random
 import sys
 
+import numpy as np
 import torch
 from asap_fold import ROOT, add_arguments, ids, start
 from sentence_order_probe import TAIL_HEADER, TAILS, sentences, tail_cells
@@ -110,6 +111,32 @@ def statistic(model, tokenizer, parts, limit):
     return model(encode(tokenizer, texts, limit)).mean().item()
 
 
+@torch.no_grad()
+def order_statistics(model, tokenizer, orders, limit):
+    """statistic() of each of `orders` (lists of the same essay's sentences), batched."""
+    texts, owners = [], []
+    for k, parts in enumerate(orders):
+        for run in windows(parts, tokenizer, limit):
+            texts.append(" ".join(run))
+            owners.append(k)
+    logits = []
+    for at in range(0, len(texts), 64):
+        logits += model(encode(tokenizer, texts[at:at + 64], limit)).tolist()
+    per_order = [[] for _ in orders]
+    for k, logit in zip(owners, logits):
+        per_order[k].append(logit)
+    return [sum(v) / len(v) for v in per_order]
+
+
+def against_reorders(model, tokenizer, parts, limit, reorders, rng):
+    """The essay's statistic as its sentences stand, and how far it stands above `reorders`
+    random orders of the same sentences (a z-score: a shuffle is one more random order)."""
+    orders = [parts] + [rng.sample(parts, len(parts)) for _ in range(reorders)]
+    stats = order_statistics(model, tokenizer, orders, limit)
+    others = np.array(stats[1:])
+    return stats[0], (stats[0] - others.mean()) / max(others.std(), 1e-3)
+
+
 def split_essays(essays, prompts):
     """The sentences of the prompts' essays of three sentences or more, by id."""
     split = {i: sentences(r["essay"]) for i, r in essays.items() if r["essay_set"] in prompts}
@@ -127,19 +154,35 @@ def trained(prompts, essays, train_ids, tokenizer, args):
 
 
 def measure(model, prompt, essays, folds, tokenizer, args):
-    """The classifier's table row's cells for the prompt."""
+    """The classifier's table rows' cells for the prompt: its statistic, and with
+    --reshuffles, the statistic against the essay's own reorders and the sum of the two
+    (each standardised on the development essays)."""
     _, dev_ids, test_ids = folds
-    shuffle = random.Random(args.seed)
+    shuffle, reorder = random.Random(args.seed), random.Random(args.seed + 1)
     split = split_essays(essays, {prompt})
-    dev = [statistic(model, tokenizer, p, args.window) for i, p in split.items() if i in dev_ids]
+
+    def read(parts):
+        if args.reshuffles:
+            return against_reorders(model, tokenizer, parts, args.window, args.reshuffles,
+                                    reorder)
+        return statistic(model, tokenizer, parts, args.window), 0.0
+
+    dev = np.array([read(p) for i, p in split.items() if i in dev_ids])
     genuine, caught = [], []
     for essay_id, parts in split.items():
         if essay_id in test_ids:
             order = list(range(len(parts)))
             shuffle.shuffle(order)
-            genuine.append(statistic(model, tokenizer, parts, args.window))
-            caught.append(statistic(model, tokenizer, [parts[i] for i in order], args.window))
-    return f"{len(genuine)} | {tail_cells(dev, genuine, caught)}"
+            genuine.append(read(parts))
+            caught.append(read([parts[i] for i in order]))
+    genuine, caught = np.array(genuine), np.array(caught)
+    rows = [("as written", lambda x: x[:, 0])]
+    if args.reshuffles:
+        mean, sd = dev.mean(0), dev.std(0)
+        rows += [(f"against {args.reshuffles} reorders", lambda x: x[:, 1]),
+                 ("both", lambda x: ((x - mean) / sd).sum(1))]
+    return [(name, f"{len(genuine)} | {tail_cells(pick(dev), pick(genuine), pick(caught))}")
+            for name, pick in rows]
 
 
 def main():
@@ -155,20 +198,23 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-5)
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--reshuffles", type=int, default=0,
+                        help="also judge each essay against this many random orders of its "
+                             "own sentences")
     add_arguments(parser, "sentence-order")
     args = parser.parse_args()
     _, essays, test_ids = start(args)
     folds = (set(ids("train_ids.txt")), set(ids("dev_ids.txt")), test_ids)
     tokenizer = AutoTokenizer.from_pretrained(BASE)
-    print(f"| prompt | test essays | {TAIL_HEADER} |")
-    print("|---|---|" + "---|" * len(TAILS), flush=True)
+    print(f"| prompt | statistic | test essays | {TAIL_HEADER} |")
+    print("|---|---|---|" + "---|" * len(TAILS), flush=True)
     shared = None
     if args.train_prompts:
         shared = trained(set(args.train_prompts.split(",")), essays, folds[0], tokenizer, args)
     for prompt in args.prompts.split(","):
         model = shared or trained({prompt}, essays, folds[0], tokenizer, args)
-        print(f"| {prompt} | {measure(model, prompt, essays, folds, tokenizer, args)} |",
-              flush=True)
+        for name, cells in measure(model, prompt, essays, folds, tokenizer, args):
+            print(f"| {prompt} | {name} | {cells} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -354,7 +354,7 @@ fn eval(args: EvalArgs, progress: &Progress) -> Result<()> {
 }
 
 fn print_fairness(result: &Evaluation) {
-    let (na, signed) = (format_kappa, format_signed);
+    let na = format_kappa;
     if let Some(ci) = result.qwk_ci95 {
         println!(
             "QWK 95% bootstrap interval: {:.3} to {:.3}",
@@ -377,22 +377,8 @@ fn print_fairness(result: &Evaluation) {
     if let Some(t) = &result.teacher {
         println!("teacher ({}): {}", t.file, report::teacher_text(t));
     }
-    if !result.traits.is_empty() {
-        let [name, n, qwk, exact, rmse, pearson] = report::TRAIT_HEADINGS;
-        println!("{name:<20} {n:>6} {qwk:>9} {exact:>6} {rmse:>7} {pearson:>9}");
-        for t in &result.traits {
-            let [name, n, qwk, exact, rmse, pearson] = report::trait_cells(t);
-            println!("{name:<20} {n:>6} {qwk:>9} {exact:>6} {rmse:>7} {pearson:>9}");
-        }
-        println!("{}", report::traits_note(result.mcrmse));
-    }
-    if !result.calibration.is_empty() {
-        println!("calibration, fitted out-of-fold ({CALIBRATION_FOLDS} folds) on these responses:");
-        for row in &result.calibration {
-            let [method, qwk, exact, adjacent, smd] = report::calibration_cells(row);
-            println!("  {method:<24} QWK {qwk}  exact {exact}  adjacent {adjacent}  SMD {smd}");
-        }
-    }
+    print_traits(result);
+    print_calibration(result);
     if let Some(c) = &result.smd_constrained {
         println!("{}", report::smd_constrained_text(c));
     }
@@ -404,36 +390,67 @@ fn print_fairness(result: &Evaluation) {
             hh.exact
         );
     }
-    if !result.groups.is_empty() {
-        println!(
-            "subgroups (SMD over the overall pooled SD; * fewer than {SMALL_GROUP} responses):"
-        );
-        let width = result
-            .groups
-            .iter()
-            .map(|g| g.label().chars().count() + 2)
-            .max()
-            .unwrap_or(0)
-            .max(5);
-        println!(
-            "  {:<width$} {:>6} {:>7} {:>8} {:>7} {:>7} {:>7}",
-            "group", "n", "human", "machine", "SMD", "DSM", "QWK"
-        );
-        for g in &result.groups {
-            println!(
-                "  {:<width$} {:>6} {:>7.3} {:>8.3} {:>7} {:>7} {:>7}",
-                format!("{}{}", g.label(), if g.small { " *" } else { "" }),
-                g.n,
-                g.human_mean,
-                g.machine_mean,
-                signed(g.smd),
-                signed(g.dsm),
-                na(g.qwk)
-            );
-        }
-    }
+    print_groups(result);
     println!("operational gates (Williamson, Xi & Breyer 2012):");
     print_gates(&result.gates, "  ");
+}
+
+/// Each trait's agreement, as a table.
+fn print_traits(result: &Evaluation) {
+    if result.traits.is_empty() {
+        return;
+    }
+    let [name, n, qwk, exact, rmse, pearson] = report::TRAIT_HEADINGS;
+    println!("{name:<20} {n:>6} {qwk:>9} {exact:>6} {rmse:>7} {pearson:>9}");
+    for t in &result.traits {
+        let [name, n, qwk, exact, rmse, pearson] = report::trait_cells(t);
+        println!("{name:<20} {n:>6} {qwk:>9} {exact:>6} {rmse:>7} {pearson:>9}");
+    }
+    println!("{}", report::traits_note(result.mcrmse));
+}
+
+/// The calibrations compared out-of-fold, a line each.
+fn print_calibration(result: &Evaluation) {
+    if result.calibration.is_empty() {
+        return;
+    }
+    println!("calibration, fitted out-of-fold ({CALIBRATION_FOLDS} folds) on these responses:");
+    for row in &result.calibration {
+        let [method, qwk, exact, adjacent, smd] = report::calibration_cells(row);
+        println!("  {method:<24} QWK {qwk}  exact {exact}  adjacent {adjacent}  SMD {smd}");
+    }
+}
+
+/// Each subgroup's means, SMD, DSM and QWK, as a table.
+fn print_groups(result: &Evaluation) {
+    if result.groups.is_empty() {
+        return;
+    }
+    let (na, signed) = (format_kappa, format_signed);
+    println!("subgroups (SMD over the overall pooled SD; * fewer than {SMALL_GROUP} responses):");
+    let width = result
+        .groups
+        .iter()
+        .map(|g| g.label().chars().count() + 2)
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    println!(
+        "  {:<width$} {:>6} {:>7} {:>8} {:>7} {:>7} {:>7}",
+        "group", "n", "human", "machine", "SMD", "DSM", "QWK"
+    );
+    for g in &result.groups {
+        println!(
+            "  {:<width$} {:>6} {:>7.3} {:>8.3} {:>7} {:>7} {:>7}",
+            format!("{}{}", g.label(), if g.small { " *" } else { "" }),
+            g.n,
+            g.human_mean,
+            g.machine_mean,
+            signed(g.smd),
+            signed(g.dsm),
+            na(g.qwk)
+        );
+    }
 }
 
 /// One line per gate: PASS, FAIL or n/a, its value, and why.
