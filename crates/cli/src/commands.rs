@@ -675,7 +675,6 @@ fn info(args: InfoArgs) -> Result<()> {
 /// `info`'s labelled lines about a bundle: where it came from, what it scores and how it was
 /// trained, with its development agreement.
 fn info_rows(scorer: &Scorer, card: &ModelCard, bytes: u64) -> Result<Vec<(&'static str, String)>> {
-    let (d, t) = (&card.data, &card.training);
     let rounded_note = match scorer.precision {
         Precision::F32 => "",
         _ => " (the dev metrics below were measured before rounding)",
@@ -687,11 +686,6 @@ fn info_rows(scorer: &Scorer, card: &ModelCard, bytes: u64) -> Result<Vec<(&'sta
             block.weighted_buckets()?
         ),
         None => "none".into(),
-    };
-    let filters = if d.filters.is_empty() {
-        String::new()
-    } else {
-        format!(", where {}", d.filters.join(", "))
     };
     let mut rows = vec![
         (
@@ -720,45 +714,60 @@ fn info_rows(scorer: &Scorer, card: &ModelCard, bytes: u64) -> Result<Vec<(&'sta
     for config in &scorer.traits[1..] {
         rows.push(("trait", format!("{}: {}", config.name, config.scale)));
     }
-    rows.push((
-        "data",
-        format!(
-            "{} ({} → {}{filters}), {} training + {} development rows, human fraction {}",
-            d.file, d.text_column, d.score_column, d.train_rows, d.dev_rows, d.human_fraction
-        ),
-    ));
-    rows.push((
-        "training",
-        format!(
-            "tune {}, best epoch {} of {}, lr {} (head {}), batch {}, seed {}, cut points {}, \
-             {:.0}s",
-            t.tune,
-            t.best_epoch,
-            t.epochs_run,
-            t.learning_rate,
-            t.head_learning_rate,
-            t.batch_size,
-            t.seed,
-            t.cut_points,
-            t.wall_seconds
-        ),
-    ));
+    rows.extend(training_rows(card));
+    Ok(rows)
+}
+
+/// What `info` says of how a model was trained: on what data, with what settings, and how it
+/// did on its development rows.
+fn training_rows(card: &ModelCard) -> Vec<(&'static str, String)> {
+    let (d, t) = (&card.data, &card.training);
+    let filters = if d.filters.is_empty() {
+        String::new()
+    } else {
+        format!(", where {}", d.filters.join(", "))
+    };
     let dev = &card.dev_metrics;
-    rows.push((
-        "dev QWK",
-        format!(
-            "{} with fitted thresholds, {} with rounding (n = {})",
-            format_kappa(dev.fitted_thresholds.qwk),
-            format_kappa(dev.rounding.qwk),
-            dev.fitted_thresholds.n
+    let mut rows = vec![
+        (
+            "data",
+            format!(
+                "{} ({} → {}{filters}), {} training + {} development rows, human fraction {}",
+                d.file, d.text_column, d.score_column, d.train_rows, d.dev_rows, d.human_fraction
+            ),
         ),
-    ));
+        (
+            "training",
+            format!(
+                "tune {}, best epoch {} of {}, lr {} (head {}), batch {}, seed {}, cut points {}, \
+             {:.0}s",
+                t.tune,
+                t.best_epoch,
+                t.epochs_run,
+                t.learning_rate,
+                t.head_learning_rate,
+                t.batch_size,
+                t.seed,
+                t.cut_points,
+                t.wall_seconds
+            ),
+        ),
+        (
+            "dev QWK",
+            format!(
+                "{} with fitted thresholds, {} with rounding (n = {})",
+                format_kappa(dev.fitted_thresholds.qwk),
+                format_kappa(dev.rounding.qwk),
+                dev.fitted_thresholds.n
+            ),
+        ),
+    ];
     rows.extend(
         dev.traits
             .iter()
             .map(|quality| ("trait", quality.to_string())),
     );
-    Ok(rows)
+    rows
 }
 
 fn bench_encode(args: BenchEncodeArgs, progress: &Progress) -> Result<()> {
