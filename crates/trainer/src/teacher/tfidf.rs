@@ -75,28 +75,10 @@ impl TfidfRidge {
     ) -> TfidfRidge {
         let n = train.len();
         let counts: Vec<Vec<(u32, f64)>> = train.iter().map(|t| term_counts(t.0)).collect();
-        let mut document_frequency = vec![0f64; BUCKETS];
-        for doc in &counts {
-            for &(b, _) in doc {
-                document_frequency[b as usize] += 1.0;
-            }
-        }
-        // Smoothed as scikit-learn's default: ln((1 + n) / (1 + df)) + 1.
-        let idf: Vec<f64> = document_frequency
-            .iter()
-            .map(|&df| ((1.0 + n as f64) / (1.0 + df)).ln() + 1.0)
-            .collect();
-        let mut feature_mean = [0f64; FEATURE_COUNT];
-        let mut feature_std = [0f64; FEATURE_COUNT];
-        for j in 0..FEATURE_COUNT {
-            let values: Vec<f64> = train.iter().map(|t| t.1[j] as f64).collect();
-            let mean = values.iter().sum::<f64>() / n as f64;
-            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
-            feature_mean[j] = mean;
-            feature_std[j] = if var > 1e-12 { var.sqrt() } else { 1.0 };
-        }
+        let features: Vec<[f32; FEATURE_COUNT]> = train.iter().map(|t| t.1).collect();
+        let (feature_mean, feature_std) = feature_moments(&features);
         let mut model = TfidfRidge {
-            idf,
+            idf: inverse_document_frequency(&counts),
             feature_mean,
             feature_std,
             feature_scale: 1.0,
@@ -122,15 +104,7 @@ impl TfidfRidge {
             train_vectors.iter().map(|v| model.standardise(v)).collect();
         let mut best: Option<(f64, f64, f64, Vec<f64>)> = None;
         for scale in FEATURE_SCALES {
-            let mut kernel = term_kernel.clone();
-            for i in 0..n {
-                for j in 0..n {
-                    let f: f64 = (0..FEATURE_COUNT)
-                        .map(|k| standardised[i][k] * standardised[j][k])
-                        .sum();
-                    kernel[i * n + j] += scale * scale * f;
-                }
-            }
+            let kernel = with_features(term_kernel.clone(), &standardised, scale);
             for penalty in PENALTIES {
                 let mut system = kernel.clone();
                 for i in 0..n {
@@ -209,6 +183,59 @@ impl TfidfRidge {
             .sum();
         self.intercept + sparse_dot(&v.terms, &self.term_weights) + features
     }
+}
+
+/// Each bucket's inverse document frequency over the training responses' term `counts`,
+/// smoothed as scikit-learn's default: ln((1 + n) / (1 + df)) + 1.
+fn inverse_document_frequency(counts: &[Vec<(u32, f64)>]) -> Vec<f64> {
+    let mut document_frequency = vec![0f64; BUCKETS];
+    for doc in counts {
+        for &(b, _) in doc {
+            document_frequency[b as usize] += 1.0;
+        }
+    }
+    let n = counts.len() as f64;
+    document_frequency
+        .iter()
+        .map(|&df| ((1.0 + n) / (1.0 + df)).ln() + 1.0)
+        .collect()
+}
+
+/// The surface features' means and standard deviations over the training responses (1 where
+/// a feature does not vary, so that standardising leaves it at 0).
+fn feature_moments(
+    features: &[[f32; FEATURE_COUNT]],
+) -> ([f64; FEATURE_COUNT], [f64; FEATURE_COUNT]) {
+    let n = features.len() as f64;
+    let mut mean = [0f64; FEATURE_COUNT];
+    let mut std = [0f64; FEATURE_COUNT];
+    for j in 0..FEATURE_COUNT {
+        let values: Vec<f64> = features.iter().map(|f| f[j] as f64).collect();
+        let m = values.iter().sum::<f64>() / n;
+        let var = values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n;
+        mean[j] = m;
+        std[j] = if var > 1e-12 { var.sqrt() } else { 1.0 };
+    }
+    (mean, std)
+}
+
+/// The term `kernel` (n × n) with the standardised features' kernel added, weighted by
+/// `scale` squared.
+fn with_features(
+    mut kernel: Vec<f64>,
+    standardised: &[[f64; FEATURE_COUNT]],
+    scale: f64,
+) -> Vec<f64> {
+    let n = standardised.len();
+    for i in 0..n {
+        for j in 0..n {
+            let f: f64 = (0..FEATURE_COUNT)
+                .map(|k| standardised[i][k] * standardised[j][k])
+                .sum();
+            kernel[i * n + j] += scale * scale * f;
+        }
+    }
+    kernel
 }
 
 #[cfg(test)]
