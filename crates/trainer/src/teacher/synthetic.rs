@@ -181,7 +181,16 @@ pub fn generate(
             }
         })
         .collect();
+    drop_near_duplicates(&mut samples, human, max_similarity);
+    if consistent {
+        drop_inconsistent(&mut samples, writer)?;
+    }
+    Ok(samples)
+}
 
+/// Drops each sample at least `max_similarity` alike (word-trigram Jaccard) to a human
+/// response or to a sample kept before it, naming which.
+fn drop_near_duplicates(samples: &mut [Sample], human: &[&Row], max_similarity: f64) {
     let mut seen: Vec<(String, HashSet<[String; 3]>)> = human
         .iter()
         .map(|r| (format!("human response {}", r.id), trigrams(&r.text)))
@@ -201,38 +210,40 @@ pub fn generate(
             _ => seen.push((sample.id.clone(), grams)),
         }
     }
+}
 
-    if consistent {
-        let kept: Vec<usize> = (0..samples.len())
-            .filter(|&i| samples[i].dropped.is_none())
-            .collect();
-        let rows: Vec<Row> = kept
-            .iter()
-            .map(|&i| Row {
-                id: samples[i].id.clone(),
-                text: samples[i].text.clone(),
-                score: None,
-                traits: Vec::new(),
-                groups: Vec::new(),
-                line: 0,
-            })
-            .collect();
-        let refs: Vec<&Row> = rows.iter().collect();
-        for (&i, label) in kept.iter().zip(writer.author.label(&refs)?) {
-            let sample = &mut samples[i];
-            match label {
-                Ok(label) if label.level == sample.level => sample.confidence = label.confidence,
-                Ok(label) => {
-                    sample.dropped = Some(format!(
-                        "inconsistent: written for {}, scored {}",
-                        sample.level, label.level
-                    ))
-                }
-                Err(reason) => sample.dropped = Some(format!("not re-scored: {reason}")),
+/// Has the writer score each sample still kept, and drops those it scores at another level
+/// than the one they were written for (or cannot score); a kept one gets its confidence.
+fn drop_inconsistent(samples: &mut [Sample], writer: &Writer) -> Result<()> {
+    let kept: Vec<usize> = (0..samples.len())
+        .filter(|&i| samples[i].dropped.is_none())
+        .collect();
+    let rows: Vec<Row> = kept
+        .iter()
+        .map(|&i| Row {
+            id: samples[i].id.clone(),
+            text: samples[i].text.clone(),
+            score: None,
+            traits: Vec::new(),
+            groups: Vec::new(),
+            line: 0,
+        })
+        .collect();
+    let refs: Vec<&Row> = rows.iter().collect();
+    for (&i, label) in kept.iter().zip(writer.author.label(&refs)?) {
+        let sample = &mut samples[i];
+        match label {
+            Ok(label) if label.level == sample.level => sample.confidence = label.confidence,
+            Ok(label) => {
+                sample.dropped = Some(format!(
+                    "inconsistent: written for {}, scored {}",
+                    sample.level, label.level
+                ))
             }
+            Err(reason) => sample.dropped = Some(format!("not re-scored: {reason}")),
         }
     }
-    Ok(samples)
+    Ok(())
 }
 
 #[cfg(test)]
