@@ -309,22 +309,36 @@ impl Thresholds {
         if best_position == current_position {
             return false;
         }
-        self.cuts[cut] = if best_position == start {
-            if lower.is_finite() {
-                (lower + sorted_raw[start]) / 2.0
-            } else {
-                sorted_raw[start] - 1.0
-            }
-        } else if best_position == end {
-            if upper.is_finite() {
-                (sorted_raw[end - 1] + upper) / 2.0
-            } else {
-                sorted_raw[end - 1] + 1.0
-            }
-        } else {
-            (sorted_raw[best_position - 1] + sorted_raw[best_position]) / 2.0
-        };
+        self.cuts[cut] = cut_between(sorted_raw, start..end, best_position, lower, upper);
         true
+    }
+}
+
+/// A cut that puts the movable responses `sorted_raw[movable]` before `position` below it
+/// and the rest above: halfway between the raw scores either side, or between the extreme
+/// one and the neighbouring cut (`lower`, `upper`), or a point beyond it where there is none.
+fn cut_between(
+    sorted_raw: &[f64],
+    movable: std::ops::Range<usize>,
+    position: usize,
+    lower: f64,
+    upper: f64,
+) -> f64 {
+    let (start, end) = (movable.start, movable.end);
+    if position == start {
+        if lower.is_finite() {
+            (lower + sorted_raw[start]) / 2.0
+        } else {
+            sorted_raw[start] - 1.0
+        }
+    } else if position == end {
+        if upper.is_finite() {
+            (sorted_raw[end - 1] + upper) / 2.0
+        } else {
+            sorted_raw[end - 1] + 1.0
+        }
+    } else {
+        (sorted_raw[position - 1] + sorted_raw[position]) / 2.0
     }
 }
 
