@@ -17,6 +17,8 @@ the shape a screen could take inside the student, sharing its frozen layers' out
 With --train-prompts 1,...,8 one classifier learns from every listed prompt's training essays
 and is measured on each of --prompts: a screen of order that no bundle would need to carry.
 
+With --reshuffles K each essay is also judged against K random orders of its own sentences.
+
   scripts/sentence_order_cross.py [--prompts 7,1,3] [--epochs 5]   # ~2 min an epoch a prompt
   scripts/sentence_order_cross.py --train-prompts 1,2,3,4,5,6,7,8 --epochs 3   # ~15 min an epoch
 """
