@@ -553,6 +553,10 @@ fn an_experiment_grid_with_pool_and_synthetic_arms_resumes_from_its_cells() {
     ]
     .map(String::from)
     .to_vec();
+    // A mistyped data file fails before any cell, and leaves no settings to refuse the next.
+    let mut mistyped = args.clone();
+    mistyped[1] = dir.path().join("no-such.csv").to_str().unwrap().into();
+    assert!(!cyborg(&mistyped).status.success());
     let first = cyborg(&args);
     assert!(first.status.success(), "{}", stderr(&first));
     let printed = String::from_utf8_lossy(&first.stdout).into_owned();

@@ -289,19 +289,23 @@ fn grid_settings(request: &ExperimentRequest) -> String {
     )
 }
 
-/// Keeps the grid's `settings` in `cells_dir`, or checks them against those kept there: cells
-/// run otherwise would compare unlike students.
-fn keep_settings(cells_dir: &Path, settings: &str) -> Result<()> {
-    let path = cells_dir.join("settings.txt");
-    match std::fs::read_to_string(&path) {
-        Ok(saved) if saved == settings => Ok(()),
-        Ok(saved) => Err(input(format!(
+/// Where a grid's cells keep the settings they were run with.
+fn settings_path(cells_dir: &Path) -> PathBuf {
+    cells_dir.join("settings.txt")
+}
+
+/// Refuses `settings` other than those the cells in `cells_dir` were run with: they would
+/// compare unlike students. (They are written with the first cell, so a run that fails
+/// before any, on a mistyped file say, leaves nothing to refuse the corrected one.)
+fn check_settings(cells_dir: &Path, settings: &str) -> Result<()> {
+    match std::fs::read_to_string(settings_path(cells_dir)) {
+        Ok(saved) if saved != settings => Err(input(format!(
             "{} holds cells run with other settings ({}); give another --out-dir, or delete \
              that folder to run the cells again with these",
             cells_dir.display(),
             settings_difference(&saved, settings)
         ))),
-        Err(_) => write_atomically(&path, settings.as_bytes()),
+        _ => Ok(()),
     }
 }
 
@@ -317,7 +321,8 @@ fn run_grid(request: &ExperimentRequest, progress: &Progress) -> Result<Experime
     let cells_dir = request.out_dir.join("cells");
     std::fs::create_dir_all(&cells_dir)
         .with_context(|| format!("cannot create {}", cells_dir.display()))?;
-    keep_settings(&cells_dir, &grid_settings(request))?;
+    let settings = grid_settings(request);
+    check_settings(&cells_dir, &settings)?;
     let mut spec = request.data.read_spec(true, "experiment")?;
     spec.range = request.range;
     let table = read_table(&request.file, &spec)?;
@@ -360,6 +365,9 @@ fn run_grid(request: &ExperimentRequest, progress: &Progress) -> Result<Experime
         }
         let base = base.as_ref().expect("loaded");
         let cell = run_cell(request, &fixed, base, plan[i], progress)?;
+        if trained == 0 {
+            write_atomically(&settings_path(&cells_dir), settings.as_bytes())?;
+        }
         write_atomically(&path, serde_json::to_string(&cell)?.as_bytes())?;
         trained += 1;
         cells.push(cell);
