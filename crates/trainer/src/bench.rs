@@ -332,11 +332,7 @@ struct SavedCell {
 /// Everything that decides a cell's results, as text: a saved cell is reused only under the
 /// same. (Where the frozen layers are cached changes no result.)
 fn settings(args: &AsapBenchRequest) -> String {
-    let student = StudentConfig {
-        cache: None,
-        no_cache: false,
-        ..args.student.clone()
-    };
+    let student = args.student.without_cache();
     format!("{student:?} {:?}", args.teacher)
 }
 

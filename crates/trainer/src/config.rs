@@ -314,6 +314,16 @@ impl Default for StudentConfig {
 }
 
 impl StudentConfig {
+    /// The settings with where frozen-layer outputs are cached left out: they change no
+    /// result, so resumed work compares settings without them.
+    pub fn without_cache(&self) -> StudentConfig {
+        StudentConfig {
+            cache: None,
+            no_cache: false,
+            ..self.clone()
+        }
+    }
+
     /// What is tuned, for a table's caption: the setting, or the rule that picks it.
     pub fn tune_label(&self) -> String {
         self.tune.map_or_else(

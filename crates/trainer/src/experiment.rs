@@ -256,11 +256,7 @@ impl<'a> FixedSplit<'a> {
 /// are decide none, so they are left out: a stopped grid can resume with them changed.
 fn grid_settings(request: &ExperimentRequest) -> String {
     let file = std::fs::canonicalize(&request.file).unwrap_or_else(|_| request.file.clone());
-    let student = StudentConfig {
-        cache: None,
-        no_cache: false,
-        ..request.student.clone()
-    };
+    let student = request.student.without_cache();
     let llm = LlmConfig {
         api_key_env: String::new(),
         concurrency: 0,
