@@ -1,8 +1,15 @@
 # Helpers shared by the set-up scripts (sourced, not run).
 # shellcheck shell=bash
 
-# Prints a step's heading, so a long first run shows what it is doing.
-step() { printf '\n== %s\n' "$*"; }
+# Prints a step's heading, so a long first run shows what it is doing, with the time since the
+# outermost script began (exported, so the steps of a script run by another count from the same
+# start and the difference between two headings is the time a step took).
+step() {
+  : "${CYBORG_STEPS_STARTED:=$(date +%s)}"
+  export CYBORG_STEPS_STARTED
+  local elapsed=$(($(date +%s) - CYBORG_STEPS_STARTED))
+  printf '\n== %s  (at %d min %02d s)\n' "$*" $((elapsed / 60)) $((elapsed % 60))
+}
 
 # Runs a command as root: directly when we are root (as on CI), through sudo otherwise.
 as_root() {
