@@ -29,27 +29,7 @@ impl BaseModel {
     /// missing file at once and any mismatch between them.
     pub fn load(dir: &Path, windows: WindowConfig, device: &Device) -> Result<Self> {
         let shown = dir.display().to_string();
-        if !dir.is_dir() {
-            return Err(Error::invalid(
-                &shown,
-                "is not a folder; an encoder is a model folder holding config.json, \
-                 tokenizer.json and model.safetensors",
-            ));
-        }
-        let missing: Vec<&str> = REQUIRED_FILES
-            .into_iter()
-            .filter(|f| !dir.join(f).is_file())
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::invalid(
-                &shown,
-                format!(
-                    "missing {} (a BERT-family model folder holds {})",
-                    missing.join(", "),
-                    REQUIRED_FILES.join(", ")
-                ),
-            ));
-        }
+        check_model_folder(dir, &shown)?;
         let path = |f: &str| -> PathBuf { dir.join(f) };
         let read = |f: &str| {
             std::fs::read(path(f))
@@ -64,27 +44,7 @@ impl BaseModel {
             windows,
             &path("tokenizer.json").display().to_string(),
         )?;
-        if tokenizer.vocab_size() > config.vocab_size {
-            return Err(Error::invalid(
-                &shown,
-                format!(
-                    "tokenizer.json has {} tokens but config.json's vocab_size is {}: \
-                     the files belong to different models",
-                    tokenizer.vocab_size(),
-                    config.vocab_size
-                ),
-            ));
-        }
-        if windows.max_tokens > config.max_tokens() {
-            return Err(Error::invalid(
-                &config_name,
-                format!(
-                    "the encoder has {} positions, fewer than the {}-token windows asked for",
-                    config.max_tokens(),
-                    windows.max_tokens
-                ),
-            ));
-        }
+        check_tokenizer_fits(&config, &tokenizer, windows, (&shown, &config_name))?;
         let weights_name = path("model.safetensors").display().to_string();
         let bytes = read("model.safetensors")?;
         let weights_sha256 = hex(&crate::bundle::sha256(&bytes));
@@ -111,4 +71,62 @@ impl BaseModel {
 /// Lower-case hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Names every file the model folder `dir` (shown as `shown`) lacks, or says it is no folder.
+fn check_model_folder(dir: &Path, shown: &str) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(Error::invalid(
+            shown,
+            "is not a folder; an encoder is a model folder holding config.json, \
+             tokenizer.json and model.safetensors",
+        ));
+    }
+    let missing: Vec<&str> = REQUIRED_FILES
+        .into_iter()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::invalid(
+            shown,
+            format!(
+                "missing {} (a BERT-family model folder holds {})",
+                missing.join(", "),
+                REQUIRED_FILES.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the tokenizer's ids fit the encoder's vocabulary and the windows its positions;
+/// `(folder, config_file)` are the names the errors give.
+fn check_tokenizer_fits(
+    config: &BertConfig,
+    tokenizer: &WindowTokenizer,
+    windows: WindowConfig,
+    (folder, config_file): (&str, &str),
+) -> Result<()> {
+    if tokenizer.vocab_size() > config.vocab_size {
+        return Err(Error::invalid(
+            folder,
+            format!(
+                "tokenizer.json has {} tokens but config.json's vocab_size is {}: \
+                 the files belong to different models",
+                tokenizer.vocab_size(),
+                config.vocab_size
+            ),
+        ));
+    }
+    if windows.max_tokens > config.max_tokens() {
+        return Err(Error::invalid(
+            config_file,
+            format!(
+                "the encoder has {} positions, fewer than the {}-token windows asked for",
+                config.max_tokens(),
+                windows.max_tokens
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -99,6 +99,60 @@ impl ChatModel {
 }
 
 impl Teacher {
+    /// Fits the teacher `config` names on `human` (a local teacher also early-stops its
+    /// students on `dev`), or readies the chat model.
+    fn fit(
+        base: Option<&BaseModel>,
+        human: &[&Row],
+        dev: &[&Row],
+        range: ScoreRange,
+        config: &TeacherConfig,
+        student: &StudentConfig,
+        progress: &Progress,
+    ) -> Result<Teacher> {
+        Ok(match config.kind.unwrap_or(TeacherKind::Local) {
+            TeacherKind::Local => Teacher::Local(Box::new(LocalTeacher::fit(
+                base.context("the local teacher needs a base model")?,
+                teacher_base(config, student, progress)?,
+                human,
+                dev,
+                range,
+                student,
+                config.members,
+                progress,
+            )?)),
+            kind => Teacher::Chat(config.llm.chat_model(
+                kind == TeacherKind::Gguf,
+                None,
+                student,
+                human,
+                range,
+                progress,
+            )?),
+        })
+    }
+
+    /// The teacher's QWK on `dev`: a local teacher measured it while fitting; a chat model
+    /// labels the rows now (rows it could not score are left out).
+    fn dev_qwk(
+        &self,
+        base: Option<&BaseModel>,
+        dev: &[&Row],
+        range: ScoreRange,
+        progress: &Progress,
+    ) -> Result<Option<f64>> {
+        if let Teacher::Local(local) = self {
+            return Ok(local.report.dev_qwk);
+        }
+        let labels = self.label(base, dev, progress)?;
+        let (human_levels, teacher_levels): (Vec<i64>, Vec<i64>) = dev
+            .iter()
+            .zip(&labels)
+            .filter_map(|(r, l)| Some((r.score?, l.as_ref().ok()?.level)))
+            .unzip();
+        Ok(agreement(&human_levels, &teacher_levels, range).qwk)
+    }
+
     /// The teacher and its settings, recorded beside each of its labels.
     pub fn describe(&self) -> String {
         match self {
@@ -196,38 +250,8 @@ impl LabelledPool {
             })
             .collect();
         let start = Instant::now();
-        let teacher = match config.kind.unwrap_or(TeacherKind::Local) {
-            TeacherKind::Local => Teacher::Local(Box::new(LocalTeacher::fit(
-                base.context("the local teacher needs a base model")?,
-                teacher_base(config, student, progress)?,
-                human,
-                dev,
-                range,
-                student,
-                config.members,
-                progress,
-            )?)),
-            kind => Teacher::Chat(config.llm.chat_model(
-                kind == TeacherKind::Gguf,
-                None,
-                student,
-                human,
-                range,
-                progress,
-            )?),
-        };
-        let dev_qwk = match &teacher {
-            Teacher::Local(local) => local.report.dev_qwk,
-            Teacher::Chat(_) => {
-                let labels = teacher.label(base, dev, progress)?;
-                let (human_levels, teacher_levels): (Vec<i64>, Vec<i64>) = dev
-                    .iter()
-                    .zip(&labels)
-                    .filter_map(|(r, l)| Some((r.score?, l.as_ref().ok()?.level)))
-                    .unzip();
-                agreement(&human_levels, &teacher_levels, range).qwk
-            }
-        };
+        let teacher = Teacher::fit(base, human, dev, range, config, student, progress)?;
+        let dev_qwk = teacher.dev_qwk(base, dev, range, progress)?;
         let fit_seconds = start.elapsed().as_secs_f64();
         progress.note(&format!(
             "teacher ready in {fit_seconds:.0}s: dev QWK {} ({})",
