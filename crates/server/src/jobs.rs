@@ -85,21 +85,7 @@ pub struct TeacherRequest {
 impl JobRequest {
     /// The trainer's request for this job on `dataset`, or what is wrong with the job.
     pub fn train_request(&self, dataset: &Dataset, store: &Store) -> Result<TrainRequest, String> {
-        for column in [Some(&self.text), Some(&self.score), self.id.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            if !dataset.columns.contains(column) {
-                return Err(format!(
-                    "the dataset {} has no column \"{column}\" (it has: {})",
-                    dataset.name,
-                    dataset.columns.join(", ")
-                ));
-            }
-        }
-        if self.text == self.score {
-            return Err("text and score name the same column".into());
-        }
+        self.check_columns(dataset)?;
         let mut split = SplitConfig {
             range: self.range.as_deref().map(parse_range).transpose()?,
             ..SplitConfig::default()
@@ -110,29 +96,7 @@ impl JobRequest {
             }
             split.human_fraction = fraction;
         }
-        let mut student = StudentConfig {
-            cache: Some(store.cache_dir()),
-            ..StudentConfig::default()
-        };
-        if let Some(tune) = &self.tune {
-            student.tune = Some(tune.parse::<Tune>().map_err(|e| format!("tune: {e}"))?);
-        }
-        if let Some(epochs) = self.epochs {
-            if epochs == 0 {
-                return Err("epochs must be at least 1".into());
-            }
-            student.epochs = Some(epochs);
-        }
-        if let Some(seed) = self.seed {
-            student.seed = seed;
-        }
-        if let Some(cut_points) = &self.cut_points {
-            student.cut_points = cut_points.parse().map_err(|e| format!("cut_points: {e}"))?;
-        }
-        if let Some(buckets) = self.lexical_buckets {
-            student.lexical_buckets = buckets;
-        }
-        student.validate().map_err(|e| format!("{e:#}"))?;
+        let student = self.student_config(store)?;
         let weights = match &self.weights {
             Some(weights) => weights.parse().map_err(|e| format!("weights: {e}"))?,
             None => Precision::default(),
@@ -159,6 +123,54 @@ impl JobRequest {
             weights,
             ..TrainRequest::default()
         })
+    }
+
+    /// Refuses a column `dataset` does not have, and text and score naming the same one.
+    fn check_columns(&self, dataset: &Dataset) -> Result<(), String> {
+        for column in [Some(&self.text), Some(&self.score), self.id.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if !dataset.columns.contains(column) {
+                return Err(format!(
+                    "the dataset {} has no column \"{column}\" (it has: {})",
+                    dataset.name,
+                    dataset.columns.join(", ")
+                ));
+            }
+        }
+        if self.text == self.score {
+            return Err("text and score name the same column".into());
+        }
+        Ok(())
+    }
+
+    /// The student's settings: the defaults, caching in `store`, with the job's overrides.
+    fn student_config(&self, store: &Store) -> Result<StudentConfig, String> {
+        let mut student = StudentConfig {
+            cache: Some(store.cache_dir()),
+            ..StudentConfig::default()
+        };
+        if let Some(tune) = &self.tune {
+            student.tune = Some(tune.parse::<Tune>().map_err(|e| format!("tune: {e}"))?);
+        }
+        if let Some(epochs) = self.epochs {
+            if epochs == 0 {
+                return Err("epochs must be at least 1".into());
+            }
+            student.epochs = Some(epochs);
+        }
+        if let Some(seed) = self.seed {
+            student.seed = seed;
+        }
+        if let Some(cut_points) = &self.cut_points {
+            student.cut_points = cut_points.parse().map_err(|e| format!("cut_points: {e}"))?;
+        }
+        if let Some(buckets) = self.lexical_buckets {
+            student.lexical_buckets = buckets;
+        }
+        student.validate().map_err(|e| format!("{e:#}"))?;
+        Ok(student)
     }
 }
 
