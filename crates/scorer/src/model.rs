@@ -166,50 +166,6 @@ pub fn pool_texts(
     encoder: &Encoder,
     from: usize,
 ) -> Result<Tensor> {
-    let device = window_states
-        .first()
-        .map(|t| t.device().clone())
-        .unwrap_or(Device::Cpu);
-    let top = encoder.layers().len();
-    let mut sums = Vec::new();
-    if from < top {
-        for batch in plan_batches(
-            window_states.iter().map(|s| s.dim(0).unwrap_or(0)),
-            MAX_BATCH_TOKENS,
-        ) {
-            let members: Vec<&Tensor> = batch.iter().map(|&i| &window_states[i]).collect();
-            let (padded, mask) = pad_states(&members)?;
-            let hidden = encoder.run_layers(&padded, &mask_bias(&mask)?, from..top)?;
-            let (sum, _) = masked_sum(&hidden, &mask)?;
-            sums.push((batch, sum));
-        }
-    } else {
-        let all: Vec<usize> = (0..window_states.len()).collect();
-        let stacked = Tensor::stack(
-            &window_states
-                .iter()
-                .map(|s| s.sum(0))
-                .collect::<candle_core::Result<Vec<_>>>()?,
-            0,
-        )?;
-        sums.push((all, stacked));
-    }
-    // Put the window sums back in window order.
-    let order: Vec<u32> = {
-        let mut position = vec![0u32; window_states.len()];
-        let mut next = 0u32;
-        for (batch, _) in &sums {
-            for &i in batch {
-                position[i] = next;
-                next += 1;
-            }
-        }
-        position
-    };
-    let all_sums = Tensor::cat(&sums.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(), 0)?;
-    let window_sums = all_sums.index_select(&Tensor::new(order, &device)?, 0)?;
-    // share[t][w] = 1 / tokens(t) for each window w of text t.
-    let texts = windows_per_text.len();
     let windows = window_states.len();
     if windows_per_text.iter().sum::<usize>() != windows {
         return Err(Error::invalid(
@@ -220,6 +176,55 @@ pub fn pool_texts(
             ),
         ));
     }
+    let window_sums = window_sums(window_states, encoder, from)?;
+    let share = token_shares(window_states, windows_per_text, window_sums.device())?;
+    Ok(share.matmul(&window_sums)?)
+}
+
+/// Each window's hidden states after layers `from..`, summed over its tokens, in window order:
+/// (windows, hidden). The layers run over batches of similar lengths.
+fn window_sums(window_states: &[Tensor], encoder: &Encoder, from: usize) -> Result<Tensor> {
+    let device = window_states
+        .first()
+        .map(|t| t.device().clone())
+        .unwrap_or(Device::Cpu);
+    let top = encoder.layers().len();
+    if from >= top {
+        let sums = window_states
+            .iter()
+            .map(|s| s.sum(0))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        return Ok(Tensor::stack(&sums, 0)?);
+    }
+    let mut batches = Vec::new();
+    let mut sums = Vec::new();
+    for batch in plan_batches(
+        window_states.iter().map(|s| s.dim(0).unwrap_or(0)),
+        MAX_BATCH_TOKENS,
+    ) {
+        let members: Vec<&Tensor> = batch.iter().map(|&i| &window_states[i]).collect();
+        let (padded, mask) = pad_states(&members)?;
+        let hidden = encoder.run_layers(&padded, &mask_bias(&mask)?, from..top)?;
+        sums.push(masked_sum(&hidden, &mask)?.0);
+        batches.push(batch);
+    }
+    // Put the window sums back in window order.
+    let mut position = vec![0u32; window_states.len()];
+    for (next, &i) in batches.iter().flatten().enumerate() {
+        position[i] = next as u32;
+    }
+    let in_batch_order = Tensor::cat(&sums, 0)?;
+    Ok(in_batch_order.index_select(&Tensor::new(position, &device)?, 0)?)
+}
+
+/// share[t][w] = 1 / tokens(t) for each window w of text t, 0 elsewhere: (texts, windows), so
+/// that share × window sums is each text's mean over all its tokens.
+fn token_shares(
+    window_states: &[Tensor],
+    windows_per_text: &[usize],
+    device: &Device,
+) -> Result<Tensor> {
+    let (texts, windows) = (windows_per_text.len(), window_states.len());
     let mut share = vec![0f32; texts * windows];
     let mut first = 0;
     for (t, &count) in windows_per_text.iter().enumerate() {
@@ -233,8 +238,7 @@ pub fn pool_texts(
         }
         first += count;
     }
-    let share = Tensor::from_vec(share, (texts, windows), &device)?;
-    Ok(share.matmul(&window_sums)?)
+    Ok(Tensor::from_vec(share, (texts, windows), device)?)
 }
 
 /// Stacks hidden states of different lengths into (batch, longest, hidden), zero-padded, and
