@@ -83,38 +83,7 @@ impl RidgeProblem {
     pub fn weighted(x: &[Vec<f32>], y: &[f64], w: &[f64]) -> Self {
         let total: f64 = w.iter().sum();
         let columns = x.first().map_or(0, Vec::len);
-        let mean: Vec<f64> = (0..columns)
-            .map(|j| x.iter().zip(w).map(|(r, w)| w * r[j] as f64).sum::<f64>() / total)
-            .collect();
-        let deviation: Vec<f64> = (0..columns)
-            .map(|j| {
-                let var = x
-                    .iter()
-                    .zip(w)
-                    .map(|(r, w)| w * (r[j] as f64 - mean[j]).powi(2))
-                    .sum::<f64>()
-                    / total;
-                var.sqrt()
-            })
-            .collect();
-        // A column whose deviation is a tiny fraction of the typical one is constant up to
-        // rounding (an encoder can have such dimensions); standardising it would turn rounding
-        // noise into a large weight. It keeps scale 1, so the penalty holds its weight near 0.
-        let typical = {
-            let mut sorted = deviation.clone();
-            sorted.sort_by(f64::total_cmp);
-            sorted.get(columns / 2).copied().unwrap_or(0.0)
-        };
-        let scale: Vec<f64> = deviation
-            .iter()
-            .map(|&d| {
-                if d > 1e-4 * typical && d > 0.0 {
-                    d
-                } else {
-                    1.0
-                }
-            })
-            .collect();
+        let (mean, scale) = column_standardisation(x, w, total);
         let y_mean = y.iter().zip(w).map(|(y, w)| w * y).sum::<f64>() / total;
         let mut gram = vec![0f64; columns * columns];
         let mut rhs = vec![0f64; columns];
@@ -229,6 +198,45 @@ impl RidgeProblem {
             })
             .collect()
     }
+}
+
+/// Each column's weighted mean and the scale that standardises it (its weighted deviation, or
+/// 1 for a column that is constant up to rounding); `total` is the weights' sum.
+fn column_standardisation(x: &[Vec<f32>], w: &[f64], total: f64) -> (Vec<f64>, Vec<f64>) {
+    let columns = x.first().map_or(0, Vec::len);
+    let mean: Vec<f64> = (0..columns)
+        .map(|j| x.iter().zip(w).map(|(r, w)| w * r[j] as f64).sum::<f64>() / total)
+        .collect();
+    let deviation: Vec<f64> = (0..columns)
+        .map(|j| {
+            let var = x
+                .iter()
+                .zip(w)
+                .map(|(r, w)| w * (r[j] as f64 - mean[j]).powi(2))
+                .sum::<f64>()
+                / total;
+            var.sqrt()
+        })
+        .collect();
+    // A column whose deviation is a tiny fraction of the typical one is constant up to
+    // rounding (an encoder can have such dimensions); standardising it would turn rounding
+    // noise into a large weight. It keeps scale 1, so the penalty holds its weight near 0.
+    let typical = {
+        let mut sorted = deviation.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted.get(columns / 2).copied().unwrap_or(0.0)
+    };
+    let scale: Vec<f64> = deviation
+        .iter()
+        .map(|&d| {
+            if d > 1e-4 * typical && d > 0.0 {
+                d
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    (mean, scale)
 }
 
 /// Solves `A w = b` for symmetric positive definite `A` (row-major, n × n).
