@@ -387,19 +387,7 @@ impl Field {
 }
 
 fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u64
-            + 1;
-        DataError {
-            path: path.to_path_buf(),
-            line: Some(line),
-            column: None,
-            message: "not UTF-8 (convert the file to UTF-8, e.g. with iconv)".into(),
-        }
-    })?;
+    let text = utf8_lines(path, bytes)?;
     let mut header: Vec<String> = Vec::new();
     let mut records = Vec::new();
     for (index, line_text) in text.lines().enumerate() {
@@ -437,20 +425,7 @@ fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
     let records = records
         .into_iter()
         .map(|(line, object)| {
-            let fields = header
-                .iter()
-                .map(|key| match object.get(key) {
-                    None => Field::Missing,
-                    Some(serde_json::Value::Null) => Field::Text(String::new()),
-                    Some(serde_json::Value::String(s)) => Field::Text(s.clone()),
-                    Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-                        Field::Text(v.to_string())
-                    }
-                    Some(_) => Field::Unreadable(format!(
-                        "\"{key}\" holds an array or object, not a value"
-                    )),
-                })
-                .collect();
+            let fields = header.iter().map(|key| json_field(&object, key)).collect();
             (line, fields)
         })
         .collect();
@@ -459,6 +434,37 @@ fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
         records,
         json: true,
     })
+}
+
+/// The file as text, or the line where it stops being UTF-8.
+fn utf8_lines<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, DataError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+            + 1;
+        DataError {
+            path: path.to_path_buf(),
+            line: Some(line),
+            column: None,
+            message: "not UTF-8 (convert the file to UTF-8, e.g. with iconv)".into(),
+        }
+    })
+}
+
+/// A JSON object's `key` as a field: a value as its text, null as empty, an absent key as
+/// missing, and an array or object as unreadable.
+fn json_field(object: &serde_json::Map<String, serde_json::Value>, key: &str) -> Field {
+    match object.get(key) {
+        None => Field::Missing,
+        Some(serde_json::Value::Null) => Field::Text(String::new()),
+        Some(serde_json::Value::String(s)) => Field::Text(s.clone()),
+        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+            Field::Text(v.to_string())
+        }
+        Some(_) => Field::Unreadable(format!("\"{key}\" holds an array or object, not a value")),
+    }
 }
 
 /// Where each column `spec` names is in the header.
