@@ -387,7 +387,7 @@ impl Field {
 }
 
 fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
-    let text = utf8_lines(path, bytes)?;
+    let text = utf8_text(path, bytes)?;
     let mut header: Vec<String> = Vec::new();
     let mut records = Vec::new();
     for (index, line_text) in text.lines().enumerate() {
@@ -437,7 +437,7 @@ fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
 }
 
 /// The file as text, or the line where it stops being UTF-8.
-fn utf8_lines<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, DataError> {
+fn utf8_text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, DataError> {
     std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()]
             .iter()
