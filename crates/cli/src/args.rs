@@ -249,6 +249,12 @@ pub struct TrainArgs {
     #[arg(long = "trait", value_name = "COL", value_delimiter = ',',
           conflicts_with_all = ["pool", "teacher", "from_labels"])]
     pub traits: Vec<String>,
+    /// Column holding a second human rater's score: each training response learns the mean
+    /// of its two scores (the first alone where the second is empty), so that one rater's
+    /// slips count half. Development responses, cut points and every measure keep --score.
+    /// On ASAP-SAS short answers, scored twice, it raised test QWK (BENCHMARKS.md).
+    #[arg(long, value_name = "COL", conflicts_with = "from_labels")]
+    pub second_score: Option<String>,
     /// Which rows train, which are held out, which keep their human scores.
     #[command(flatten)]
     pub split: SplitArgs,

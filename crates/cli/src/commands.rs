@@ -126,6 +126,7 @@ fn train(args: TrainArgs, progress: &Progress) -> Result<()> {
         file: args.file.clone(),
         data: args.data.config(),
         traits: args.traits.clone(),
+        second_score: args.second_score.clone(),
         split: args.split.config(),
         pool: args.pool.clone(),
         teacher: args.teacher.config(),
@@ -727,12 +728,17 @@ fn training_rows(card: &ModelCard) -> Vec<(&'static str, String)> {
     } else {
         format!(", where {}", d.filters.join(", "))
     };
+    let second = d
+        .second_score_column
+        .as_ref()
+        .map_or(String::new(), |c| format!(", trained on its mean with {c}"));
     let dev = &card.dev_metrics;
     let mut rows = vec![
         (
             "data",
             format!(
-                "{} ({} → {}{filters}), {} training + {} development rows, human fraction {}",
+                "{} ({} → {}{second}{filters}), {} training + {} development rows, human \
+                 fraction {}",
                 d.file, d.text_column, d.score_column, d.train_rows, d.dev_rows, d.human_fraction
             ),
         ),

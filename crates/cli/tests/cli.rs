@@ -360,8 +360,9 @@ fn eval_reports_fairness_gates_and_human_human_agreement(
     let o = cyborg(&[&args[..2], &[bad.to_str().unwrap()], &args[3..]].concat());
     assert!(!o.status.success());
     assert!(
-        stderr(&o)
-            .contains("bad-second.csv:2: column second: second score \"x\" is not a whole number"),
+        stderr(&o).contains(
+            "bad-second.csv:2:5: column \"second\" (the second score): \"x\" is not a number"
+        ),
         "{}",
         stderr(&o)
     );
@@ -401,14 +402,11 @@ fn eval_reports_fairness_gates_and_human_human_agreement(
     assert_markdown_tables_whole(&markdown);
 }
 
-/// `train` without --tune, --epochs and --patience: short answers get the whole encoder for
-/// up to six epochs, essays the top two layers for up to three, and a setting given wins.
-#[test]
-fn training_takes_its_defaults_from_the_responses_length() {
-    let Some(base) = base_model() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let answers = dir.path().join("answers.csv");
-    let mut rows = String::from("id,text,score\n");
+/// Thirty short answers in `dir`/answers.csv, scored 0, 1 and 2 in turn by the first rater
+/// (`score`) and all 2 by a second (`second`).
+fn short_answers(dir: &Path) -> PathBuf {
+    let answers = dir.join("answers.csv");
+    let mut rows = String::from("id,text,score,second\n");
     for i in 0..30 {
         let (score, text) = match i % 3 {
             0 => (0, "I do not know."),
@@ -418,9 +416,19 @@ fn training_takes_its_defaults_from_the_responses_length() {
                 "Plants need light, water and carbon dioxide to make sugar.",
             ),
         };
-        rows.push_str(&format!("{i},\"{text} ({i})\",{score}\n"));
+        rows.push_str(&format!("{i},\"{text} ({i})\",{score},2\n"));
     }
     std::fs::write(&answers, rows).unwrap();
+    answers
+}
+
+/// `train` without --tune, --epochs and --patience: short answers get the whole encoder for
+/// up to six epochs, essays the top two layers for up to three, and a setting given wins.
+#[test]
+fn training_takes_its_defaults_from_the_responses_length() {
+    let Some(base) = base_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let answers = short_answers(dir.path());
     let essays = demo_rows(dir.path(), "train.csv", 30);
     let model = dir.path().join("m.cyborg");
     let train = |data: &Path, text: &str, more: &[&str]| {
@@ -480,6 +488,67 @@ fn training_takes_its_defaults_from_the_responses_length() {
         &["--tune", "head", "--epochs", "1", "--patience", "1"],
     );
     assert!(!said.contains("training responses have at most"), "{said}");
+}
+
+/// `train --second-score`: each training answer learns the mean of its two raters' scores. A
+/// second rater who gives every answer 2 pulls the answers the first scored 0 halfway up; the
+/// card names the column, and a provenance file, with one score a row, is refused.
+#[test]
+fn a_second_raters_scores_are_averaged_into_the_training_targets() {
+    let Some(base) = base_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let answers = short_answers(dir.path());
+    let unknown = dir.path().join("unknown.csv");
+    std::fs::write(&unknown, "id,text\nq,I do not know.\n").unwrap();
+    let train = [
+        "train",
+        answers.to_str().unwrap(),
+        "--text",
+        "text",
+        "--score",
+        "score",
+    ];
+    let raw_of_unknown = |more: &[&str]| {
+        let model = dir.path().join("m.cyborg");
+        let m = model.to_str().unwrap();
+        let args = [
+            &train[..],
+            &["--out", m, "--base", base.to_str().unwrap(), "--no-cache"],
+            &["--tune", "head", "--epochs", "1", "--patience", "1"],
+            more,
+        ]
+        .concat();
+        let o = cyborg(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let scores = dir.path().join("scores.csv");
+        let (unknown, out) = (unknown.to_str().unwrap(), scores.to_str().unwrap());
+        let o = cyborg(&[
+            "score", m, unknown, "--text", "text", "--id", "id", "--out", out,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (read_scores(&scores)["q"].1, stdout(&cyborg(&["info", m])))
+    };
+    let (alone, _) = raw_of_unknown(&[]);
+    let (averaged, info) = raw_of_unknown(&["--second-score", "second"]);
+    assert!(
+        alone < 0.5 && averaged > alone + 0.5,
+        "raw score of an answer like those scored 0 (and 2 by the second rater): {alone} \
+         trained on the first score, {averaged} on the mean"
+    );
+    assert!(
+        info.contains("score, trained on its mean with second"),
+        "{info}"
+    );
+    let more = [
+        "--second-score",
+        "second",
+        "--from-labels",
+        "--out",
+        "x.cyborg",
+    ];
+    let o = cyborg(&[&train[..], &more].concat());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
 }
 
 #[test]

@@ -43,6 +43,10 @@ pub struct DataSummary {
     pub text_column: String,
     /// The score column.
     pub score_column: String,
+    /// A second rater's score column, when each training response learnt the mean of its two
+    /// scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_score_column: Option<String>,
     /// Row filters applied (`COL=VALUE`).
     #[serde(default)]
     pub filters: Vec<String>,

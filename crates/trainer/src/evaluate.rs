@@ -630,29 +630,13 @@ fn second_rater_agreement(
     at: usize,
     range: ScoreRange,
 ) -> Result<Agreement> {
-    let (mut first, mut second) = (Vec::new(), Vec::new());
-    for row in &table.rows {
-        let value = row.groups[at].trim();
-        if value.is_empty() {
-            continue;
-        }
-        let score: i64 = value.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "{}:{}: column {column}: second score \"{value}\" is not a whole number",
-                table.path.display(),
-                row.line
-            )
-        })?;
-        if !range.contains(score) {
-            crate::bail_input!(
-                "{}:{}: column {column}: second score {score} is outside the model's range {range}",
-                table.path.display(),
-                row.line
-            );
-        }
-        first.push(row.score.expect("scores were read"));
-        second.push(score);
-    }
+    let seconds = table.second_scores(at, column, range)?;
+    let (first, second): (Vec<i64>, Vec<i64>) = table
+        .rows
+        .iter()
+        .zip(seconds)
+        .filter_map(|(row, second)| Some((row.score.expect("scores were read"), second?)))
+        .unzip();
     if first.is_empty() {
         crate::bail_input!(
             "{}: column {column} has no second scores to compare with",

@@ -150,6 +150,14 @@ pub struct Table {
     pub traits: Vec<String>,
 }
 
+impl Row {
+    /// The whole number in group column `at`; `None` where it is blank or is not one
+    /// ([`Table::second_scores`] says which).
+    pub fn group_score(&self, at: usize) -> Option<i64> {
+        parse_score(&self.groups[at], None).ok()
+    }
+}
+
 impl Table {
     /// The scores of all rows (every row has one when a score column was read).
     pub fn scores(&self) -> Vec<i64> {
@@ -168,6 +176,38 @@ impl Table {
     /// The rows whose id is in `ids`, in file order.
     pub fn rows_with_ids(&self, ids: &HashSet<String>) -> Vec<&Row> {
         self.rows.iter().filter(|r| ids.contains(&r.id)).collect()
+    }
+
+    /// A second rater's score of every row, from group column `at` (the file's column
+    /// `column`): `None` where it is blank; an error at the first row whose value is not a
+    /// whole number in `range`.
+    pub fn second_scores(
+        &self,
+        at: usize,
+        column: &str,
+        range: ScoreRange,
+    ) -> Result<Vec<Option<i64>>, DataError> {
+        let field = self.columns.iter().position(|c| c == column).map(|i| i + 1);
+        self.rows
+            .iter()
+            .map(|row| {
+                let value = &row.groups[at];
+                if value.trim().is_empty() {
+                    return Ok(None);
+                }
+                parse_score(value, None)
+                    .and_then(|score| match range.contains(score) {
+                        true => Ok(Some(score)),
+                        false => Err(format!("score {score} is outside the range {range}")),
+                    })
+                    .map_err(|message| DataError {
+                        path: self.path.clone(),
+                        line: Some(row.line),
+                        column: field,
+                        message: format!("column \"{column}\" (the second score): {message}"),
+                    })
+            })
+            .collect()
     }
 
     /// Rows per score.
@@ -944,6 +984,36 @@ mod tests {
             message.ends_with("(stopped after 20 problems)"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn second_scores_are_read_blank_as_none_and_a_bad_one_located() {
+        let mut s = spec();
+        s.groups = vec!["second".into()];
+        let range = ScoreRange { min: 1, max: 6 };
+        let table = |content: &[u8]| parse_table(Path::new("a.csv"), content, &s).unwrap();
+        let good = table(b"id,text,score,second\n1,ok,2,3\n2,fine,4,\n");
+        assert_eq!(
+            good.second_scores(0, "second", range).unwrap(),
+            [Some(3), None]
+        );
+        assert_eq!(good.rows[0].group_score(0), Some(3));
+        for (content, message) in [
+            (
+                &b"id,text,score,second\n1,ok,2,3\n2,fine,4,x\n"[..],
+                "a.csv:3:4: column \"second\" (the second score): \"x\" is not a number",
+            ),
+            (
+                b"id,score,second,text\n1,2,7,ok\n",
+                "a.csv:2:3: column \"second\" (the second score): score 7 is outside the range \
+                 1-6",
+            ),
+        ] {
+            let error = table(content)
+                .second_scores(0, "second", range)
+                .unwrap_err();
+            assert_eq!(error.to_string(), message);
+        }
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub struct TrainRequest {
     pub data: DataConfig,
     /// Further trait columns scored beside the primary score (human rows only).
     pub traits: Vec<String>,
+    /// A second rater's score column: each human training row learns the mean of its two
+    /// scores (the first alone where the second is blank); development rows, cut points and
+    /// every measure keep the first.
+    pub second_score: Option<String>,
     /// Which rows train, which are held out, which keep their scores.
     pub split: SplitConfig,
     /// Unscored responses for the teacher to label.
@@ -108,6 +112,9 @@ pub fn train_bundle(request: &TrainRequest, progress: &Progress) -> Result<Train
     }
     let (table, from_file) = read_training_data(request, progress)?;
     let split = Split::new(&table, &request.split, request.student.seed)?;
+    if let Some(column) = &request.second_score {
+        table.second_scores(SECOND_SCORE_AT, column, split.range)?;
+    }
     let pool_table = read_pool(request.pool.as_deref(), &request.data)?;
     let with_teacher = request.teacher.kind.is_some() || pool_table.is_some();
     let pool = split.pool(pool_table.as_ref());
@@ -128,12 +135,15 @@ pub fn train_bundle(request: &TrainRequest, progress: &Progress) -> Result<Train
         true => Some(label_pool(request, &base, &split, &pool, progress)?),
         false => None,
     };
-    let (training_rows, teacher) = student_rows(
+    let (mut training_rows, teacher) = student_rows(
         &split,
         labelled.as_ref(),
         from_file.as_ref(),
         request.teacher.weight,
     );
+    if request.second_score.is_some() {
+        average_two_raters(&mut training_rows[..split.human.len()]);
+    }
     let score_column = request.data.score.clone().unwrap_or_default();
     let traits = trait_configs(
         &score_column,
@@ -189,6 +199,20 @@ fn label_pool(
         write_atomically(path, &labelled.to_csv(&split.human)?)?;
     }
     Ok(labelled)
+}
+
+/// Where the second rater's score is among the training table's group columns (it is the
+/// only one).
+const SECOND_SCORE_AT: usize = 0;
+
+/// Gives each of the human rows `rows` the mean of its two raters' scores as its target (a
+/// row without a second score keeps the first).
+fn average_two_raters(rows: &mut [TrainingRow]) {
+    for row in rows {
+        if let Some(second) = row.row.group_score(SECOND_SCORE_AT) {
+            row.target = (row.target + second as f64) / 2.0;
+        }
+    }
 }
 
 /// The student's training rows (the human ones, then the teacher's or the provenance
@@ -253,7 +277,13 @@ fn read_training_data(
         let mut spec = request.data.read_spec(true, "train")?;
         spec.range = request.split.range;
         spec.traits = request.traits.clone();
+        spec.groups.extend(request.second_score.clone());
         return Ok((read_table(&request.file, &spec)?, None));
+    }
+    if request.second_score.is_some() {
+        return Err(input(
+            "--second-score reads a file of human scores; a --from-labels file has one score a row",
+        ));
     }
     let labels = read_labels_file(&request.file, &request.data, request.split.range)?;
     progress.note(&format!(
@@ -296,6 +326,7 @@ fn model_card(
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             text_column: request.data.text.clone(),
             score_column: request.data.score.clone().unwrap_or_default(),
+            second_score_column: request.second_score.clone(),
             filters: request.data.filters.iter().map(|f| f.to_string()).collect(),
             train_rows: train_rows.len(),
             dev_rows: split.dev.len(),
