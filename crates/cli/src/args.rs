@@ -316,7 +316,8 @@ pub struct TeacherArgs {
     /// --tune etc. say, with seeds --seed, --seed+1, …) and a TF-IDF ridge model, blended by
     /// development QWK. `llm` asks an OpenAI-compatible chat-completions endpoint
     /// (--base-url, --llm-model) to score each response, and the development rows too, to
-    /// measure it; responses leave this machine.
+    /// measure it; responses leave this machine. `bundle` lets a bundle trained before
+    /// (--teacher-bundle) score them.
     #[arg(long, value_enum)]
     pub teacher: Option<TeacherArg>,
     /// Students in the local teacher's ensemble.
@@ -327,6 +328,12 @@ pub struct TeacherArgs {
     /// folders; scripts/get-teacher.sh all-mpnet-base-v2 installs one in models/.
     #[arg(long, value_name = "DIR")]
     pub teacher_base: Option<PathBuf>,
+    /// The bundle that scores the pool with --teacher bundle: typically a student trained on a
+    /// larger encoder (`train --base models/all-mpnet-base-v2`), so that the small student
+    /// learns what it knows while only the small one ships. Its score range must be the
+    /// data's. Its development QWK flatters it if it trained on the development rows.
+    #[arg(long, value_name = "FILE")]
+    pub teacher_bundle: Option<PathBuf>,
     /// Weight of a teacher-labelled row in the student's loss (a human row weighs 1).
     #[arg(long, default_value_t = TeacherConfig::default().weight, value_name = "W")]
     pub teacher_weight: f64,
@@ -414,6 +421,8 @@ pub enum TeacherArg {
     Llm,
     /// A quantized Llama-family chat model run here (--gguf FILE).
     Gguf,
+    /// A bundle trained before (--teacher-bundle FILE).
+    Bundle,
 }
 
 /// `cyborg teach …`
@@ -1002,6 +1011,7 @@ impl From<TeacherArg> for TeacherKind {
             TeacherArg::Local => TeacherKind::Local,
             TeacherArg::Llm => TeacherKind::Llm,
             TeacherArg::Gguf => TeacherKind::Gguf,
+            TeacherArg::Bundle => TeacherKind::Bundle,
         }
     }
 }
@@ -1106,6 +1116,7 @@ impl TeacherArgs {
             kind: self.teacher.map(TeacherKind::from),
             members: self.teacher_members,
             base: self.teacher_base.clone(),
+            bundle: self.teacher_bundle.clone(),
             weight: self.teacher_weight,
             llm: self.llm.config(),
         }

@@ -1116,6 +1116,109 @@ fn a_teacher_without_a_pool_or_with_a_bad_pool_says_so_and_writes_nothing() {
 }
 
 #[test]
+fn a_bundle_teaches_with_the_scores_it_gives() {
+    let Some(base) = base_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let human = demo_rows(dir.path(), "train.csv", 60);
+    let pool = demo_pool(dir.path(), "train.csv", 60, 30, "hidden");
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (teacher, labels, student) = (path("teacher.cyborg"), path("labels.csv"), path("s.cyborg"));
+    let (base, cache, pool) = (
+        base.to_str().unwrap(),
+        path("cache"),
+        pool.to_str().unwrap(),
+    );
+    // `command` on the human rows (scores 1-6, unless `extra` says otherwise), then `extra`.
+    let run = |command: &[&str], extra: &[&str]| {
+        let mut args = command.to_vec();
+        args.extend([human.to_str().unwrap(), "--text", "full_text"]);
+        args.extend(["--score", "score", "--id", "essay_id", "--base", base]);
+        args.extend(["--tune", "head", "--cache", &cache]);
+        if !extra.contains(&"--range") {
+            args.extend(["--range", "1:6"]);
+        }
+        args.extend(extra);
+        cyborg(&args)
+    };
+    let trained = run(&["train"], &["--out", &teacher]);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+
+    let bundle_teacher = ["--pool", pool, "--teacher", "bundle", "--teacher-bundle"];
+    let teaching = [&bundle_teacher[..], &[&teacher]].concat();
+    let out = ["--out", &labels];
+    let labelled = run(&["teach", "label"], &[&teaching[..], &out].concat());
+    assert!(labelled.status.success(), "{}", stderr(&labelled));
+    let scores = path("scores.csv");
+    let scored = cyborg(&[
+        "score",
+        &teacher,
+        pool,
+        "--text",
+        "full_text",
+        "--id",
+        "essay_id",
+        "--out",
+        &scores,
+    ]);
+    assert!(scored.status.success(), "{}", stderr(&scored));
+    let scores = read_scores(Path::new(&scores));
+    let taught: Vec<_> = read_labels(Path::new(&labels))
+        .into_iter()
+        .filter(|r| &r[4] == "teacher")
+        .collect();
+    assert_eq!(taught.len(), 30);
+    for r in &taught {
+        let (level, raw) = scores[&r[0]];
+        assert_eq!(r[2].parse::<i64>().unwrap(), level, "the bundle's level");
+        let expected: f64 = r[3].parse().unwrap();
+        assert!(
+            (expected - raw.clamp(1.0, 6.0)).abs() < 1e-5,
+            "{expected} {raw}"
+        );
+        assert_eq!(&r[5], "bundle teacher.cyborg (all-MiniLM-L6-v2)");
+        assert_eq!(&r[6], "", "one bundle has no members to agree");
+    }
+
+    // A student learns from it in one command, and its card names the teacher.
+    let distilled = run(&["train"], &[&teaching[..], &["--out", &student]].concat());
+    assert!(distilled.status.success(), "{}", stderr(&distilled));
+    let info = cyborg(&["info", &student, "--json"]);
+    let card: serde_json::Value = serde_json::from_str(&stdout(&info)).unwrap();
+    assert_eq!(card["data"]["teacher_rows"], 30);
+    assert_eq!(
+        card["data"]["teacher"],
+        "bundle teacher.cyborg (all-MiniLM-L6-v2)"
+    );
+
+    // A teacher on another range, or a teacher half named, is refused before any work.
+    std::fs::remove_file(&labels).unwrap();
+    let not_a_file = [&bundle_teacher[..], &[dir.path().to_str().unwrap()]].concat();
+    for (extra, says) in [
+        (
+            [&teaching[..], &["--range", "0:6"]].concat(),
+            "scores 1-6, the data 0-6",
+        ),
+        (
+            teaching[..4].to_vec(),
+            "--teacher bundle needs --teacher-bundle FILE",
+        ),
+        (
+            vec!["--pool", pool, "--teacher-bundle", &teacher],
+            "--teacher-bundle is for --teacher bundle",
+        ),
+        (not_a_file, "is not a file"),
+    ] {
+        let refused = run(&["teach", "label"], &[&extra[..], &out].concat());
+        assert!(!refused.status.success());
+        assert!(stderr(&refused).contains(says), "{}", stderr(&refused));
+        assert!(
+            !Path::new(&labels).exists(),
+            "nothing is written when the teacher is wrong"
+        );
+    }
+}
+
+#[test]
 fn a_student_trains_from_a_provenance_file_and_bad_sources_are_located() {
     let Some(base) = base_model() else { return };
     let dir = tempfile::tempdir().unwrap();

@@ -46,7 +46,8 @@ pub struct JobRequest {
     /// Most epochs.
     #[serde(default)]
     pub epochs: Option<usize>,
-    /// `qwk` (the default) or `shares`: how the cut points from raw score to level are fitted.
+    /// `pooled` (the default), `qwk` or `shares`: how the cut points from raw score to level
+    /// are fitted.
     #[serde(default)]
     pub cut_points: Option<String>,
     /// Buckets of the head's lexical block (default 0: none).

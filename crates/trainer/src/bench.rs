@@ -10,7 +10,7 @@ use cyborg_scorer::metrics::{agreement, checked_mean, ScoreRange};
 use cyborg_scorer::{Precision, Products, TextEncoder};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{StudentConfig, TeacherConfig};
+use crate::config::{StudentConfig, TeacherConfig, TeacherKind};
 use crate::data::{read_id_list, read_table, Filter, ReadSpec, Row, Table};
 use crate::format::{format_kappa, markdown_table, settings_difference};
 use crate::output::write_atomically;
@@ -377,6 +377,9 @@ impl FoldIds {
 
 fn run_asap(args: &AsapBenchRequest, progress: &Progress) -> Result<AsapBench> {
     let start = Instant::now();
+    if !matches!(args.teacher.kind, None | Some(TeacherKind::Local)) {
+        crate::bail_input!("bench asap measures the local teacher only (--teacher local)");
+    }
     let tsv = args.asap.join("training_set_rel3.utf8.tsv");
     if let Some(dir) = &args.cells {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -564,7 +567,7 @@ impl Cell<'_> {
             progress,
         )?;
         let Teacher::Local(local) = &labelled.teacher else {
-            bail!("bench asap measures the local teacher; --teacher llm is not benchmarked here");
+            bail!("bench asap measures the local teacher only (--teacher local)");
         };
         // The teacher's first member is the plain student (same rows, seed, settings), unless
         // the members start from an encoder of their own.

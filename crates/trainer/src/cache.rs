@@ -116,16 +116,20 @@ impl StateCache {
         let missing: Vec<usize> = (0..texts.len()).filter(|&i| states[i].is_none()).collect();
         let hits = texts.len() - missing.len();
         let tokens: usize = missing.iter().map(|&i| texts[i].tokens()).sum();
+        // With every layer tuned, only the embedding lookup is frozen.
+        let frozen = match layer {
+            0 => "the embeddings".to_string(),
+            _ => format!("frozen layers 1-{layer}"),
+        };
         progress.note(&format!(
-            "frozen layers 1-{layer}: {hits} of {} responses from the cache, {} to encode \
-             ({tokens} tokens)",
+            "{frozen}: {hits} of {} responses from the cache, {} to encode ({tokens} tokens)",
             texts.len(),
             missing.len()
         ));
         let bar = progress.bar(
             tokens as u64,
             &format!(
-                "encoding {} responses through {layer} frozen layers ({hits} cached)",
+                "encoding {} responses through {frozen} ({hits} cached)",
                 missing.len()
             ),
             "tokens",

@@ -376,8 +376,9 @@ impl StudentConfig {
 }
 
 impl TeacherConfig {
-    /// Refuses an empty ensemble, a non-finite or negative weight, and a teacher encoder that
-    /// is not a folder (before anything is trained).
+    /// Refuses an empty ensemble, a non-finite or negative weight, a teacher encoder that is
+    /// not a folder, and a teacher bundle missing or given without `--teacher bundle` (before
+    /// anything is trained).
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.members == 0 {
             crate::bail_input!("--teacher-members must be at least 1, not 0");
@@ -389,6 +390,19 @@ impl TeacherConfig {
                  installs one in models/)",
                 dir.display()
             );
+        }
+        match (self.kind == Some(TeacherKind::Bundle), &self.bundle) {
+            (true, None) => crate::bail_input!(
+                "--teacher bundle needs --teacher-bundle FILE (a bundle `cyborg train` wrote)"
+            ),
+            (false, Some(_)) => {
+                crate::bail_input!("--teacher-bundle is for --teacher bundle")
+            }
+            (true, Some(file)) if !file.is_file() => crate::bail_input!(
+                "--teacher-bundle {} is not a file; give a bundle `cyborg train` wrote",
+                file.display()
+            ),
+            _ => {}
         }
         check_rate("--teacher-weight", self.weight)
     }
@@ -414,6 +428,8 @@ pub enum TeacherKind {
     Llm,
     /// A quantized Llama-family chat model run here.
     Gguf,
+    /// A bundle trained before, e.g. a student on a larger encoder.
+    Bundle,
 }
 
 /// Which teacher labels a pool, and how much its labels count.
@@ -426,6 +442,8 @@ pub struct TeacherConfig {
     /// The encoder the local teacher's students start from (default: the student's own), e.g.
     /// a larger one whose fine-tuned knowledge reaches the small student only through labels.
     pub base: Option<PathBuf>,
+    /// The bundle that labels the pool, when the teacher is one.
+    pub bundle: Option<PathBuf>,
     /// Weight of a teacher-labelled row in the student's loss (a human row weighs 1).
     pub weight: f64,
     /// How to reach the LLM, when the teacher is one.
@@ -438,6 +456,7 @@ impl Default for TeacherConfig {
             kind: None,
             members: 3,
             base: None,
+            bundle: None,
             weight: 1.0,
             llm: LlmConfig::default(),
         }

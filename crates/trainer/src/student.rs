@@ -291,14 +291,14 @@ pub fn trait_scale(train: &[&Row], dev: &[&Row], t: usize) -> Scale {
     }
 }
 
-/// Scores every row of `table` with `scorer`, with a progress bar.
-pub fn score_rows(
+/// Scores every row of `rows` (rows or references to them) with `scorer`, with a progress bar.
+pub fn score_rows<R: std::borrow::Borrow<Row>>(
     scorer: &Scorer,
-    rows: &[Row],
+    rows: &[R],
     progress: &Progress,
 ) -> Result<Vec<cyborg_scorer::Score>> {
     let bar = progress.bar(rows.len() as u64, "scoring", "responses");
-    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let texts: Vec<&str> = rows.iter().map(|r| r.borrow().text.as_str()).collect();
     let scores = scorer.score_texts(&texts, &mut |done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     Ok(scores)

@@ -74,10 +74,10 @@ pub fn label_pool(request: &LabelRequest, progress: &Progress) -> Result<Labelle
                 .map_or(String::new(), |p| format!(" (first: {p})"))
         ));
     }
-    // Only the local teacher runs an encoder here.
+    // Only the local teacher runs the student's encoder (a bundle carries its own).
     let base = match request.teacher.kind {
-        Some(TeacherKind::Llm) => None,
-        _ => Some(load_base(&request.student, progress)?),
+        None | Some(TeacherKind::Local) => Some(load_base(&request.student, progress)?),
+        Some(_) => None,
     };
     let pool = LabelledPool::fit_and_label(
         base.as_ref(),

@@ -5,6 +5,7 @@
 //! soft label) and a level, and the student then trains on both; every label carries its
 //! provenance, so what a human said and what a teacher said are never confused.
 
+pub mod bundle;
 pub mod gguf;
 pub mod llm;
 pub mod local;
@@ -24,6 +25,7 @@ use crate::data::Row;
 use crate::format::format_kappa;
 use crate::progress::Progress;
 use crate::student::{load_base, TrainingRow};
+use bundle::BundleTeacher;
 use gguf::{GgufModel, GgufTeacher};
 use llm::LlmTeacher;
 use local::LocalTeacher;
@@ -47,6 +49,8 @@ pub enum Teacher {
     Local(Box<LocalTeacher>),
     /// A chat model shown a rubric and examples.
     Chat(ChatModel),
+    /// A bundle trained before, often on a larger encoder.
+    Bundle(Box<BundleTeacher>),
 }
 
 /// A chat model that scores responses and writes new ones: an OpenAI-compatible endpoint or a
@@ -100,7 +104,7 @@ impl ChatModel {
 
 impl Teacher {
     /// Fits the teacher `config` names on `human` (a local teacher also early-stops its
-    /// students on `dev`), or readies the chat model.
+    /// students on `dev`), or readies the chat model or the bundle.
     fn fit(
         base: Option<&BaseModel>,
         human: &[&Row],
@@ -121,6 +125,14 @@ impl Teacher {
                 config.members,
                 progress,
             )?)),
+            TeacherKind::Bundle => Teacher::Bundle(Box::new(BundleTeacher::load(
+                config
+                    .bundle
+                    .as_deref()
+                    .context("--teacher bundle needs --teacher-bundle FILE")?,
+                range,
+                progress,
+            )?)),
             kind => Teacher::Chat(config.llm.chat_model(
                 kind == TeacherKind::Gguf,
                 None,
@@ -132,8 +144,8 @@ impl Teacher {
         })
     }
 
-    /// The teacher's QWK on `dev`: a local teacher measured it while fitting; a chat model
-    /// labels the rows now (rows it could not score are left out).
+    /// The teacher's QWK on `dev`: a local teacher measured it while fitting; a chat model or
+    /// a bundle labels the rows now (rows it could not score are left out).
     fn dev_qwk(
         &self,
         base: Option<&BaseModel>,
@@ -158,6 +170,7 @@ impl Teacher {
         match self {
             Teacher::Local(t) => t.describe(),
             Teacher::Chat(t) => t.describe(),
+            Teacher::Bundle(t) => t.describe(),
         }
     }
 
@@ -180,6 +193,7 @@ impl Teacher {
                 .map(Ok)
                 .collect()),
             Teacher::Chat(t) => t.label(rows),
+            Teacher::Bundle(t) => Ok(t.label(rows, progress)?.into_iter().map(Ok).collect()),
         }
     }
 }
@@ -301,6 +315,7 @@ impl LabelledPool {
         });
         match &self.teacher {
             Teacher::Local(local) => summary["fit"] = serde_json::json!(local.report),
+            Teacher::Bundle(_) => {}
             Teacher::Chat(chat) => {
                 let Some(llm) = chat.endpoint() else {
                     return summary;
@@ -321,7 +336,7 @@ impl LabelledPool {
     pub fn summary_line(&self) -> String {
         let failed = self.labels.iter().filter(|l| l.is_err()).count();
         let cost = match &self.teacher {
-            Teacher::Local(_) => String::new(),
+            Teacher::Local(_) | Teacher::Bundle(_) => String::new(),
             Teacher::Chat(chat) => match chat.endpoint() {
                 None => String::new(),
                 Some(llm) => {
