@@ -11,7 +11,12 @@ scores the same test answers.
                        [--arm NAME="TRAIN FLAGS" …]
 
 `--arm` defines a further arm by the `cyborg train` flags it adds (and runs it with the others
-named in --arms), e.g. --arm patient="--patience 3" --arms lexical,patient.
+named in --arms), e.g. --arm patient="--patience 3" --arms lexical,patient. In those flags
+{work} stands for the set's fold folder (where an earlier arm's bundle stays unless
+--drop-bundles) and {data} for ../shared/data/asap-sas, e.g. a student taught by the mpnet arm's
+bundle through the set's unscored answers:
+--arms mpnet,taught --arm mpnet="--base models/all-mpnet-base-v2" --arm taught="--pool
+{data}/private_leaderboard.tsv --teacher bundle --teacher-bundle {work}/mpnet.cyborg".
 
 Works in --work (default target/bench-sas), where the id lists, bundles and scores stay: a
 rerun reuses them (delete them to measure a new build). A bundle is 91 MB, so five folds of
@@ -73,7 +78,8 @@ def measure(args, cyborg, number, answers, fold, arm):
         start = time.monotonic()
         run([cyborg, "train", TSV, "--no-quoting", "--text", "EssayText", "--score", "Score1",
              "--id", "Id", "--where", f"EssaySet={number}", "--train-ids", work / "train_ids.txt",
-             "--dev-ids", work / "dev_ids.txt", "--out", bundle, "--quiet", *ARMS[arm]])
+             "--dev-ids", work / "dev_ids.txt", "--out", bundle, "--quiet",
+             *(flag.format(work=work, data=TSV.parent) for flag in ARMS[arm])])
         seconds_file.write_text(f"{time.monotonic() - start:.1f}\n")
     if not scores.exists():
         responses = work / "test.csv"

@@ -252,8 +252,8 @@ pub struct TrainArgs {
     /// Column holding a second human rater's score: each training response learns the mean
     /// of its two scores (the first alone where the second is empty), so that one rater's
     /// slips count half. Development responses, cut points and every measure keep --score.
-    /// On ASAP-SAS short answers, scored twice, it raised test QWK on two sets of the three
-    /// measured so far and lowered it on one (BENCHMARKS.md).
+    /// On ASAP-SAS short answers, scored twice, it raised test QWK on two sets of six and
+    /// lowered it on four, 0.006 on average (BENCHMARKS.md): measure it on your data.
     #[arg(long, value_name = "COL", conflicts_with = "from_labels")]
     pub second_score: Option<String>,
     /// Which rows train, which are held out, which keep their human scores.
