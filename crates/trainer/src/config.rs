@@ -433,7 +433,7 @@ pub enum TeacherKind {
 }
 
 /// Which teacher labels a pool, and how much its labels count.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TeacherConfig {
     /// The teacher (`None`: local, when there is a pool).
     pub kind: Option<TeacherKind>,
@@ -448,6 +448,25 @@ pub struct TeacherConfig {
     pub weight: f64,
     /// How to reach the LLM, when the teacher is one.
     pub llm: LlmConfig,
+}
+
+/// As derived, except that `bundle` is shown only when one is given: bench and experiment
+/// cells saved before it existed record their settings in this form, and stay reusable.
+impl std::fmt::Debug for TeacherConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut debug = f.debug_struct("TeacherConfig");
+        debug
+            .field("kind", &self.kind)
+            .field("members", &self.members)
+            .field("base", &self.base);
+        if let Some(bundle) = &self.bundle {
+            debug.field("bundle", bundle);
+        }
+        debug
+            .field("weight", &self.weight)
+            .field("llm", &self.llm)
+            .finish()
+    }
 }
 
 impl Default for TeacherConfig {
