@@ -1190,7 +1190,8 @@ fn a_bundle_teaches_with_the_scores_it_gives() {
         "bundle teacher.cyborg (all-MiniLM-L6-v2)"
     );
 
-    // A teacher on another range, or a teacher half named, is refused before any work.
+    // A teacher on another range, a teacher half named, or a bundle teacher given an encoder
+    // for students it does not train, is refused before any work.
     std::fs::remove_file(&labels).unwrap();
     let not_a_file = [&bundle_teacher[..], &[dir.path().to_str().unwrap()]].concat();
     for (extra, says) in [
@@ -1207,6 +1208,14 @@ fn a_bundle_teaches_with_the_scores_it_gives() {
             "--teacher-bundle is for --teacher bundle",
         ),
         (not_a_file, "is not a file"),
+        (
+            [
+                &teaching[..],
+                &["--teacher-base", dir.path().to_str().unwrap()],
+            ]
+            .concat(),
+            "the teacher named trains no students",
+        ),
     ] {
         let refused = run(&["teach", "label"], &[&extra[..], &out].concat());
         assert!(!refused.status.success());

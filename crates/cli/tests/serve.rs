@@ -9,6 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::chat_double::{Behaviour, ChatDouble};
 use support::{base_model, cyborg, cyborg_command, demo_rows, stderr};
 
 /// A running server, killed when dropped.
@@ -345,6 +346,21 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
         teacher.starts_with("local: 1 students (head) on teacher-encoder + TF-IDF")
             && info["base_model"]["name"] == "all-MiniLM-L6-v2",
         "{info}"
+    );
+
+    // An LLM teacher's job trains no teacher students, so the operator's teacher encoder is
+    // not given to it (the trainer would refuse it).
+    let double = ChatDouble::start(Behaviour::default());
+    let by_llm = served.queue(json!({
+        "dataset": dataset, "text": "full_text", "score": "score", "tune": "head",
+        "human_fraction": 0.5,
+        "teacher": {"kind": "llm", "base_url": double.base_url, "llm_model": "double"}
+    }));
+    let last = served.follow(&by_llm).pop().unwrap();
+    assert_eq!(last["state"], "done", "{last}");
+    assert!(
+        last["metrics"]["teacher_rows"].as_u64().unwrap() > 0 && !double.received().is_empty(),
+        "{last}"
     );
 
     let sample = support::repo().join("data/demo/sample.csv");

@@ -411,7 +411,9 @@ impl Queue {
         let mut train = request
             .train_request(&dataset, &self.store)
             .map_err(|e| cyborg_trainer::Error::Input(anyhow::anyhow!(e)))?;
-        train.teacher.base = self.teacher_base.clone();
+        if train.teacher.kind == Some(TeacherKind::Local) {
+            train.teacher.base = self.teacher_base.clone();
+        }
         let outcome = cyborg_trainer::train_bundle(&train, progress)?;
         // Served only once the job is done, so a report that fails leaves no bundle in use.
         let bundle = self.store.bundle_path(&job.id);

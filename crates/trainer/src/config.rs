@@ -377,11 +377,19 @@ impl StudentConfig {
 
 impl TeacherConfig {
     /// Refuses an empty ensemble, a non-finite or negative weight, a teacher encoder that is
-    /// not a folder, and a teacher bundle missing or given without `--teacher bundle` (before
+    /// not a folder or is given to a teacher other than local, and a teacher bundle missing or given without `--teacher bundle` (before
     /// anything is trained).
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.members == 0 {
             crate::bail_input!("--teacher-members must be at least 1, not 0");
+        }
+        let local = matches!(self.kind, None | Some(TeacherKind::Local));
+        if let (Some(dir), false) = (&self.base, local) {
+            crate::bail_input!(
+                "--teacher-base {} is the encoder of the local teacher's students (--teacher \
+                 local); the teacher named trains no students",
+                dir.display()
+            );
         }
         if let Some(dir) = self.base.as_ref().filter(|dir| !dir.is_dir()) {
             crate::bail_input!(
