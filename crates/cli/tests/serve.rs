@@ -363,6 +363,21 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
         "{last}"
     );
 
+    // The first job's student labels the pool of another (it has seen the pool's scores, so
+    // this tests the route, not what a teacher adds).
+    let by_bundle = served.queue(json!({
+        "dataset": dataset, "text": "full_text", "score": "score", "range": "1:6", "tune": "head",
+        "human_fraction": 0.5, "teacher": {"kind": "bundle", "job": job}
+    }));
+    let last = served.follow(&by_bundle).pop().unwrap();
+    assert_eq!(last["state"], "done", "{last}");
+    assert!(
+        last["metrics"]["teacher"]
+            .as_str()
+            .is_some_and(|teacher| teacher.starts_with("teacher bundle ")),
+        "{last}"
+    );
+
     let sample = support::repo().join("data/demo/sample.csv");
     assert_eq!(
         cli_scores(&served_bundle, &sample, &dir.path().join("served.csv")),
@@ -482,7 +497,19 @@ fn writes_need_the_token_and_bad_requests_are_refused_without_writing_outside() 
         ),
         (
             json!({"dataset": dataset, "text": "text", "score": "score", "teacher": {"kind": "oracle"}}),
-            "not none, local or llm",
+            "not none, local, llm or bundle",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "human_fraction": 0.5, "teacher": {"kind": "bundle"}}),
+            "needs teacher job",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "human_fraction": 0.5, "teacher": {"kind": "bundle", "job": "0123456789abcdef"}}),
+            "there is no job \"0123456789abcdef\"",
+        ),
+        (
+            json!({"dataset": dataset, "text": "text", "score": "score", "human_fraction": 0.5, "teacher": {"kind": "local", "job": "../x"}}),
+            "teacher job is for teacher kind \"bundle\"",
         ),
         (
             json!({"dataset": dataset, "text": "text", "score": "score", "human_fraction": 1.5}),

@@ -66,9 +66,13 @@ pub struct JobRequest {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeacherRequest {
-    /// `none` (the default), `local` or `llm`.
+    /// `none` (the default), `local`, `llm` or `bundle`.
     #[serde(default)]
     pub kind: Option<String>,
+    /// With `bundle`: the finished job whose bundle labels the pool (a request cannot name a
+    /// file on the server).
+    #[serde(default)]
+    pub job: Option<String>,
     /// Students in the local teacher's ensemble.
     #[serde(default)]
     pub members: Option<usize>,
@@ -102,7 +106,7 @@ impl JobRequest {
             Some(weights) => weights.parse().map_err(|e| format!("weights: {e}"))?,
             None => Precision::default(),
         };
-        let teacher = self.teacher.config()?;
+        let teacher = self.teacher.config(store)?;
         if teacher.kind.is_some() && split.human_fraction >= 1.0 {
             return Err(
                 "a teacher labels the training rows whose human scores are set aside: \
@@ -176,19 +180,21 @@ impl JobRequest {
 }
 
 impl TeacherRequest {
-    fn config(&self) -> Result<TeacherConfig, String> {
+    fn config(&self, store: &Store) -> Result<TeacherConfig, String> {
         let kind = match self.kind.as_deref().unwrap_or("none") {
             "none" => None,
             "local" => Some(TeacherKind::Local),
             "llm" => Some(TeacherKind::Llm),
+            "bundle" => Some(TeacherKind::Bundle),
             other => {
                 return Err(format!(
-                    "teacher kind \"{other}\" is not none, local or llm"
+                    "teacher kind \"{other}\" is not none, local, llm or bundle"
                 ))
             }
         };
         let mut config = TeacherConfig {
             kind,
+            bundle: self.bundle(kind, store)?,
             ..TeacherConfig::default()
         };
         if let Some(members) = self.members {
@@ -206,6 +212,37 @@ impl TeacherRequest {
         config.llm.base_url = self.base_url.clone();
         config.llm.llm_model = self.llm_model.clone();
         Ok(config)
+    }
+
+    /// The bundle of the job a `bundle` teacher names, which must have finished.
+    fn bundle(&self, kind: Option<TeacherKind>, store: &Store) -> Result<Option<PathBuf>, String> {
+        let job = match (kind == Some(TeacherKind::Bundle), &self.job) {
+            (false, None) => return Ok(None),
+            (false, Some(_)) => return Err("teacher job is for teacher kind \"bundle\"".into()),
+            (true, None) => {
+                return Err(
+                    "teacher kind \"bundle\" needs teacher job: the finished job whose bundle \
+                     labels the pool"
+                        .into(),
+                )
+            }
+            (true, Some(job)) => job,
+        };
+        let found = Id::parse(job)
+            .map(|id| store.job(&id))
+            .transpose()
+            .map_err(|e| format!("{e:#}"))?
+            .flatten();
+        match found {
+            Some(teacher) if teacher.state == JobState::Done => {
+                Ok(Some(store.bundle_path(&teacher.id)))
+            }
+            Some(teacher) => Err(format!(
+                "the teacher job {job} is {}: only a finished job's bundle can teach",
+                teacher.state.as_str()
+            )),
+            None => Err(format!("there is no job \"{job}\"")),
+        }
     }
 }
 
