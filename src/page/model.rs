@@ -1,5 +1,6 @@
 //! Loading a model (from a file, a link or the cache) and showing its card.
 
+use cyborg_scorer::fairness::Gate;
 use cyborg_web::protocol::LoadedModel;
 use leptos::prelude::*;
 use web_sys::{DragEvent, HtmlInputElement};
@@ -111,30 +112,37 @@ fn ModelCard(model: LoadedModel) -> impl IntoView {
             {model.backend.note.map(|note| view! {
                 <p class="note" role="status" data-testid="backend-note">{note}</p>
             })}
-            <table class="gates">
-                <caption>"Operational gates on the development data"</caption>
-                <thead><tr><th>"Gate"</th><th>"Value"</th><th>"Result"</th></tr></thead>
-                <tbody>
-                    {gates
-                        .into_iter()
-                        .map(|gate| {
-                            let (result, class) = match gate.pass {
-                                Some(true) => ("PASS", "pass"),
-                                Some(false) => ("FAIL", "fail"),
-                                None => ("n/a", "na"),
-                            };
-                            view! {
-                                <tr>
-                                    <td>{gate.name}</td>
-                                    <td>{gate.value.map_or_else(String::new, |v| format!("{v:.3}"))}</td>
-                                    <td class=class title=gate.note>{result}</td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
+            <GatesTable gates />
         </div>
+    }
+}
+
+/// The operational gates the card's development results pass or fail.
+#[component]
+fn GatesTable(gates: Vec<Gate>) -> impl IntoView {
+    let rows = gates
+        .into_iter()
+        .map(|gate| {
+            let (result, class) = match gate.pass {
+                Some(true) => ("PASS", "pass"),
+                Some(false) => ("FAIL", "fail"),
+                None => ("n/a", "na"),
+            };
+            view! {
+                <tr>
+                    <td>{gate.name}</td>
+                    <td>{gate.value.map_or_else(String::new, |v| format!("{v:.3}"))}</td>
+                    <td class=class title=gate.note>{result}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="gates">
+            <caption>"Operational gates on the development data"</caption>
+            <thead><tr><th>"Gate"</th><th>"Value"</th><th>"Result"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
     }
 }
 

@@ -183,6 +183,9 @@ try {
     await waitLoaded(page);
     const firstLoad = Date.now() - started;
     check((await page.getByTestId("model-origin").textContent()).includes("downloaded from"), "loads the server's model");
+    const gates = await page.locator("table.gates tbody tr td:nth-child(3)").allTextContents();
+    check(gates.length > 0 && gates.every((g) => ["PASS", "FAIL", "n/a"].includes(g)),
+      `the card shows the operational gates: ${gates.join(", ")}`);
     check((await page.getByTestId("simd128").textContent()) === "yes", "the worker's kernels are compiled with simd128");
     const requestsBefore = server.requests.length;
     const browserRequests = [];

@@ -635,6 +635,15 @@ fn a_job_cut_off_by_kill_is_failed_with_the_reason_and_nothing_else_is_lost() {
     );
     let (_, third) = served.get(&format!("/api/jobs/{cancelled}"));
     assert_eq!(third["state"], "cancelled");
+    // Only a finished job's bundle can teach.
+    for (teacher, state) in [(&running, "failed"), (&cancelled, "cancelled")] {
+        let request = json!({"dataset": dataset, "text": "full_text", "score": "score",
+            "human_fraction": 0.5, "teacher": {"kind": "bundle", "job": teacher}});
+        let (status, body) = served.post("/api/jobs", request.to_string().as_bytes());
+        let says = format!("the teacher job {teacher} is {state}: only a finished job's bundle");
+        assert_eq!(status, 400, "{body}");
+        assert!(body["error"].as_str().unwrap().starts_with(&says), "{body}");
+    }
     let (_, datasets) = served.get("/api/datasets");
     assert_eq!(datasets.as_array().unwrap().len(), 1, "{datasets}");
     assert_eq!(datasets[0]["id"], dataset.as_str());
