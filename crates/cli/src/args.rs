@@ -676,10 +676,11 @@ pub struct StudentArgs {
     pub lexical_buckets: usize,
     /// How the cut points from raw score to level are fitted: `pooled` maximises QWK over the
     /// development responses and, when the kept student is the linear probe on the frozen
-    /// encoder, the training responses too, each scored by the probe fitted without it
-    /// (otherwise the development responses alone, as `qwk`); `qwk` maximises development
-    /// QWK; `shares` gives the development raw scores the human levels' shares over the
-    /// training and development rows together. Over ASAP-AES's five folds, probes' cut points
+    /// encoder, the training responses people scored too, each scored by the probe fitted
+    /// without it (otherwise the development responses alone, as `qwk`); `qwk` maximises
+    /// development QWK; `shares` gives the development raw scores the human levels' shares
+    /// over the training and development rows people scored. A teacher's labels never place
+    /// cut points: rounded, they would pull them towards the teacher's own. Over ASAP-AES's five folds, probes' cut points
     /// fitted `pooled` gained 0.008 QWK over `qwk`; `shares` raised ASAP-SAS short answers'
     /// test QWK by 0.015 (BENCHMARKS.md, "Cut points at training time").
     #[arg(long, default_value_t = StudentConfig::default().cut_points, value_name = "RULE")]

@@ -135,11 +135,12 @@ pub enum CutPoints {
     /// The cut points that maximise development QWK.
     Qwk,
     /// The cut points that give the development responses' raw scores the human levels'
-    /// shares over the training and development rows together (distribution matching).
+    /// shares over the training and development rows people scored (distribution matching).
     Shares,
     /// The cut points that maximise QWK over the development responses and the training
-    /// responses together, each training response scored by the linear probe fitted without
-    /// it (leave-one-out), so that four times as many responses place them. Only a probe on
+    /// responses people scored, each training response scored by the linear probe fitted
+    /// without it (leave-one-out), so that four times as many responses place them (a
+    /// teacher's rounded labels would pull them towards its own cut points). Only a probe on
     /// the frozen encoder has such scores; for a fine-tuned student this is [`Self::Qwk`].
     Pooled,
 }

@@ -103,6 +103,9 @@ pub struct TrainingRow<'a> {
     pub more: &'a [f64],
     /// Its weight in the loss, relative to the other rows.
     pub weight: f64,
+    /// Whether a person gave its scores (not a teacher or an LLM writer): only such rows
+    /// place cut points.
+    pub human: bool,
 }
 
 impl<'a> TrainingRow<'a> {
@@ -114,6 +117,7 @@ impl<'a> TrainingRow<'a> {
                 target: row.score.expect("scores were read") as f64,
                 more: &[],
                 weight: 1.0,
+                human: true,
             })
             .collect()
     }
@@ -129,6 +133,7 @@ impl<'a> TrainingRow<'a> {
             target,
             more: &[],
             weight,
+            human: false,
         })
     }
 
@@ -210,6 +215,7 @@ pub fn fit_student(
                         .chain(t.more.iter().copied())
                         .collect(),
                     weight: t.weight,
+                    human: t.human,
                 })
             })
             .collect()

@@ -79,6 +79,9 @@ pub struct Example {
     pub targets: Vec<f64>,
     /// How much the response counts in the loss and the linear probe, relative to others.
     pub weight: f64,
+    /// Whether its targets are a person's scores, which may place cut points (a teacher's
+    /// labels rounded would pull them towards the teacher's own cut points).
+    pub human: bool,
 }
 
 /// One epoch's record.
@@ -316,11 +319,16 @@ impl Session<'_> {
             .collect()
     }
 
-    /// Trait `t`'s levels of the development responses, then of the training ones (a
-    /// teacher's label rounded to the nearest level).
+    /// Trait `t`'s levels of the development responses, then of the training responses a
+    /// person scored.
     fn levels_with_training(&self, t: usize) -> Vec<i64> {
         let mut levels = self.dev_levels(t);
-        levels.extend(self.train.iter().map(|e| e.targets[t].round() as i64));
+        levels.extend(
+            self.train
+                .iter()
+                .filter(|e| e.human)
+                .map(|e| e.targets[t].round() as i64),
+        );
         levels
     }
 
@@ -713,10 +721,10 @@ impl Session<'_> {
         }
         progress.note(&if held_out.iter().any(Option::is_some) {
             format!(
-                "cut points fitted on {} development and {} training responses, each training \
-                 response scored by the probe fitted without it",
+                "cut points fitted on {} development and {} human-scored training responses, \
+                 each training response scored by the probe fitted without it",
                 self.dev.len(),
-                self.train.len()
+                self.train.iter().filter(|e| e.human).count()
             )
         } else {
             "cut points fitted on the development responses alone: the kept student is not the \
@@ -954,7 +962,13 @@ impl Session<'_> {
                     CutPoints::Pooled => match &held_out[t] {
                         Some(train_raw) => {
                             let mut pooled = raw[t].clone();
-                            pooled.extend(train_raw);
+                            pooled.extend(
+                                self.train
+                                    .iter()
+                                    .zip(train_raw)
+                                    .filter(|(e, _)| e.human)
+                                    .map(|(_, &r)| r),
+                            );
                             Thresholds::fit(&pooled, &self.levels_with_training(t), range)
                         }
                         None => Thresholds::fit(&raw[t], &self.dev_levels(t), range),

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use cyborg_scorer::metrics::ScoreRange;
 use cyborg_trainer::config::{CutPoints, Tune};
+use cyborg_trainer::teacher::PROVENANCE_COLUMNS;
 use cyborg_trainer::{
     train_bundle, CancelToken, DataConfig, Error, Event, Observer, Progress, StudentConfig,
     TrainRequest,
@@ -271,5 +273,67 @@ fn the_student_kept_is_the_best_one_judged() {
     if summary.best_epoch > 0 {
         let judged = summary.history[summary.best_epoch - 1].dev_qwk.unwrap();
         assert!((kept - judged).abs() < 1e-9, "{kept} vs {judged}");
+    }
+}
+
+#[test]
+fn only_human_scores_place_the_cut_points() {
+    let Some(base) = base_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // 150 essays people scored, and 150 more a teacher put at the top level whatever they
+    // say. Rounded, its labels would place the cut points as much as the people's scores do.
+    let mut reader = csv::Reader::from_path(repo().join("data/demo/train.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name| headers.iter().position(|h| h == name).unwrap();
+    let (id, text, score) = (column("essay_id"), column("full_text"), column("score"));
+    let labels = dir.path().join("labels.csv");
+    let mut writer = csv::Writer::from_path(&labels).unwrap();
+    writer.write_record(PROVENANCE_COLUMNS).unwrap();
+    for (i, record) in reader.records().take(300).enumerate() {
+        let record = record.unwrap();
+        let (level, source, teacher) = match i < 150 {
+            true => (&record[score], "human", ""),
+            false => ("6", "teacher", "local: test"),
+        };
+        let expected = format!("{level}.0");
+        let fields = [
+            &record[id],
+            &record[text],
+            level,
+            &expected,
+            source,
+            teacher,
+            "",
+            "",
+        ];
+        writer.write_record(fields).unwrap();
+    }
+    writer.flush().unwrap();
+    let cache = Some(dir.path().join("cache"));
+    for cut_points in [CutPoints::Pooled, CutPoints::Shares] {
+        let mut taught = request(labels.clone(), base.clone(), cache.clone());
+        taught.from_labels = true;
+        taught.data = DataConfig {
+            text: "text".into(),
+            score: Some("score".into()),
+            id: Some("id".into()),
+            ..DataConfig::default()
+        };
+        taught.split.range = Some(ScoreRange { min: 1, max: 6 });
+        taught.student = StudentConfig {
+            tune: Some(Tune::Head),
+            cut_points,
+            ..taught.student
+        };
+        let dev = train_bundle(&taught, &Progress::silent())
+            .unwrap()
+            .summary
+            .dev;
+        assert!(
+            (dev.machine_mean - dev.human_mean).abs() < 0.5,
+            "{cut_points:?}: the development essays' mean level {:.2} against the people's {:.2}",
+            dev.machine_mean,
+            dev.human_mean
+        );
     }
 }
