@@ -103,9 +103,10 @@ pub struct TrainingRow<'a> {
     pub more: &'a [f64],
     /// Its weight in the loss, relative to the other rows.
     pub weight: f64,
-    /// Whether a person gave its scores (not a teacher or an LLM writer): only such rows
-    /// place cut points.
-    pub human: bool,
+    /// The level a person gave it on the primary score (`None` for a teacher's or an LLM
+    /// writer's row): only such levels place cut points. With two raters' mean as its target,
+    /// it stays the first rater's score, the level development and test rows are judged by.
+    pub level: Option<i64>,
 }
 
 impl<'a> TrainingRow<'a> {
@@ -117,7 +118,7 @@ impl<'a> TrainingRow<'a> {
                 target: row.score.expect("scores were read") as f64,
                 more: &[],
                 weight: 1.0,
-                human: true,
+                level: row.score,
             })
             .collect()
     }
@@ -133,7 +134,7 @@ impl<'a> TrainingRow<'a> {
             target,
             more: &[],
             weight,
-            human: false,
+            level: None,
         })
     }
 
@@ -215,7 +216,11 @@ pub fn fit_student(
                         .chain(t.more.iter().copied())
                         .collect(),
                     weight: t.weight,
-                    human: t.human,
+                    levels: t.level.map(|level| {
+                        std::iter::once(level)
+                            .chain(t.more.iter().map(|value| value.round() as i64))
+                            .collect()
+                    }),
                 })
             })
             .collect()

@@ -79,9 +79,10 @@ pub struct Example {
     pub targets: Vec<f64>,
     /// How much the response counts in the loss and the linear probe, relative to others.
     pub weight: f64,
-    /// Whether its targets are a person's scores, which may place cut points (a teacher's
-    /// labels rounded would pull them towards the teacher's own cut points).
-    pub human: bool,
+    /// The levels a person gave it, one per trait (`None` for a teacher's or an LLM writer's
+    /// row): only these place cut points, since a teacher's labels rounded would pull them
+    /// towards the teacher's own.
+    pub levels: Option<Vec<i64>>,
 }
 
 /// One epoch's record.
@@ -326,8 +327,7 @@ impl Session<'_> {
         levels.extend(
             self.train
                 .iter()
-                .filter(|e| e.human)
-                .map(|e| e.targets[t].round() as i64),
+                .filter_map(|e| Some(e.levels.as_ref()?[t])),
         );
         levels
     }
@@ -724,7 +724,7 @@ impl Session<'_> {
                 "cut points fitted on {} development and {} human-scored training responses, \
                  each training response scored by the probe fitted without it",
                 self.dev.len(),
-                self.train.iter().filter(|e| e.human).count()
+                self.train.iter().filter(|e| e.levels.is_some()).count()
             )
         } else {
             "cut points fitted on the development responses alone: the kept student is not the \
@@ -966,7 +966,7 @@ impl Session<'_> {
                                 self.train
                                     .iter()
                                     .zip(train_raw)
-                                    .filter(|(e, _)| e.human)
+                                    .filter(|(e, _)| e.levels.is_some())
                                     .map(|(_, &r)| r),
                             );
                             Thresholds::fit(&pooled, &self.levels_with_training(t), range)

@@ -180,7 +180,7 @@ fn training_rows<'a>(rows: &[&'a Row], first: usize, count: usize) -> Vec<Traini
             target: row.traits[first],
             more: &row.traits[first + 1..first + count],
             weight: 1.0,
-            human: true,
+            level: Some(row.traits[first].round() as i64),
         })
         .collect()
 }
