@@ -680,9 +680,10 @@ pub struct StudentArgs {
     /// without it (otherwise the development responses alone, as `qwk`); `qwk` maximises
     /// development QWK; `shares` gives the development raw scores the human levels' shares
     /// over the training and development rows people scored. A teacher's labels never place
-    /// cut points: rounded, they would pull them towards the teacher's own. Over ASAP-AES's five folds, probes' cut points
-    /// fitted `pooled` gained 0.008 QWK over `qwk`; `shares` raised ASAP-SAS short answers'
-    /// test QWK by 0.015 (BENCHMARKS.md, "Cut points at training time").
+    /// cut points: rounded, they would pull them towards the teacher's own. Over ASAP-AES's
+    /// five folds, probes' cut points fitted `pooled` gained 0.008 QWK over `qwk`; `shares`
+    /// raised ASAP-SAS short answers' test QWK by 0.015 (BENCHMARKS.md, "Cut points at
+    /// training time").
     #[arg(long, default_value_t = StudentConfig::default().cut_points, value_name = "RULE")]
     pub cut_points: CutPoints,
     /// Tokens per encoder window, [CLS] and [SEP] included.

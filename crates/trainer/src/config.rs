@@ -378,8 +378,8 @@ impl StudentConfig {
 
 impl TeacherConfig {
     /// Refuses an empty ensemble, a non-finite or negative weight, a teacher encoder that is
-    /// not a folder or is given to a teacher other than local, and a teacher bundle missing or given without `--teacher bundle` (before
-    /// anything is trained).
+    /// not a folder or is given to a teacher other than local, and a teacher bundle missing or
+    /// given without `--teacher bundle` (before anything is trained).
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.members == 0 {
             crate::bail_input!("--teacher-members must be at least 1, not 0");
