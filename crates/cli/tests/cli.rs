@@ -602,8 +602,10 @@ fn train_eval_score_and_info_agree_and_bad_bundles_are_explained() {
     assert!(stderr(&first).contains("0 of 80 responses from the cache"));
     // The default cut points use the training responses' held-out scores only when the
     // student kept is the probe on the frozen encoder.
-    let pooled =
-        format!("cut points fitted on {dev_rows} development and {train_rows} training responses");
+    let pooled = format!(
+        "cut points fitted on {dev_rows} development and {train_rows} human-scored training \
+         responses"
+    );
     let alone = "cut points fitted on the development responses alone";
     let said = stderr(&first);
     match summary["best_epoch"].as_u64().unwrap() {
