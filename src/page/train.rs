@@ -29,8 +29,15 @@ struct Training {
     tune: RwSignal<String>,
     epochs: RwSignal<String>,
     seed: RwSignal<String>,
-    /// `none` or `local`.
+    /// `none`, `local`, `bundle` or `llm`.
     teacher: RwSignal<String>,
+    /// With `bundle`: the finished job whose model teaches.
+    teacher_job: RwSignal<String>,
+    /// This server's finished jobs, newest first: the models that can teach.
+    finished: RwSignal<Vec<Value>>,
+    /// With `llm`: the chat-completions API root and the model name.
+    llm_url: RwSignal<String>,
+    llm_model: RwSignal<String>,
     /// How the bundle stores the encoder's matrices: f32, f16 or int8.
     weights: RwSignal<String>,
     /// The share of training rows that keep their human scores.
@@ -62,6 +69,10 @@ pub fn TrainPanel() -> impl IntoView {
         epochs: RwSignal::new("3".into()),
         seed: RwSignal::new("1".into()),
         teacher: RwSignal::new("none".into()),
+        teacher_job: RwSignal::new(String::new()),
+        finished: RwSignal::new(Vec::new()),
+        llm_url: RwSignal::new(String::new()),
+        llm_model: RwSignal::new(String::new()),
         weights: RwSignal::new("f32".into()),
         human_fraction: RwSignal::new("1".into()),
         job: RwSignal::new(None),
@@ -246,32 +257,26 @@ async fn check(t: Training) {
 
 #[component]
 fn Settings(t: Training) -> impl IntoView {
-    let field = move |label: &'static str, signal: RwSignal<String>, hint: &'static str| {
-        view! {
-            <label>{label} " " <span class="hint">{hint}</span>
-                <input type="text" data-testid=format!("setting-{}", label.to_lowercase())
-                    prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) />
-            </label>
-        }
-    };
     let ready = move || {
         t.summary.get().is_some() && !matches!(t.state.get().as_str(), "queued" | "running")
     };
     view! {
         <Show when=move || t.dataset.get().is_some()>
             <div class="row settings">
-                {field("Tune", t.tune, "head (fast), top:K, full")}
-                {field("Epochs", t.epochs, "most epochs")}
-                {field("Seed", t.seed, "same seed, same model")}
+                {text_setting("Tune", t.tune, "head (fast), top:K, full")}
+                {text_setting("Epochs", t.epochs, "most epochs")}
+                {text_setting("Seed", t.seed, "same seed, same model")}
             </div>
             <div class="row settings">
                 <label>"Teacher " <span class="hint">"labels the rows whose scores are set aside"</span>
-                    <select data-testid="setting-teacher" on:change=move |ev| t.teacher.set(event_target_value(&ev))>
+                    <select data-testid="setting-teacher" on:change=move |ev| choose_teacher(t, event_target_value(&ev))>
                         <option value="none" selected=true>"none: human scores only"</option>
                         <option value="local">"local: an ensemble trained here"</option>
+                        <option value="bundle">"a model trained here before"</option>
+                        <option value="llm">"an LLM (chat completions)"</option>
                     </select>
                 </label>
-                {field("Human fraction", t.human_fraction, "share of training rows keeping their scores")}
+                {text_setting("Human fraction", t.human_fraction, "share of training rows keeping their scores")}
                 <label>"Weights " <span class="hint">"int8: a quarter of the download"</span>
                     <select data-testid="setting-weights" on:change=move |ev| t.weights.set(event_target_value(&ev))>
                         <option value="f32" selected=true>"f32: as trained"</option>
@@ -280,8 +285,127 @@ fn Settings(t: Training) -> impl IntoView {
                     </select>
                 </label>
             </div>
+            <TeacherDetails t />
             <button data-testid="train-start" disabled=move || !ready() on:click=move |_| start(t)>"Train"</button>
         </Show>
+    }
+}
+
+/// What the chosen teacher needs: the finished model that teaches, or the LLM to ask.
+#[component]
+fn TeacherDetails(t: Training) -> impl IntoView {
+    move || match t.teacher.get().as_str() {
+        "bundle" => view! { <TeachingModel t /> }.into_any(),
+        "llm" => view! { <LlmEndpoint t /> }.into_any(),
+        _ => ().into_any(),
+    }
+}
+
+/// Where the LLM teacher is asked; the key is the server's, never the page's.
+#[component]
+fn LlmEndpoint(t: Training) -> impl IntoView {
+    let url_hint = "e.g. http://127.0.0.1:8081/v1; the server sends its own OPENAI_API_KEY";
+    view! {
+        <div class="row settings">
+            {text_setting("LLM API root", t.llm_url, url_hint)}
+            {text_setting("LLM model", t.llm_model, "the model name the API expects")}
+        </div>
+    }
+}
+
+/// A pick of this server's finished models, the newest first.
+#[component]
+fn TeachingModel(t: Training) -> impl IntoView {
+    let option = move |job: Value| {
+        let id = job["id"].as_str().unwrap_or_default().to_string();
+        let label = format!(
+            "{id}: development QWK {:.3}, {}",
+            job["metrics"]["dev_qwk"].as_f64().unwrap_or(f64::NAN),
+            job["finished"].as_str().unwrap_or_default()
+        );
+        view! { <option value=id.clone() selected=t.teacher_job.get_untracked() == id>{label}</option> }
+    };
+    move || {
+        let finished = t.finished.get();
+        if finished.is_empty() {
+            return view! {
+                <p class="hint" data-testid="no-teacher-job">
+                    "No model has finished training on this server yet: train one without a teacher first."
+                </p>
+            }
+            .into_any();
+        }
+        view! {
+            <label>"Teaching model " <span class="hint">"its scores label the rows set aside"</span>
+                <select data-testid="setting-teacher-job" on:change=move |ev| t.teacher_job.set(event_target_value(&ev))>
+                    {finished.into_iter().map(option).collect_view()}
+                </select>
+            </label>
+        }
+        .into_any()
+    }
+}
+
+/// A labelled text box for a setting; its test id is `setting-` and the label in kebab case.
+fn text_setting(
+    label: &'static str,
+    signal: RwSignal<String>,
+    hint: &'static str,
+) -> impl IntoView {
+    view! {
+        <label>{label} " " <span class="hint">{hint}</span>
+            <input type="text" data-testid=format!("setting-{}", label.to_lowercase().replace(' ', "-"))
+                prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) />
+        </label>
+    }
+}
+
+/// Sets the teacher; a model trained here needs the list of finished jobs.
+fn choose_teacher(t: Training, kind: String) {
+    let wants_jobs = kind == "bundle";
+    t.teacher.set(kind);
+    if wants_jobs {
+        spawn_local(load_finished(t));
+    }
+}
+
+/// Reads the server's finished jobs, newest first, and picks the newest unless one is picked.
+async fn load_finished(t: Training) {
+    match api("GET", "/api/jobs", None, "").await {
+        Ok(jobs) => {
+            let mut done: Vec<Value> = jobs
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|job| job["state"] == "done")
+                .cloned()
+                .collect();
+            done.sort_by(|a, b| b["finished"].as_str().cmp(&a["finished"].as_str()));
+            let picked = t.teacher_job.get_untracked();
+            if !done.iter().any(|job| job["id"] == picked.as_str()) {
+                let newest = done.first().and_then(|job| job["id"].as_str());
+                t.teacher_job.set(newest.unwrap_or_default().to_string());
+            }
+            t.finished.set(done);
+        }
+        Err(e) => t
+            .error
+            .set(Some(format!("no list of finished models: {e}"))),
+    }
+}
+
+/// The request's `teacher` object for the chosen teacher.
+fn teacher_request(t: Training) -> Value {
+    let given = |signal: RwSignal<String>| {
+        let value = signal.get_untracked().trim().to_string();
+        (!value.is_empty()).then_some(value)
+    };
+    match t.teacher.get_untracked().as_str() {
+        "bundle" => json!({ "kind": "bundle", "job": given(t.teacher_job) }),
+        "llm" => {
+            json!({ "kind": "llm", "base_url": given(t.llm_url), "llm_model": given(t.llm_model) })
+        }
+        kind => json!({ "kind": kind }),
     }
 }
 
@@ -308,7 +432,7 @@ fn start(t: Training) {
         "dataset": dataset["id"], "text": t.text.get_untracked(), "score": t.score.get_untracked(),
         "id": (!id.is_empty()).then_some(id), "tune": t.tune.get_untracked().trim(),
         "epochs": epochs, "seed": seed, "human_fraction": human_fraction,
-        "teacher": { "kind": t.teacher.get_untracked() }, "weights": t.weights.get_untracked(),
+        "teacher": teacher_request(t), "weights": t.weights.get_untracked(),
     });
     spawn_local(async move {
         t.error.set(None);
@@ -371,6 +495,9 @@ fn on_event(t: Training, event: &Value) -> bool {
                 t.metrics.set(Some(event["metrics"].clone()));
             }
             let ended = matches!(state.as_str(), "done" | "failed" | "cancelled");
+            if state == "done" && t.teacher.get_untracked() == "bundle" {
+                spawn_local(load_finished(t));
+            }
             t.state.set(state);
             ended
         }
@@ -450,7 +577,7 @@ fn JobView(t: Training) -> impl IntoView {
                         <button on:click=cancel>"Cancel"</button>
                     </Show>
                     <Show when=move || t.state.get() == "done">
-                        <p data-testid="job-metrics">{move || t.metrics.get().map(|m| format!("Development QWK {:.3} on {} held-out responses.", m["dev_qwk"].as_f64().unwrap_or(f64::NAN), m["dev_rows"]))}</p>
+                        <p data-testid="job-metrics">{move || t.metrics.get().map(|m| metrics_line(&m))}</p>
                         <p class="row">
                             <a href=open.clone() data-testid="open-in-scorer">"Open in scorer"</a>
                             <button data-testid="copy-share" on:click=copy.clone()>"Copy share link"</button>
@@ -461,6 +588,22 @@ fn JobView(t: Training) -> impl IntoView {
                 </div>
             }
         })
+    }
+}
+
+/// What training measured, in a sentence: development QWK, and what the teacher added.
+fn metrics_line(metrics: &Value) -> String {
+    let measured = format!(
+        "Development QWK {:.3} on {} held-out responses.",
+        metrics["dev_qwk"].as_f64().unwrap_or(f64::NAN),
+        metrics["dev_rows"]
+    );
+    match metrics["teacher"].as_str() {
+        Some(teacher) => format!(
+            "{measured} {} training rows were labelled by the teacher ({teacher}).",
+            metrics["teacher_rows"]
+        ),
+        None => measured,
     }
 }
 

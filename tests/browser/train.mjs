@@ -5,7 +5,9 @@
 // The page at URL/#train takes the token, uploads ESSAYS_CSV (columns essay_id, full_text,
 // score), shows its score counts, trains a small student (tune head, weights int8), follows its progress,
 // and gives a share link; the link opened in a new page loads the model and scores, and its
-// scores equal `cyborg score` (the CYBORG binary) with the bundle the server made.
+// scores equal `cyborg score` (the CYBORG binary) with the bundle the server made. Then that
+// model teaches a second one (half the rows' scores set aside), and an LLM teacher at an
+// address where nothing listens fails the job with that address named.
 import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -88,6 +90,42 @@ try {
       `essay ${essay.essay_id} scored from the share link: ${score} (raw ${raw}) = cyborg score ${expected?.score} (raw ${expected?.raw_score})`);
   }
   await reader.screenshot({ path: path.join(artifacts, "train-shared.png"), fullPage: true });
+
+  // A second model taught by the first: half the rows keep their scores, the first model's
+  // scores label the other half.
+  const firstJob = bundleUrl.match(/[0-9a-f]{16}/)[0];
+  await page.getByTestId("setting-teacher").selectOption("bundle");
+  await page.getByTestId("setting-teacher-job").waitFor({ timeout: TIMEOUT });
+  check(await page.getByTestId("setting-teacher-job").inputValue() === firstJob,
+    "the model just trained is offered, and picked, as the teacher");
+  await page.getByTestId("setting-human-fraction").fill("0.5");
+  await page.getByTestId("train-start").click();
+  const ended = async () => {
+    await page.waitForFunction((first) => {
+      const state = document.querySelector('[data-testid="job-state"]')?.textContent ?? "";
+      return !state.includes(first) && /done|failed|cancelled$/.test(state);
+    }, firstJob, { timeout: TIMEOUT });
+    return page.getByTestId("job-state").textContent();
+  };
+  const taught = await ended();
+  check(taught.endsWith("done"), `the taught job ends done: "${taught}"`);
+  const taughtLog = await page.getByTestId("job-log").locator("li").allTextContents();
+  check(taughtLog.some((l) => l.startsWith("teacher ready")), "the teacher's development QWK is in the log");
+  const taughtMetrics = await page.getByTestId("job-metrics").textContent();
+  const labelled = Number(taughtMetrics.match(/(\d+) training rows were labelled by the teacher/)?.[1]);
+  check(labelled > 0, `the teacher labelled the rows set aside: "${taughtMetrics}"`);
+  await page.screenshot({ path: path.join(artifacts, "train-taught.png"), fullPage: true });
+
+  // An LLM teacher reaches the trainer with its address: nothing listens there, so the job
+  // fails and says where it looked.
+  await page.getByTestId("setting-teacher").selectOption("llm");
+  await page.getByTestId("setting-llm-api-root").fill("http://127.0.0.1:9/v1");
+  await page.getByTestId("setting-llm-model").fill("no-such-model");
+  await page.getByTestId("train-start").click();
+  await page.getByTestId("job-state").filter({ hasText: /failed$/ }).waitFor({ timeout: TIMEOUT });
+  const failure = await page.getByTestId("train-error").textContent();
+  check(failure.includes("http://127.0.0.1:9/v1/chat/completions"),
+    `a failed LLM teacher says which address it could not reach: "${failure}"`);
   check(pageErrors.length === 0, `no page errors${pageErrors.length ? ": " + pageErrors.join("; ") : ""}`);
 } catch (error) {
   await page.screenshot({ path: path.join(artifacts, "train-failed.png"), fullPage: true }).catch(() => {});
