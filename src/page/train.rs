@@ -33,8 +33,8 @@ struct Training {
     teacher: RwSignal<String>,
     /// With `bundle`: the finished job whose model teaches.
     teacher_job: RwSignal<String>,
-    /// This server's finished jobs, newest first: the models that can teach.
-    finished: RwSignal<Vec<Value>>,
+    /// This server's jobs, newest first; the finished ones' models can teach.
+    jobs: RwSignal<Vec<Value>>,
     /// With `llm`: the chat-completions API root and the model name.
     llm_url: RwSignal<String>,
     llm_model: RwSignal<String>,
@@ -70,7 +70,7 @@ pub fn TrainPanel() -> impl IntoView {
         seed: RwSignal::new("1".into()),
         teacher: RwSignal::new("none".into()),
         teacher_job: RwSignal::new(String::new()),
-        finished: RwSignal::new(Vec::new()),
+        jobs: RwSignal::new(Vec::new()),
         llm_url: RwSignal::new(String::new()),
         llm_model: RwSignal::new(String::new()),
         weights: RwSignal::new("f32".into()),
@@ -85,6 +85,9 @@ pub fn TrainPanel() -> impl IntoView {
     spawn_local(async move {
         let healthy = api("GET", "/api/health", None, "").await.is_ok();
         t.server.set(Some(healthy));
+        if healthy {
+            load_jobs(t).await;
+        }
     });
     view! {
         <section class="panel" aria-labelledby="train-heading" data-testid="train">
@@ -103,6 +106,7 @@ pub fn TrainPanel() -> impl IntoView {
                     <Columns t />
                     <Settings t />
                     <JobView t />
+                    <JobList t />
                 }.into_any(),
             }}
             {move || t.error.get().map(|e| view! { <p class="error" role="alert" data-testid="train-error">{e}</p> })}
@@ -269,7 +273,7 @@ fn Settings(t: Training) -> impl IntoView {
             </div>
             <div class="row settings">
                 <label>"Teacher " <span class="hint">"labels the rows whose scores are set aside"</span>
-                    <select data-testid="setting-teacher" on:change=move |ev| choose_teacher(t, event_target_value(&ev))>
+                    <select data-testid="setting-teacher" on:change=move |ev| t.teacher.set(event_target_value(&ev))>
                         <option value="none" selected=true>"none: human scores only"</option>
                         <option value="local">"local: an ensemble trained here"</option>
                         <option value="bundle">"a model trained here before"</option>
@@ -326,7 +330,7 @@ fn TeachingModel(t: Training) -> impl IntoView {
         view! { <option value=id.clone() selected=t.teacher_job.get_untracked() == id>{label}</option> }
     };
     move || {
-        let finished = t.finished.get();
+        let finished: Vec<Value> = t.jobs.get().into_iter().filter(is_done).collect();
         if finished.is_empty() {
             return view! {
                 <p class="hint" data-testid="no-teacher-job">
@@ -360,37 +364,28 @@ fn text_setting(
     }
 }
 
-/// Sets the teacher; a model trained here needs the list of finished jobs.
-fn choose_teacher(t: Training, kind: String) {
-    let wants_jobs = kind == "bundle";
-    t.teacher.set(kind);
-    if wants_jobs {
-        spawn_local(load_finished(t));
-    }
+fn is_done(job: &Value) -> bool {
+    job["state"] == "done"
 }
 
-/// Reads the server's finished jobs, newest first, and picks the newest unless one is picked.
-async fn load_finished(t: Training) {
+/// Reads the server's jobs, newest first; the teacher picks the newest finished one unless
+/// one is picked.
+async fn load_jobs(t: Training) {
     match api("GET", "/api/jobs", None, "").await {
         Ok(jobs) => {
-            let mut done: Vec<Value> = jobs
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|job| job["state"] == "done")
-                .cloned()
-                .collect();
-            done.sort_by(|a, b| b["finished"].as_str().cmp(&a["finished"].as_str()));
+            // The server lists them newest first.
+            let jobs = jobs.as_array().cloned().unwrap_or_default();
             let picked = t.teacher_job.get_untracked();
-            if !done.iter().any(|job| job["id"] == picked.as_str()) {
-                let newest = done.first().and_then(|job| job["id"].as_str());
+            let mut finished = jobs.iter().filter(|job| is_done(job));
+            if !finished.clone().any(|job| job["id"] == picked.as_str()) {
+                let newest = finished.next().and_then(|job| job["id"].as_str());
                 t.teacher_job.set(newest.unwrap_or_default().to_string());
             }
-            t.finished.set(done);
+            t.jobs.set(jobs);
         }
         Err(e) => t
             .error
-            .set(Some(format!("no list of finished models: {e}"))),
+            .set(Some(format!("no list of this server's jobs: {e}"))),
     }
 }
 
@@ -495,8 +490,8 @@ fn on_event(t: Training, event: &Value) -> bool {
                 t.metrics.set(Some(event["metrics"].clone()));
             }
             let ended = matches!(state.as_str(), "done" | "failed" | "cancelled");
-            if state == "done" && t.teacher.get_untracked() == "bundle" {
-                spawn_local(load_finished(t));
+            if ended {
+                spawn_local(load_jobs(t));
             }
             t.state.set(state);
             ended
@@ -587,6 +582,44 @@ fn JobView(t: Training) -> impl IntoView {
                     </Show>
                 </div>
             }
+        })
+    }
+}
+
+/// Every job on this server, newest first: a model trained before stays one click away.
+#[component]
+fn JobList(t: Training) -> impl IntoView {
+    let row = |job: Value| {
+        let id = job["id"].as_str().unwrap_or_default().to_string();
+        let links = is_done(&job).then(|| {
+            let bundle = format!("/bundles/{id}.cyborg");
+            view! {
+                <a href=format!("/?bundle={bundle}") data-testid="listed-open">"Open in scorer"</a>
+                " · "
+                <a href=format!("/reports/{id}.html") target="_blank">"Report"</a>
+            }
+        });
+        let quality = job["metrics"]["dev_qwk"]
+            .as_f64()
+            .map(|q| format!("{q:.3}"));
+        view! {
+            <tr data-testid="listed-job" data-job=id.clone()>
+                <td><code>{id.clone()}</code></td>
+                <td data-testid="listed-state">{job["state"].as_str().unwrap_or_default().to_string()}</td>
+                <td>{quality}</td>
+                <td>{job["created"].as_str().unwrap_or_default().to_string()}</td>
+                <td>{links}</td>
+            </tr>
+        }
+    };
+    move || {
+        let jobs = t.jobs.get();
+        (!jobs.is_empty()).then(|| view! {
+            <table class="gates" data-testid="job-list">
+                <caption>"Models trained on this server"</caption>
+                <tr><th>"job"</th><th>"state"</th><th>"development QWK"</th><th>"queued"</th><th></th></tr>
+                {jobs.into_iter().map(row).collect_view()}
+            </table>
         })
     }
 }

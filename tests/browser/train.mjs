@@ -7,7 +7,8 @@
 // and gives a share link; the link opened in a new page loads the model and scores, and its
 // scores equal `cyborg score` (the CYBORG binary) with the bundle the server made. Then that
 // model teaches a second one (half the rows' scores set aside), and an LLM teacher at an
-// address where nothing listens fails the job with that address named.
+// address where nothing listens fails the job with that address named; a reload lists all
+// three jobs.
 import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -126,6 +127,15 @@ try {
   const failure = await page.getByTestId("train-error").textContent();
   check(failure.includes("http://127.0.0.1:9/v1/chat/completions"),
     `a failed LLM teacher says which address it could not reach: "${failure}"`);
+
+  // Opened again later: every job is listed, newest first, a finished one with its model.
+  await page.reload();
+  await page.getByTestId("job-list").waitFor({ timeout: TIMEOUT });
+  const listed = await page.getByTestId("listed-state").allTextContents();
+  check(listed.join(",") === "failed,done,done", `after a reload the three jobs are listed, newest first: ${listed}`);
+  const firstRow = page.locator(`[data-testid="listed-job"][data-job="${firstJob}"]`);
+  check(await firstRow.getByTestId("listed-open").getAttribute("href") === `/?bundle=${bundleUrl}`,
+    "the first job's model opens from the list");
   check(pageErrors.length === 0, `no page errors${pageErrors.length ? ": " + pageErrors.join("; ") : ""}`);
 } catch (error) {
   await page.screenshot({ path: path.join(artifacts, "train-failed.png"), fullPage: true }).catch(() => {});
