@@ -203,6 +203,14 @@ fn dist(root: &Path) -> PathBuf {
     dist
 }
 
+/// Asserts that no event names a file by its path in the server's data folder.
+fn assert_no_server_paths(events: &[Value], data_dir: &Path) {
+    let data_dir = data_dir.display().to_string();
+    for event in events {
+        assert!(!event.to_string().contains(&data_dir), "{event}");
+    }
+}
+
 /// The scores `cyborg score` gives with `bundle` to `essays`.
 fn cli_scores(bundle: &Path, essays: &Path, out: &Path) -> String {
     let scored = cyborg(&[
@@ -273,6 +281,8 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
         "{last}"
     );
     assert!(last["metrics"]["dev_qwk"].as_f64().is_some(), "{last}");
+    assert_eq!(last["metrics"]["range"], "1:6", "{last}");
+    assert_no_server_paths(&events, &data_dir);
     let (status, finished) = served.get(&format!("/api/jobs/{job}"));
     assert_eq!((status, finished["state"].as_str()), (200, Some("done")));
 
@@ -364,13 +374,27 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
     );
 
     // The first job's student labels the pool of another (it has seen the pool's scores, so
-    // this tests the route, not what a teacher adds).
-    let by_bundle = served.queue(json!({
-        "dataset": dataset, "text": "full_text", "score": "score", "range": "1:6", "tune": "head",
-        "human_fraction": 0.5, "teacher": {"kind": "bundle", "job": job}
-    }));
-    let last = served.follow(&by_bundle).pop().unwrap();
-    assert_eq!(last["state"], "done", "{last}");
+    // this tests the route, not what a teacher adds), on the teacher's range: another is
+    // refused before the job is queued.
+    let taught_by = |range: &str| {
+        json!({"dataset": dataset, "text": "full_text", "score": "score", "range": range,
+            "tune": "head", "human_fraction": 0.5, "teacher": {"kind": "bundle", "job": job}})
+    };
+    let (status, body) = served.post("/api/jobs", taught_by("0:3").to_string().as_bytes());
+    assert_eq!(status, 400, "{body}");
+    let says = format!("the teacher job {job} scores 1:6, and this job asks for range 0:3");
+    assert!(body["error"].as_str().unwrap().starts_with(&says), "{body}");
+    let mut request = taught_by("");
+    request.as_object_mut().unwrap().remove("range");
+    let by_bundle = served.queue(request);
+    let events = served.follow(&by_bundle);
+    assert_no_server_paths(&events, &data_dir);
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["state"].as_str(), last["metrics"]["range"].as_str()),
+        (Some("done"), Some("1:6")),
+        "{last}"
+    );
     assert!(
         last["metrics"]["teacher"]
             .as_str()

@@ -1,9 +1,10 @@
 //! Training jobs: what a client may ask for, and the queue that runs one job at a time with
 //! the trainer library, streaming its events and keeping its outcome.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use cyborg_scorer::metrics::ScoreRange;
 use cyborg_trainer::config::Tune;
 use cyborg_trainer::data::parse_range;
 use cyborg_trainer::{
@@ -106,7 +107,12 @@ impl JobRequest {
             Some(weights) => weights.parse().map_err(|e| format!("weights: {e}"))?,
             None => Precision::default(),
         };
-        let teacher = self.teacher.config(store)?;
+        let kind = self.teacher.kind()?;
+        let teaching = self.teacher.teaching_job(kind, store)?;
+        split.range = taught_range(split.range, teaching.as_ref())?;
+        let teacher = self
+            .teacher
+            .config(kind, teaching.map(|job| store.bundle_path(&job.id)))?;
         if teacher.kind.is_some() && split.human_fraction >= 1.0 {
             return Err(
                 "a teacher labels the training rows whose human scores are set aside: \
@@ -180,21 +186,27 @@ impl JobRequest {
 }
 
 impl TeacherRequest {
-    fn config(&self, store: &Store) -> Result<TeacherConfig, String> {
-        let kind = match self.kind.as_deref().unwrap_or("none") {
-            "none" => None,
-            "local" => Some(TeacherKind::Local),
-            "llm" => Some(TeacherKind::Llm),
-            "bundle" => Some(TeacherKind::Bundle),
-            other => {
-                return Err(format!(
-                    "teacher kind \"{other}\" is not none, local, llm or bundle"
-                ))
-            }
-        };
+    fn kind(&self) -> Result<Option<TeacherKind>, String> {
+        match self.kind.as_deref().unwrap_or("none") {
+            "none" => Ok(None),
+            "local" => Ok(Some(TeacherKind::Local)),
+            "llm" => Ok(Some(TeacherKind::Llm)),
+            "bundle" => Ok(Some(TeacherKind::Bundle)),
+            other => Err(format!(
+                "teacher kind \"{other}\" is not none, local, llm or bundle"
+            )),
+        }
+    }
+
+    /// The teacher's settings; `bundle` is the teaching job's bundle for a `bundle` teacher.
+    fn config(
+        &self,
+        kind: Option<TeacherKind>,
+        bundle: Option<PathBuf>,
+    ) -> Result<TeacherConfig, String> {
         let mut config = TeacherConfig {
             kind,
-            bundle: self.bundle(kind, store)?,
+            bundle,
             ..TeacherConfig::default()
         };
         if let Some(members) = self.members {
@@ -214,8 +226,12 @@ impl TeacherRequest {
         Ok(config)
     }
 
-    /// The bundle of the job a `bundle` teacher names, which must have finished.
-    fn bundle(&self, kind: Option<TeacherKind>, store: &Store) -> Result<Option<PathBuf>, String> {
+    /// The job a `bundle` teacher names, which must have finished.
+    fn teaching_job(
+        &self,
+        kind: Option<TeacherKind>,
+        store: &Store,
+    ) -> Result<Option<Job>, String> {
         let job = match (kind == Some(TeacherKind::Bundle), &self.job) {
             (false, None) => return Ok(None),
             (false, Some(_)) => return Err("teacher job is for teacher kind \"bundle\"".into()),
@@ -234,15 +250,38 @@ impl TeacherRequest {
             .map_err(|e| format!("{e:#}"))?
             .flatten();
         match found {
-            Some(teacher) if teacher.state == JobState::Done => {
-                Ok(Some(store.bundle_path(&teacher.id)))
-            }
+            Some(teacher) if teacher.state == JobState::Done => Ok(Some(teacher)),
             Some(teacher) => Err(format!(
                 "the teacher job {job} is {}: only a finished job's bundle can teach",
                 teacher.state.as_str()
             )),
             None => Err(format!("there is no job \"{job}\"")),
         }
+    }
+}
+
+/// The range a job taught by `teaching`'s bundle trains on: the teacher's, which the job may
+/// repeat but not change, since a bundle labels on its own range. A job finished before its
+/// range was kept leaves the check to the trainer.
+fn taught_range(
+    asked: Option<ScoreRange>,
+    teaching: Option<&Job>,
+) -> Result<Option<ScoreRange>, String> {
+    let scores_on = teaching
+        .and_then(|job| job.metrics.as_ref())
+        .and_then(|metrics| metrics["range"].as_str())
+        .and_then(|range| parse_range(range).ok());
+    match (asked, scores_on) {
+        (Some(asked), Some(scores_on)) if asked != scores_on => Err(format!(
+            "the teacher job {} scores {}:{}, and this job asks for range {}:{}: a bundle \
+             labels on its own range (leave range out to take the teacher's)",
+            teaching.map(|job| job.id.to_string()).unwrap_or_default(),
+            scores_on.min,
+            scores_on.max,
+            asked.min,
+            asked.max
+        )),
+        (asked, scores_on) => Ok(scores_on.or(asked)),
     }
 }
 
@@ -259,16 +298,56 @@ pub struct Running {
     pub progress: Arc<Mutex<Value>>,
 }
 
+/// Text a client reads with the server's own paths taken out: the job's dataset file named as
+/// it was uploaded, anything else in the data folder relative to the folder.
+struct ClientText {
+    replacements: Vec<(String, String)>,
+}
+
+impl ClientText {
+    /// For a job of `store` on `dataset`.
+    fn new(store: &Store, dataset: Option<&Dataset>) -> ClientText {
+        let dataset = dataset.map(|d| (store.dataset_path(d), d.name.clone()));
+        ClientText::naming(store.dir(), dataset)
+    }
+
+    /// Names `dataset`'s file (path, name) by its name, and the rest of `data_dir` relatively.
+    fn naming(data_dir: &Path, dataset: Option<(PathBuf, String)>) -> ClientText {
+        let replacements = dataset
+            .into_iter()
+            .chain([(data_dir.join(""), String::new())])
+            .map(|(path, name)| (path.display().to_string(), name))
+            .collect();
+        ClientText { replacements }
+    }
+
+    fn of(&self, text: &str) -> String {
+        let replace = |text: String, (path, name): &(String, String)| text.replace(path, name);
+        self.replacements.iter().fold(text.to_string(), replace)
+    }
+}
+
 /// Hands the library's events to the job's followers and keeps the latest as its progress.
 struct JobObserver {
     id: Id,
     events: broadcast::Sender<JobEvent>,
     progress: Arc<Mutex<Value>>,
     store: Arc<Store>,
+    client_text: Arc<ClientText>,
 }
 
 impl Observer for JobObserver {
     fn event(&self, event: &Event) {
+        let redacted;
+        let event = match event {
+            Event::Note { text } => {
+                redacted = Event::Note {
+                    text: self.client_text.of(text),
+                };
+                &redacted
+            }
+            other => other,
+        };
         let Ok(value) = serde_json::to_value(event) else {
             return;
         };
@@ -389,6 +468,8 @@ impl Queue {
     fn run_job(&self, job: Job) {
         let progress = Arc::new(Mutex::new(json!({})));
         let cancel = CancelToken::new();
+        let dataset = self.store.dataset(&job.dataset).ok().flatten();
+        let client_text = Arc::new(ClientText::new(&self.store, dataset.as_ref()));
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(Running {
             id: job.id.clone(),
             cancel: cancel.clone(),
@@ -399,6 +480,7 @@ impl Queue {
             events: self.events.clone(),
             progress: progress.clone(),
             store: self.store.clone(),
+            client_text: client_text.clone(),
         };
         let events = Progress::new(Arc::new(observer), cancel);
         let outcome = self
@@ -425,7 +507,7 @@ impl Queue {
                     &job.id,
                     JobState::Failed,
                     None,
-                    Some(&error_json(&error)),
+                    Some(&error_json(&error, &client_text)),
                 ),
             });
         if let Err(error) = ended {
@@ -467,6 +549,7 @@ impl Queue {
             "train_rows": summary.train_rows,
             "teacher_rows": summary.teacher_rows,
             "dev_rows": summary.dev_rows,
+            "range": format!("{}:{}", summary.range.min, summary.range.max),
             "best_epoch": summary.best_epoch,
             "epochs_run": summary.history.len(),
             "seconds": summary.seconds,
@@ -528,13 +611,38 @@ pub fn state_event(job: &Job) -> Value {
 }
 
 /// A failed job's error as the API shows it: the message, and where in the data when known.
-pub fn error_json(error: &cyborg_trainer::Error) -> Value {
+fn error_json(error: &cyborg_trainer::Error, client_text: &ClientText) -> Value {
     match error.data_error() {
         Some(located) => json!({
-            "error": located.message,
+            "error": client_text.of(&located.message),
             "line": located.line,
             "column": located.column,
         }),
-        None => json!({ "error": format!("{error:#}") }),
+        None => json!({ "error": client_text.of(&format!("{error:#}")) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_text_names_the_dataset_and_keeps_the_data_folder_to_itself() {
+        let dir = Path::new("/srv/cyborg");
+        let file = dir.join("datasets/0123456789abcdef.csv");
+        let text = ClientText::naming(dir, Some((file, "essays.csv".into())));
+        assert_eq!(
+            text.of(
+                "/srv/cyborg/datasets/0123456789abcdef.csv:3:2: not a number; \
+                 loading the teacher bundle /srv/cyborg/bundles/fedcba9876543210.cyborg"
+            ),
+            "essays.csv:3:2: not a number; loading the teacher bundle \
+             bundles/fedcba9876543210.cyborg"
+        );
+        assert_eq!(
+            text.of("/srv/cyborgs/x"),
+            "/srv/cyborgs/x",
+            "another folder"
+        );
     }
 }
