@@ -530,6 +530,24 @@ fn on_event(t: Training, event: &Value) -> bool {
     }
 }
 
+/// Where the server keeps a finished job's model and report, and the scorer's link to it.
+struct JobLinks {
+    bundle: String,
+    open: String,
+    report: String,
+}
+
+impl JobLinks {
+    fn of(id: &str) -> JobLinks {
+        let bundle = format!("/bundles/{id}.cyborg");
+        JobLinks {
+            open: format!("/?bundle={bundle}"),
+            report: format!("/reports/{id}.html"),
+            bundle,
+        }
+    }
+}
+
 /// The job: progress, log, cancel, and once done the links to use and share its model.
 #[component]
 fn JobView(t: Training) -> impl IntoView {
@@ -551,10 +569,12 @@ fn JobView(t: Training) -> impl IntoView {
     };
     move || {
         t.job.get().map(|id| {
-            let bundle = format!("/bundles/{id}.cyborg");
+            let JobLinks {
+                bundle,
+                open,
+                report,
+            } = JobLinks::of(&id);
             let share = share_link(&bundle);
-            let open = format!("/?bundle={bundle}");
-            let report = format!("/reports/{id}.html");
             let share_copy = share.clone();
             let copy = move |_| {
                 if let Some(window) = web_sys::window() {
@@ -592,11 +612,11 @@ fn JobList(t: Training) -> impl IntoView {
     let row = |job: Value| {
         let id = job["id"].as_str().unwrap_or_default().to_string();
         let links = is_done(&job).then(|| {
-            let bundle = format!("/bundles/{id}.cyborg");
+            let JobLinks { open, report, .. } = JobLinks::of(&id);
             view! {
-                <a href=format!("/?bundle={bundle}") data-testid="listed-open">"Open in scorer"</a>
+                <a href=open data-testid="listed-open">"Open in scorer"</a>
                 " · "
-                <a href=format!("/reports/{id}.html") target="_blank">"Report"</a>
+                <a href=report target="_blank">"Report"</a>
             }
         });
         let quality = job["metrics"]["dev_qwk"]
