@@ -255,6 +255,15 @@ fn a_job_trains_follows_and_shares_the_same_student_as_cyborg_train() {
     assert_eq!(status, 200, "{summary}");
     assert_eq!(summary["rows"], 60);
     assert_eq!(summary["file"], "essays.csv");
+    // Every bad row is reported, each after the first by its file: the name it was uploaded
+    // under, not the server's copy.
+    let (status, refused) = served.get(&format!(
+        "/api/datasets/{dataset}/summary?text=full_text&score=essay_id"
+    ));
+    let says = refused["error"].as_str().unwrap_or_default();
+    assert_eq!(status, 422, "{refused}");
+    assert!(says.contains("\nessays.csv:"), "{refused}");
+    assert_no_server_paths(std::slice::from_ref(&refused), &data_dir);
     let counts: u64 = summary["score_counts"]
         .as_object()
         .unwrap()

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::ids::{is_plain_file_name, token_matches, Id};
-use crate::jobs::{state_event, JobRequest};
+use crate::jobs::{state_event, ClientText, JobRequest};
 use crate::store::{Dataset, Job};
 use crate::App;
 
@@ -40,10 +40,22 @@ impl ApiError {
         }
     }
 
-    /// A fault here (logged; the client sees only that there was one).
+    /// A fault here (logged; the client sees only that there was one: the message may name
+    /// the server's files).
     pub fn fault(error: anyhow::Error) -> Self {
         eprintln!("error: {error:#}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"))
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the server failed; its log says why",
+        )
+    }
+
+    /// The same error with the server's paths in its message taken out by `client_text`.
+    fn told_with(mut self, client_text: &ClientText) -> Self {
+        if let Some(message) = self.body["error"].as_str() {
+            self.body["error"] = json!(client_text.of(message));
+        }
+        self
     }
 
     /// Malformed data, located (the server's own file name is left out).
@@ -226,10 +238,13 @@ pub async fn dataset_summary(
             value["file"] = json!(dataset.name);
             Ok(Json(value))
         }
-        Err(error) => Err(match error.data_error() {
-            Some(located) => ApiError::data(located),
-            None => ApiError::new(StatusCode::BAD_REQUEST, format!("{error:#}")),
-        }),
+        Err(error) => {
+            let refused = match error.data_error() {
+                Some(located) => ApiError::data(located),
+                None => ApiError::new(StatusCode::BAD_REQUEST, format!("{error:#}")),
+            };
+            Err(refused.told_with(&ClientText::new(&app.store, Some(&dataset))))
+        }
     }
 }
 

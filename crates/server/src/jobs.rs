@@ -300,13 +300,13 @@ pub struct Running {
 
 /// Text a client reads with the server's own paths taken out: the job's dataset file named as
 /// it was uploaded, anything else in the data folder relative to the folder.
-struct ClientText {
+pub struct ClientText {
     replacements: Vec<(String, String)>,
 }
 
 impl ClientText {
     /// For a job of `store` on `dataset`.
-    fn new(store: &Store, dataset: Option<&Dataset>) -> ClientText {
+    pub fn new(store: &Store, dataset: Option<&Dataset>) -> ClientText {
         let dataset = dataset.map(|d| (store.dataset_path(d), d.name.clone()));
         ClientText::naming(store.dir(), dataset)
     }
@@ -321,7 +321,8 @@ impl ClientText {
         ClientText { replacements }
     }
 
-    fn of(&self, text: &str) -> String {
+    /// `text` with the server's paths replaced.
+    pub fn of(&self, text: &str) -> String {
         let replace = |text: String, (path, name): &(String, String)| text.replace(path, name);
         self.replacements.iter().fold(text.to_string(), replace)
     }
