@@ -619,6 +619,10 @@ fn JobList(t: Training) -> impl IntoView {
                 <a href=report target="_blank">"Report"</a>
             }
         });
+        // A failed job says why after a reload too, not only while it was followed.
+        let reason = job["error"]["error"].as_str().map(|reason| {
+            view! { <span class="fail" data-testid="listed-error">{reason.to_string()}</span> }
+        });
         let quality = job["metrics"]["dev_qwk"]
             .as_f64()
             .map(|q| format!("{q:.3}"));
@@ -628,7 +632,7 @@ fn JobList(t: Training) -> impl IntoView {
                 <td data-testid="listed-state">{job["state"].as_str().unwrap_or_default().to_string()}</td>
                 <td>{quality}</td>
                 <td>{job["created"].as_str().unwrap_or_default().to_string()}</td>
-                <td>{links}</td>
+                <td>{links}{reason}</td>
             </tr>
         }
     };

@@ -133,6 +133,9 @@ try {
   await page.getByTestId("job-list").waitFor({ timeout: TIMEOUT });
   const listed = await page.getByTestId("listed-state").allTextContents();
   check(listed.join(",") === "failed,done,done", `after a reload the three jobs are listed, newest first: ${listed}`);
+  const reason = await page.getByTestId("listed-error").allTextContents();
+  check(reason.length === 1 && reason[0].includes("http://127.0.0.1:9/v1/chat/completions"),
+    `the failed job's reason is listed: ${reason}`);
   const firstRow = page.locator(`[data-testid="listed-job"][data-job="${firstJob}"]`);
   check(await firstRow.getByTestId("listed-open").getAttribute("href") === `/?bundle=${bundleUrl}`,
     "the first job's model opens from the list");
