@@ -469,8 +469,9 @@ impl Queue {
     fn run_job(&self, job: Job) {
         let progress = Arc::new(Mutex::new(json!({})));
         let cancel = CancelToken::new();
-        let dataset = self.store.dataset(&job.dataset).ok().flatten();
-        let client_text = Arc::new(ClientText::new(&self.store, dataset.as_ref()));
+        let dataset = self.store.dataset(&job.dataset);
+        let known = dataset.as_ref().ok().and_then(Option::as_ref);
+        let client_text = Arc::new(ClientText::new(&self.store, known));
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(Running {
             id: job.id.clone(),
             cancel: cancel.clone(),
@@ -490,7 +491,7 @@ impl Queue {
             .map_err(cyborg_trainer::Error::System)
             .and_then(|()| {
                 self.announce(&job.id);
-                self.train(&job, &events)
+                self.train(&job, dataset, &events)
             });
         let last = progress.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let ended = self
@@ -518,12 +519,16 @@ impl Queue {
         self.announce(&job.id);
     }
 
-    /// Trains `job`'s student, keeps its bundle and its report, and returns what it measured.
-    fn train(&self, job: &Job, progress: &Progress) -> cyborg_trainer::Result<Value> {
+    /// Trains `job`'s student on `dataset` (as the store read it when the job started), keeps
+    /// its bundle and its report, and returns what it measured.
+    fn train(
+        &self,
+        job: &Job,
+        dataset: anyhow::Result<Option<Dataset>>,
+        progress: &Progress,
+    ) -> cyborg_trainer::Result<Value> {
         let system = |e: anyhow::Error| cyborg_trainer::Error::System(e);
-        let dataset = self
-            .store
-            .dataset(&job.dataset)
+        let dataset = dataset
             .map_err(system)?
             .ok_or_else(|| system(anyhow::anyhow!("the dataset {} is gone", job.dataset)))?;
         let request: JobRequest =
